@@ -1,0 +1,13 @@
+"""vitcourse: the companion package of the CEIA-ViT course (FIUBA).
+
+The book's chapters import it; every layer and model is written to be read next to
+the chapter that explains it.
+
+* :mod:`vitcourse.layers`: patches, positional encodings, attention, MLP, blocks.
+* :mod:`vitcourse.complexity`: the cost of attention, as the slides count it.
+* :mod:`vitcourse.viz`: the book's figures.
+* :mod:`vitcourse.data`: images that ship with the project or its dependencies.
+* :mod:`vitcourse.runtime`: profiles (``smoke``/``full``), device, seeds.
+"""
+
+__version__ = "0.1.0"
