@@ -23,6 +23,11 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export MPLBACKEND := Agg
 export PATH := $(abspath $(BIN)):$(PATH)
+# The checkout's own package comes first, also inside notebook kernels.
+export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
+
+# SKIP_SETUP=1 uses an existing environment as it is (e.g. a shared .venv).
+SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP))
 
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 TEST_OUT := _build/test
@@ -32,7 +37,7 @@ TEST_OUT := _build/test
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
-setup: $(STAMP)  ## create .venv and install requirements.txt and vitcourse (idempotent)
+setup: $(SETUP_DEPS)  ## create .venv and install requirements.txt and vitcourse (idempotent)
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
