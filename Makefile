@@ -21,7 +21,9 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
+# No MPLBACKEND here: notebook kernels must keep the inline backend ipykernel picks
+# (with Agg, chapters would build without their figures); headless Python falls back to Agg.
+unexport MPLBACKEND
 export PATH := $(abspath $(BIN)):$(PATH)
 # The checkout's own package comes first, also inside notebook kernels.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
