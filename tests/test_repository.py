@@ -122,3 +122,13 @@ def test_check_pair_reports_missing_colab_metadata(tmp_path):
     del notebook.metadata["accelerator"]
     nbformat.write(notebook, ipynb)
     assert any("Colab metadata" in p for p in check_pair(target, tmp_path))
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_setup_cell_is_valid_ipython(gpu):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    source = setup_cell_source(ROOT, gpu=gpu)
+    python = TransformerManager().transform_cell(source)
+    compile(python, "<colab-setup>", "exec")
+    assert "get_ipython().run_line_magic('pip'" in python

@@ -109,8 +109,8 @@ def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
         )
     return "\n".join(
         [
-            "# Set-up: on Colab, install vitcourse at this book's version and check the GPU",
-            "# that setup() will use for the full profile (elsewhere nothing happens).",
+            "# Set-up: on Colab, install vitcourse at this book's version and check for a GPU,",
+            "# which setup() uses in the full profile (elsewhere nothing happens).",
             "import sys",
             "",
             'if "google.colab" in sys.modules:',
@@ -118,9 +118,9 @@ def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
             "    import torch",
             "",
             "    if torch.cuda.is_available():",
-            '        print(f"GPU: {torch.cuda.get_device_name(0)}; PROFILE = \'auto\' runs the full profile on it.")',
+            '        print("GPU:", torch.cuda.get_device_name(0))',
             "    else:",
-            '        print("No GPU here: Runtime > Change runtime type > T4 GPU, then run the notebook again.")',
+            '        print("No GPU: Runtime > Change runtime type > T4 GPU, then run all again.")',
         ]
     )
 

@@ -34,6 +34,7 @@ NOTEBOOK_PAGES = sorted(
 )
 CDN_HOSTS = re.compile(r"(cdn\.|unpkg\.com|jsdelivr|cdnjs|googleapis|plot\.ly|polyfill\.io|mathjax\.org)", re.I)
 EXTERNAL = re.compile(r"^(?:[a-z][a-z0-9+.-]*:|//)", re.I)  # http:, https:, mailto:, data:, //host
+LOADED_LINKS = {"stylesheet", "preload", "modulepreload", "prefetch", "icon", "manifest", "apple-touch-icon"}
 PLOTLY_BUNDLE = "plotly.js v"  # the banner at the top of plotly.min.js
 COLAB_URL = re.compile(r"^https://colab\.research\.google\.com/github/([^/]+)/([^/]+)/blob/([^/]+)/(.+)$")
 
@@ -83,6 +84,8 @@ def test_scripts_styles_and_media_are_served_by_the_book(page):
     for tag, attribute in (("script", "src"), ("link", "href"), ("img", "src"), ("iframe", "src"),
                            ("source", "src"), ("video", "src"), ("audio", "src"), ("embed", "src"), ("object", "data")):
         for element in document.find_all(tag, attrs={attribute: True}):
+            if tag == "link" and not LOADED_LINKS & set(element.get("rel", [])):
+                continue  # rel=canonical, next, ...: a name, not a download
             url = element[attribute]
             if EXTERNAL.match(url) and not url.startswith("data:"):
                 remote.append(f"<{tag} {attribute}={url!r}>")
