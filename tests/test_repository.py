@@ -96,7 +96,8 @@ def _copy_of_chapter(tmp_path):
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/fork/vitcourse\n")
     (tmp_path / "book").mkdir()
     target = tmp_path / "book" / "01_demo.md"
-    target.write_text((ROOT / "book" / "intro.md").read_text() + "\n```{code-cell} ipython3\nrt = setup(PROFILE, SEED)\n```\n")
+    chapter_cell = "\n```{code-cell} ipython3\nrt = setup(PROFILE, SEED)\n```\n"
+    target.write_text((ROOT / "book" / "intro.md").read_text() + chapter_cell)
     return target
 
 

@@ -28,7 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["PLOTLY_RENDERER", "PROFILES", "Runtime", "book_figure_bundle", "on_colab", "resolve_profile", "seed_everything", "setup"]
+__all__ = [
+    "PLOTLY_RENDERER",
+    "PROFILES",
+    "Runtime",
+    "book_figure_bundle",
+    "on_colab",
+    "resolve_profile",
+    "seed_everything",
+    "setup",
+]
 
 PROFILES = ("smoke", "full")
 PLOTLY_RENDERER = "vitcourse"
@@ -87,7 +96,8 @@ _DRAW_WHEN_READY = """(function () {{
   function draw() {{
     if (typeof Plotly === "undefined") {{
       var div = document.getElementById("{div_id}");
-      if (div) {{ div.textContent = "plotly.js is not loaded here: open this notebook in JupyterLab, VS Code or Colab."; }}
+      var message = "plotly.js is not loaded here: open this notebook in JupyterLab, VS Code or Colab.";
+      if (div) {{ div.textContent = message; }}
       return;
     }}
 {script}

@@ -129,7 +129,8 @@ class PageLog:
         """Wait until no request has been in flight for ``quiet_s`` (late loads get logged too)."""
         deadline = time.monotonic() + timeout_s
         while self.in_flight or time.monotonic() - self.last_activity < quiet_s:
-            assert time.monotonic() < deadline, f"requests still in flight after {timeout_s} s: {sorted(self.in_flight)}"
+            in_flight = sorted(self.in_flight)
+            assert time.monotonic() < deadline, f"requests still in flight after {timeout_s} s: {in_flight}"
             page.wait_for_timeout(100)
 
     def problems(self) -> list[str]:

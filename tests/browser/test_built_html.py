@@ -52,7 +52,8 @@ def soup(page: Path) -> BeautifulSoup:
 def anchors(page: Path) -> frozenset[str]:
     document = soup(page)
     return frozenset(
-        [tag["id"] for tag in document.find_all(id=True)] + [tag["name"] for tag in document.find_all("a", attrs={"name": True})]
+        [tag["id"] for tag in document.find_all(id=True)]
+        + [tag["name"] for tag in document.find_all("a", attrs={"name": True})]
     )
 
 
@@ -66,6 +67,10 @@ def test_the_book_was_built(build):
     assert Path("search.html") in PAGES and Path("genindex.html") in PAGES
     assert NOTEBOOK_PAGES, "no page was built from a notebook"
     assert (build / "index.html").exists()
+    chapters = [page for page in PAGES if re.match(r"book/\d\d_", page.as_posix())]
+    assert chapters, "no chapter page (book/NN_*.html) was built"
+    for page in chapters:
+        assert page in NOTEBOOK_PAGES, f"{page} was not built from a notebook pair (.md + .ipynb): no Colab button"
 
 
 @pytest.mark.parametrize("stub", built_pages(redirects=True), ids=ids(built_pages(redirects=True)))
@@ -111,7 +116,8 @@ def test_figures_share_one_plotly_js(page):
     )
     scripts = [tag["src"] for tag in soup(page).find_all("script", src=True)]
     if 'class="plotly-graph-div"' in text:
-        assert any("_static/vitcourse/plotly/plotly.min.js" in src for src in scripts), f"{page} has figures but no plotly.js"
+        shared = "_static/vitcourse/plotly/plotly.min.js"
+        assert any(shared in src for src in scripts), f"{page} has figures but does not load {shared}"
     else:
         assert not any("plotly" in src for src in scripts), f"{page} loads plotly.js without having a figure"
 
@@ -189,7 +195,8 @@ def _git_tracked(path: str) -> bool | None:
 
 @pytest.mark.parametrize("page", NOTEBOOK_PAGES, ids=ids(NOTEBOOK_PAGES))
 def test_colab_button_opens_this_notebook_from_the_configured_repository(page):
-    links = [a["href"] for a in soup(page).find_all("a", href=True) if a["href"].startswith("https://colab.research.google.com/")]
+    hrefs = [a["href"] for a in soup(page).find_all("a", href=True)]
+    links = [href for href in hrefs if href.startswith("https://colab.research.google.com/")]
     assert len(links) == 1, f"{page}: expected one Colab launch button, found {links}"
     match = COLAB_URL.match(links[0])
     assert match, f"{page}: unexpected Colab URL {links[0]}"

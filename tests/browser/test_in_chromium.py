@@ -54,7 +54,8 @@ def _wait(page, log, script: str, what: str) -> None:
     try:
         page.wait_for_function(script, timeout=WAIT_MS)
     except PlaywrightTimeout:
-        pytest.fail(f"{what} within {WAIT_MS / 1000:.0f} s. The page said:\n" + "\n".join(log.problems() or ["nothing"]))
+        said = "\n".join(log.problems() or ["nothing"])
+        pytest.fail(f"{what} within {WAIT_MS / 1000:.0f} s. The page said:\n{said}")
 
 
 def _wait_for_figures(page, log, name: str) -> None:
@@ -76,7 +77,8 @@ def _wait_for_figures(page, log, name: str) -> None:
 def _wait_for_math(page, log, name: str) -> None:
     if not page.locator(".math").count():
         return
-    _wait(page, log, "() => window.MathJax && MathJax.startup && MathJax.startup.promise", f"{name}: MathJax did not start")
+    started = "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+    _wait(page, log, started, f"{name}: MathJax did not start")
     page.evaluate("() => MathJax.startup.promise")
     state = page.evaluate(MATH_TYPESET)
     assert state["typeset"] == state["math"] and not state["errors"], f"{name}: MathJax did not typeset: {state}"
@@ -147,7 +149,7 @@ def test_widget_manager_renders_saved_widgets_offline(open_page, site):
             + json.dumps(data["manager_state"])
             + '</script><script src="/_static/vitcourse/html-manager/embed.js"></script>'
         ),
-        body='<script type="application/vnd.jupyter.widget-view+json">' + json.dumps(data["view_specs"][0]) + "</script>",
+        body=f'<script type="application/vnd.jupyter.widget-view+json">{json.dumps(data["view_specs"][0])}</script>',
     )
     page, log = open_page("book/intro.html")
     page.route("**/__widget_probe__.html", lambda route: route.fulfill(body=page_html, content_type="text/html"))
@@ -190,7 +192,8 @@ def test_plotly_figure_with_latex_labels_renders_offline(open_page, site):
     _wait(
         page,
         log,
-        "() => document.querySelectorAll('.plotly-graph-div .g-gtitle svg, .plotly-graph-div .g-xtitle svg').length >= 2",
+        "() => document.querySelectorAll('.plotly-graph-div .g-gtitle svg, .plotly-graph-div .g-xtitle svg')"
+        ".length >= 2",
         "MathJax did not typeset the figure's LaTeX title and axis title",
     )
     log.settle(page)
