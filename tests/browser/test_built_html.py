@@ -112,7 +112,8 @@ def test_figures_share_one_plotly_js(page):
     text = (BUILD / page).read_text(encoding="utf-8")
     assert PLOTLY_BUNDLE not in text, (
         f"{page} embeds plotly.js in a figure: the chapter must call vitcourse.runtime.setup() before "
-        "showing figures (it selects the 'vitcourse' renderer) and PLOTLY_RENDERER must not be set"
+        "showing figures (it selects the 'vitcourse' renderer) and PLOTLY_RENDERER must not be set; "
+        "outputs cached before that renderer existed go with `make clean`"
     )
     scripts = [tag["src"] for tag in soup(page).find_all("script", src=True)]
     if 'class="plotly-graph-div"' in text:
