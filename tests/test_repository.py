@@ -133,3 +133,11 @@ def test_setup_cell_is_valid_ipython(gpu):
     python = TransformerManager().transform_cell(source)
     compile(python, "<colab-setup>", "exec")
     assert "get_ipython().run_line_magic('pip'" in python
+
+
+def test_install_spec_is_a_valid_pip_requirement():
+    from packaging.requirements import Requirement
+
+    requirement = Requirement(install_spec(ROOT))
+    assert requirement.name == "vitcourse" and requirement.extras == {"hf"}
+    assert requirement.url.startswith("git+https://") and requirement.url.endswith(f"@v{__version__}")
