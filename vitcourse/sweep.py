@@ -196,8 +196,8 @@ def run_sweep(
         out_dir: folder for the executed notebooks, the records and ``results.csv``
             (created if needed).
         parameters: fixed values given to every point (e.g. ``{"PROFILE": "smoke"}``).
-        workers: points run at once, each in its own kernel process. Timings measured
-            by concurrent points share the CPU; use 1 when they matter.
+        workers: points run at once, each in its own papermill process and kernel.
+            Timings measured by concurrent points share the CPU; use 1 when they matter.
         reuse: read back a point whose record has the same parameters and notebook
             fingerprint instead of running it again.
         kernel_name: Jupyter kernel to run the points in (default: the notebook's).
