@@ -1,0 +1,193 @@
+"""Run one submitted notebook with papermill, as a child process the grader can kill.
+
+``python -m vitcourse.grading.execute JOB.json`` executes a notebook in a fresh kernel
+and writes the executed notebook and a JSON summary (per cell: ran, failed with what,
+timed out). Compared with a plain ``papermill`` call:
+
+* a cell that fails does not stop the run (``allow_errors``): later parts still run;
+* a cell that runs past ``cell_timeout`` is interrupted and the run goes on;
+* outputs stop being recorded past ``max_output_bytes`` (a notebook that prints
+  megabytes can't fill the grader's memory or the instructor's disk);
+* the kernel's process id is written to a file, so the grader can kill it, and
+  whatever it started, when the whole run is past its time (:mod:`.grader`);
+* optionally, a last cell saves the values of named variables as plain data
+  (:func:`vitcourse.grading.probes.to_wire`) for the parts that grade what the
+  notebook produced.
+
+The kernel inherits this process's environment, which the grader sets (no network,
+``PROFILE=smoke``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+__all__ = ["EXPORT_TAG", "export_variables", "main", "summarise"]
+
+EXPORT_TAG = "vitcourse-export"
+
+
+def export_variables(names: list[str], path: str) -> None:
+    """Save ``names`` from the caller's notebook namespace as plain data (runs in the kernel)."""
+    import __main__
+
+    import torch
+
+    from vitcourse.grading.probes import to_wire
+
+    values = {}
+    for name in names:
+        if name in vars(__main__):
+            try:
+                values[name] = {"value": to_wire(vars(__main__)[name])}
+            except Exception as error:  # an object to_wire can't read is reported, not fatal
+                values[name] = {"error": f"{type(error).__name__}: {error}"[:300]}
+        else:
+            values[name] = {"missing": True}
+    torch.save(values, path)
+
+
+def _export_cell(names: list[str], path: str) -> nbformat.NotebookNode:
+    source = (
+        "# Added by the grader: saves the values it grades.\n"
+        "from vitcourse.grading.execute import export_variables as _vitcourse_export\n"
+        f"_vitcourse_export({names!r}, {path!r})"
+    )
+    return nbformat.v4.new_code_cell(source, metadata={"tags": [EXPORT_TAG]})
+
+
+def _capped_engine(max_output_bytes: int, pid_file: str | None, timed_out: list[int]):
+    """A papermill engine whose client caps outputs, records timeouts and the kernel's pid."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine
+    from papermill.utils import merge_kwargs, remove_args
+
+    class CappedClient(PapermillNotebookClient):
+        recorded = 0
+        truncated = False
+
+        async def async_start_new_kernel(self, **kwargs):
+            await super().async_start_new_kernel(**kwargs)
+            pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+            if pid_file and pid:
+                Path(pid_file).write_text(str(pid))
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            if cell is not None:
+                timed_out.extend(i for i, other in enumerate(self.nb.cells) if other is cell)
+            return await super()._async_handle_timeout(timeout, cell)
+
+        def output(self, outs, msg, display_id, cell_index):
+            out = super().output(outs, msg, display_id, cell_index)
+            if out is None or out.get("output_type") == "error":
+                return out
+            size = len(json.dumps(out, default=str))
+            self.recorded += size
+            if self.recorded > max_output_bytes:
+                outs.remove(out)
+                if not self.truncated:
+                    self.truncated = True
+                    note = f"[vitcourse: salidas cortadas; el notebook ya escribió más de {max_output_bytes} bytes]\n"
+                    outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
+                return None
+            return out
+
+    class CappedEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):  # fmt: skip
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            final = merge_kwargs(
+                kwargs,
+                timeout=execution_timeout,
+                startup_timeout=start_timeout,
+                kernel_name=kernel_name,
+                log_output=log_output,
+                stdout_file=stdout_file,
+                stderr_file=stderr_file,
+            )
+            return CappedClient(nb_man, **final).execute()
+
+    return CappedEngine
+
+
+def summarise(notebook: nbformat.NotebookNode, timed_out: list[int]) -> list[dict]:
+    """Per code cell: its position in the submitted notebook (from 1), ``status`` and the error.
+
+    ``status`` is ``ok``, ``error`` (with ``ename``, ``evalue``), ``timeout``, ``running``
+    (the run was killed during it) or ``not-run``. Cells papermill or the grader added
+    are left out and don't count in the positions.
+    """
+    cells, position = [], 0
+    for index, cell in enumerate(notebook.cells):
+        tags = cell.metadata.get("tags", [])
+        if "injected-parameters" in tags or EXPORT_TAG in tags or "papermill-error-cell-tag" in tags:
+            continue
+        position += 1
+        if cell.cell_type != "code":
+            continue
+        state = cell.metadata.get("papermill", {}).get("status", "pending")
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        entry = {"cell": position, "status": "ok" if state == "completed" else "not-run"}
+        if index in timed_out:
+            entry["status"] = "timeout"
+        elif errors:
+            entry.update(status="error", ename=errors[0].get("ename", ""), evalue=str(errors[0].get("evalue", ""))[:300])
+        elif state == "running":
+            entry["status"] = "running"
+        cells.append(entry)
+    return cells
+
+
+def run(job: dict) -> dict:
+    """Execute the notebook described by ``job`` (see :mod:`.grader`); return the summary."""
+    import papermill as pm
+    from papermill.engines import papermill_engines
+    from papermill.exceptions import PapermillExecutionError
+
+    timed_out: list[int] = []
+    papermill_engines.register(
+        "vitcourse-capped", _capped_engine(job["max_output_bytes"], job.get("pid_file"), timed_out)
+    )
+    notebook = nbformat.read(job["input"], as_version=4)
+    if job.get("export_names"):
+        notebook.cells.append(_export_cell(job["export_names"], job["export_path"]))
+    start = time.monotonic()
+    try:
+        executed = pm.execute_notebook(
+            notebook,
+            job["output"],
+            parameters=job.get("parameters") or None,
+            engine_name="vitcourse-capped",
+            kernel_name="python3",
+            cwd=job["cwd"],
+            execution_timeout=job["cell_timeout"],
+            progress_bar=False,
+            log_output=False,
+            allow_errors=True,
+            interrupt_on_timeout=True,
+            start_timeout=120,
+        )
+    except PapermillExecutionError:
+        executed = nbformat.read(job["output"], as_version=4)
+    summary = {"seconds": round(time.monotonic() - start, 2), "cells": summarise(executed, timed_out)}
+    Path(job["summary"]).write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m vitcourse.grading.execute JOB.json", file=sys.stderr)
+        return 2
+    run(json.loads(Path(args[0]).read_text(encoding="utf-8")))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,557 @@
+"""Batch grading: every submission of a TP, one CSV row and one feedback file each.
+
+``vitcourse grade exercises/tp1 entregas/*.ipynb --out notas.csv`` calls :func:`grade`.
+For each submission, in a temporary folder (the original file is only read):
+
+1. **read** it (:func:`~vitcourse.grading.submission.read_submission`); a file that is
+   not a notebook, or an empty one, is ``invalid`` and graded 0;
+2. **run** a copy with papermill in a fresh kernel (:mod:`.execute`): ``PROFILE=smoke``,
+   no network (offline Hugging Face, proxies pointed at a closed local port), a
+   per-cell and a total timeout, failing cells don't stop the run;
+3. **test** the student's definitions in a separate sandbox process (:mod:`.sandbox`)
+   and judge its outcomes here, against the reference implementations, with the public
+   tests plus the instructor's private ones; values the notebook produced are read
+   from the kernel at the end of the run and judged here;
+4. **record** the row and the feedback file at once (a crash later loses nothing), and
+   go on with the next submission whatever happened.
+
+The status of a submission: ``invalid`` (not gradable), ``timeout`` (a cell, the whole
+run or a test ran out of time), ``error`` (a cell raised something other than
+``NotImplementedError``, or grading itself failed), ``ok`` (every automatic point),
+``partial`` (anything else). Grades are deterministic: tests use fixed seeds, so a rerun
+gives the same CSV (apart from the ``seconds`` column).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .checking import judge, observe, reference_observation
+from .feedback import render_feedback
+from .registry import Assignment, Definition, Part, Variable, load_checks, load_private_tests
+from .results import PartResult, TestResult
+from .submission import (
+    InvalidSubmission,
+    bindings,
+    dependent_cells,
+    extract_definitions,
+    read_submission,
+    unfinished_names,
+    written_answers,
+)
+from .tpdir import TPConfig, load_tp
+
+__all__ = ["GradeOptions", "SubmissionResult", "grade", "student_ids"]
+
+STATUSES = ("ok", "partial", "error", "timeout", "invalid")
+MAX_OUTCOME_BYTES = 64 * 2**20
+# Where proxies point in the kernel: a closed local port, so a request fails at once.
+NO_NETWORK_PROXY = "http://127.0.0.1:9"
+PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class GradeOptions:
+    """How to grade; ``None`` timeouts take the TP's values from its ``tp.yml``.
+
+    Attributes:
+        timeout: seconds for a whole submission's notebook run.
+        cell_timeout: seconds for one cell, and for one test in the sandbox.
+        private_tests: a folder of private test modules.
+        workers: submissions graded at the same time.
+        feedback_dir: where the feedback files go (default: next to the CSV).
+        max_output_bytes: outputs recorded per notebook run.
+    """
+
+    timeout: float | None = None
+    cell_timeout: float | None = None
+    private_tests: Path | None = None
+    workers: int = 1
+    feedback_dir: Path | None = None
+    max_output_bytes: int = 2 * 2**20
+
+
+@dataclass
+class SubmissionResult:
+    """Everything known about one graded submission."""
+
+    student: str
+    file: str
+    sha256: str = ""
+    status: str = "error"
+    detail: str = ""
+    parts: list[PartResult] = field(default_factory=list)
+    cells: list[dict] = field(default_factory=list)
+    sandbox_errors: list[str] = field(default_factory=list)
+    answers: list[tuple[int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    truncated_output: bool = False
+
+    @property
+    def total(self) -> float:
+        return round(sum(p.score for p in self.parts), 2)
+
+
+def student_ids(paths: list[Path]) -> list[str]:
+    """A student id per file: its name without extension (Unicode NFC), made unique in order."""
+    ids, seen = [], {}
+    for path in paths:
+        base = unicodedata.normalize("NFC", path.name.removesuffix(path.suffix) if path.suffix else path.name)
+        base = "".join(ch if ch.isprintable() and ch not in '/\\:*?"<>|' else "_" for ch in base) or "entrega"
+        seen[base] = seen.get(base, 0) + 1
+        ids.append(base if seen[base] == 1 else f"{base}~{seen[base]}")
+    return ids
+
+
+def grading_environment(tp: TPConfig, workers: int) -> dict[str, str]:
+    """The environment of the kernel and the sandbox: offline, smoke profile, the package importable."""
+    env = dict(os.environ)
+    paths = [str(PACKAGE_ROOT), *(str(p) for p in tp.pythonpath)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env.update(
+        PYTHONPATH=os.pathsep.join(paths),
+        VITCOURSE_PROFILE="smoke",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PIP_NO_INDEX="1",
+        MPLBACKEND="Agg",
+        PYTHONHASHSEED="0",
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+        JUPYTER_PLATFORM_DIRS="1",
+    )
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        env[name] = NO_NETWORK_PROXY
+    for name in ("no_proxy", "NO_PROXY"):
+        env.pop(name, None)
+    if workers > 1:
+        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    return env
+
+
+def _kill(process: subprocess.Popen, pid_file: Path | None = None) -> None:
+    """Kill a child started in its own session, and the kernel it started (its own session too)."""
+    groups = [process.pid]
+    if pid_file is not None and pid_file.exists():
+        try:
+            groups.append(int(pid_file.read_text().strip()))
+        except ValueError:
+            pass
+    for group in groups:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    process.wait()
+
+
+# --------------------------------------------------------------------------- notebook run
+
+
+def run_notebook(workdir: Path, notebook: Path, tp: TPConfig, options: GradeOptions, export: list[str],
+                 env: dict[str, str]) -> tuple[list[dict], bool, Path | None]:  # fmt: skip
+    """Execute ``notebook`` in ``workdir`` (:mod:`.execute`) under the total timeout.
+
+    Returns:
+        ``(cells, timed_out, executed_path)``: the per-cell summary, whether the whole
+        run was killed for time, and the executed notebook (``None`` if none was saved).
+    """
+    from .execute import summarise
+
+    output, summary, pid_file = workdir / "ejecutado.ipynb", workdir / "summary.json", workdir / "kernel.pid"
+    job = {
+        "input": str(notebook),
+        "output": str(output),
+        "cwd": str(workdir),
+        "cell_timeout": options.cell_timeout,
+        "parameters": {"PROFILE": "smoke"},
+        "max_output_bytes": options.max_output_bytes,
+        "pid_file": str(pid_file),
+        "summary": str(summary),
+        "export_names": export,
+        "export_path": str(workdir / "exports.pt"),
+    }
+    job_path = workdir / "execute.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    with open(workdir / "execute.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.execute", str(job_path)],
+            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
+        )  # fmt: skip
+        timed_out = False
+        try:
+            process.wait(timeout=options.timeout)
+        except subprocess.TimeoutExpired:
+            _kill(process, pid_file)
+            timed_out = True
+    if summary.exists():
+        return json.loads(summary.read_text(encoding="utf-8"))["cells"], timed_out, output
+    if output.exists():  # killed: papermill saved the notebook after every cell
+        import nbformat
+
+        try:
+            cells = summarise(nbformat.read(output, as_version=4), [])
+        except Exception:  # a notebook half-written when the process was killed
+            return [], timed_out, None
+        for cell in cells:
+            if cell["status"] == "running":
+                cell["status"] = "timeout" if timed_out else "error"
+        return cells, timed_out, output
+    return [], timed_out, None
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _read_progress(path: Path) -> list[dict]:
+    events = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPConfig, options: GradeOptions,
+                env: dict[str, str]) -> tuple[dict[str, dict], list[str], bool]:  # fmt: skip
+    """Run the student's definitions and the probes in :mod:`.sandbox` processes.
+
+    A step (a cell's definitions, a test) that passes ``cell_timeout`` or crashes the
+    process is recorded, the process is killed and started again without that step.
+
+    Returns:
+        ``(outcomes, problems, timed_out)``: outcome per test id, Spanish lines about
+        cells that failed in the sandbox, and whether any step ran out of time.
+    """
+    folder = workdir / "sandbox"
+    folder.mkdir()
+    entries = [entry for entry, _ in tests]
+    skip: dict[str, str] = {}  # step -> why it is skipped ("timeout" or "crash")
+    cell_errors: dict[str, str] = {}
+    deadline = time.monotonic() + max(options.timeout, options.cell_timeout * 2)
+    out_of_time = False
+    for _ in range(len(entries) + len(chunks) + 1):
+        remaining = [e for e in entries if not (folder / e["file"]).exists() and f"test:{e['id']}" not in skip]
+        if not remaining or out_of_time:
+            break
+        job = {
+            "checks": tp.checks,
+            "pythonpath": [str(p) for p in tp.pythonpath],
+            "private": str(options.private_tests) if options.private_tests else None,
+            "chunks": [{"cell": c.cell, "code": c.code} for c in chunks if not c.error],
+            "tests": remaining,
+            "skip": sorted(skip),
+            "out": str(folder),
+        }
+        (folder / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+        progress_path = folder / "progress.jsonl"
+        progress_path.write_text("", encoding="utf-8")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.sandbox", str(folder / "job.json")],
+            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        current, started = None, time.monotonic()
+        while process.poll() is None:
+            time.sleep(0.05)
+            events = _read_progress(progress_path)
+            running = events[-1]["step"] if events and events[-1].get("event") == "start" else None
+            if running != current:
+                current, started = running, time.monotonic()
+            if current and time.monotonic() - started > options.cell_timeout:
+                _kill(process)
+                skip[current] = "timeout"
+                break
+            if time.monotonic() > deadline:
+                _kill(process)
+                out_of_time = True
+                break
+        events = _read_progress(progress_path)
+        for event in events:
+            if event.get("event") == "end" and event.get("error"):
+                cell_errors[event["step"]] = event["error"]
+        if events and events[-1].get("event") == "start" and events[-1]["step"] not in skip and not out_of_time:
+            skip[events[-1]["step"]] = "crash"  # the process died inside this step
+        if events and events[-1].get("event") == "done":
+            break
+    outcomes: dict[str, dict] = {}
+    for entry in entries:
+        outcomes[entry["id"]] = _load_outcome(folder / entry["file"], entry["id"], skip.get(f"test:{entry['id']}"),
+                                              out_of_time, options.cell_timeout)  # fmt: skip
+    problems = [f"celda {step.split(':')[1]}: {error}" for step, error in cell_errors.items()]
+    problems += [
+        f"celda {step.split(':')[1]}: sus definiciones "
+        + (f"no terminaron en {options.cell_timeout:g} s" if why == "timeout" else "terminaron el proceso")
+        for step, why in skip.items()
+        if step.startswith("cell:")
+    ]
+    timed_out = out_of_time or "timeout" in skip.values()
+    return outcomes, problems, timed_out
+
+
+def _load_outcome(path: Path, test_id: str, skipped: str | None, out_of_time: bool, limit: float) -> dict:
+    if path.exists() and path.stat().st_size <= MAX_OUTCOME_BYTES:
+        try:
+            saved = torch.load(path, weights_only=True)
+            if isinstance(saved, dict) and saved.get("id") == test_id and isinstance(saved.get("outcome"), dict):
+                return saved["outcome"]
+        except Exception:  # a file the student's code overwrote with garbage
+            pass
+        return {"status": "error", "type": "Resultado ilegible", "message": "la prueba dejó un resultado inválido"}
+    if path.exists():
+        return {"status": "error", "type": "Resultado enorme", "message": "la prueba devolvió demasiados datos"}
+    if skipped == "timeout" or out_of_time:
+        return {"status": "timeout", "message": f"la prueba no terminó en {limit:g} s"}
+    if skipped == "crash":
+        return {"status": "error", "type": "Proceso terminado", "message": "tu código terminó el proceso (¿exit()?)"}
+    return {"status": "error", "type": "Sin resultado", "message": "la prueba no llegó a correr"}
+
+
+# --------------------------------------------------------------------------- one submission
+
+
+def _exports(path: Path) -> dict:
+    if not path.exists() or path.stat().st_size > MAX_OUTCOME_BYTES:
+        return {}
+    try:
+        values = torch.load(path, weights_only=True)
+    except Exception:
+        return {}
+    return values if isinstance(values, dict) else {}
+
+
+def _variable_outcome(test, name: str, exports: dict, ran_to_end: bool) -> dict:
+    entry = exports.get(name)
+    if not isinstance(entry, dict) or entry.get("missing") or not ("value" in entry or "error" in entry):
+        why = "" if ran_to_end else " (el notebook no llegó al final)"
+        return {"status": "missing", "message": f"al terminar el notebook no existe la variable `{name}`{why}"}
+    if "error" in entry:
+        return {"status": "error", "type": "Valor ilegible", "message": str(entry["error"])}
+    return observe(test, entry["value"])
+
+
+def _judge_safely(test, outcome: dict, expected) -> TestResult:
+    try:
+        return judge(test, outcome, expected)
+    except Exception as error:  # data the comparison can't read
+        return judge(test, {"status": "error", "type": "Resultado ilegible", "message": str(error)[:200]}, None)
+
+
+def _unexpected_errors(cells: list[dict], dependent: set[int]) -> list[dict]:
+    """Cell errors that aren't "not implemented yet", nor caused by an unfinished part or an earlier failure."""
+    unexpected, failed_before = [], False
+    for cell in cells:
+        if cell["status"] != "error":
+            continue
+        consequence = cell["cell"] in dependent or (cell.get("ename") == "NameError" and failed_before)
+        if cell.get("ename") != "NotImplementedError" and not consequence:
+            unexpected.append(cell)
+        failed_before = True
+    return unexpected
+
+
+def _status_and_detail(result: SubmissionResult, run_timed_out: bool, sandbox_timed_out: bool, dependent: set[int],
+                       assignment: Assignment, options: GradeOptions) -> tuple[str, str]:  # fmt: skip
+    timeouts = [c for c in result.cells if c["status"] == "timeout"]
+    errors = _unexpected_errors(result.cells, dependent)
+    max_auto = sum(p.points for p in assignment.auto_parts)
+    if run_timed_out:
+        where = f" (celda {timeouts[0]['cell']})" if timeouts else ""
+        return "timeout", f"el notebook superó el límite total de {options.timeout:g} s{where}"
+    if timeouts:
+        return "timeout", f"la celda {timeouts[0]['cell']} superó {options.cell_timeout:g} s"
+    if sandbox_timed_out:
+        return "timeout", f"una prueba superó {options.cell_timeout:g} s"
+    if errors:
+        first = errors[0]
+        return "error", f"celda {first['cell']}: {first.get('ename', '')}: {first.get('evalue', '')}"[:200]
+    if not result.cells:
+        return "error", "el notebook no se pudo ejecutar"
+    if result.total >= max_auto:
+        return "ok", "todas las partes automáticas correctas"
+    done = sum(1 for p in result.parts if p.score >= p.points)
+    return "partial", f"{done} de {len(result.parts)} partes automáticas completas"
+
+
+def grade_one(path: Path, student: str, tp: TPConfig, assignment: Assignment, references: dict,
+              options: GradeOptions, env: dict[str, str], feedback_dir: Path) -> SubmissionResult:  # fmt: skip
+    """Grade one submission (the four steps of the module docstring)."""
+    start = time.monotonic()
+    result = SubmissionResult(student=student, file=path.name)
+    auto = assignment.auto_parts
+    try:
+        result.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+        notebook = read_submission(path, tp.key)
+    except (InvalidSubmission, OSError) as error:
+        result.status, result.detail = "invalid", str(error) if isinstance(error, InvalidSubmission) else (
+            f"no se pudo leer el archivo: {error.strerror}"
+        )
+        result.parts = [PartResult(p.key, p.title, p.points, note="Entrega inválida: no se corrigió.") for p in auto]
+        result.seconds = round(time.monotonic() - start, 1)
+        return result
+    result.answers = written_answers(notebook)
+    workdir = Path(tempfile.mkdtemp(prefix="vitcourse-grade-"))
+    try:
+        for asset in tp.assets:
+            (shutil.copytree if asset.is_dir() else shutil.copy2)(asset, workdir / asset.name)
+        copy = workdir / "entrega.ipynb"
+        shutil.copyfile(path, copy)
+        variables = [p.target_name for p in auto if isinstance(p.target, Variable)]
+        result.cells, run_timed_out, executed = run_notebook(workdir, copy, tp, options, variables, env)
+        if executed is not None and executed.exists():
+            shutil.copyfile(executed, feedback_dir / f"{student}.ipynb")
+            result.truncated_output = "vitcourse: salidas cortadas" in executed.read_text(encoding="utf-8", errors="replace")
+        exports = _exports(workdir / "exports.pt")
+
+        chunks = extract_definitions(notebook)
+        kinds = bindings(chunks)
+        to_run, fixed = [], {}
+        for part in auto:
+            if not isinstance(part.target, Definition):
+                continue
+            kind = kinds.get(part.target_name)
+            for i, test in enumerate(part.tests):
+                if kind is None:
+                    fixed[test.id] = {"status": "missing", "message": f"el notebook no define `{part.target_name}`"}
+                elif kind == "import":
+                    fixed[test.id] = {"status": "imported", "message": f"`{part.target_name}` se importó, no se definió"}
+                else:
+                    to_run.append(({"id": test.id, "target": part.target_name, "file": f"{len(to_run)}.pt"}, test))
+        outcomes, result.sandbox_errors, sandbox_timed_out = ({}, [], False)
+        if to_run:
+            outcomes, result.sandbox_errors, sandbox_timed_out = run_sandbox(workdir, chunks, to_run, tp, options, env)
+        result.sandbox_errors = [f"celda {c.cell}: {c.error}" for c in chunks if c.error] + result.sandbox_errors
+        outcomes.update(fixed)
+        ran_to_end = bool(result.cells) and all(c["status"] != "not-run" for c in result.cells) and not run_timed_out
+        for part in auto:
+            tests = []
+            for test in part.tests:
+                if isinstance(part.target, Variable):
+                    outcome = _variable_outcome(test, part.target_name, exports, ran_to_end)
+                else:
+                    outcome = outcomes[test.id]
+                tests.append(_judge_safely(test, outcome, references[test.id]))
+            result.parts.append(PartResult(part.key, part.title, part.points, tests))
+        dependent = dependent_cells(notebook, unfinished_names(notebook))
+        result.status, result.detail = _status_and_detail(
+            result, run_timed_out, sandbox_timed_out, dependent, assignment, options
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result.seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+# --------------------------------------------------------------------------- the whole batch
+
+
+def _columns(assignment: Assignment) -> list[str]:
+    return ["student", "status", *(p.key for p in assignment.parts), "total", "seconds", "detail", "file", "sha256"]
+
+
+def _row(result: SubmissionResult, assignment: Assignment) -> list[str]:
+    scores = {p.key: f"{p.score:g}" for p in result.parts}
+    parts = [("" if part.manual else scores.get(part.key, "0")) for part in assignment.parts]
+    return [result.student, result.status, *parts, f"{result.total:g}", f"{result.seconds:.1f}", result.detail,
+            result.file, result.sha256]  # fmt: skip
+
+
+def _csv_line(values: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(values)
+    return buffer.getvalue()
+
+
+def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
+          options: GradeOptions | None = None, log=print) -> list[SubmissionResult]:  # fmt: skip
+    """Grade every submission; write ``out`` (CSV) and a feedback file per student.
+
+    Rows are appended (and flushed to disk) as each submission is graded, and the file
+    is rewritten sorted by student at the end, so an interrupted run keeps what it did.
+
+    Args:
+        tp_folder: the TP's folder (with ``tp.yml``).
+        submissions: notebook files (a folder stands for every file in it).
+        out: the CSV to write.
+        options: timeouts, private tests, workers (see :class:`GradeOptions`).
+        log: where progress lines go.
+
+    Returns:
+        One :class:`SubmissionResult` per submission, sorted by student.
+    """
+    options = options or GradeOptions()
+    tp = load_tp(tp_folder)
+    options.timeout = options.timeout or tp.timeout
+    options.cell_timeout = options.cell_timeout or tp.cell_timeout
+    assignment = load_checks(tp.checks, tp.pythonpath)
+    private = load_private_tests(options.private_tests) if options.private_tests else []
+    files: list[Path] = []
+    for item in map(Path, submissions):
+        files += sorted(p for p in item.iterdir() if p.is_file()) if item.is_dir() else [item]
+    if not files:
+        raise ValueError("no submissions to grade: pass notebook files or a folder with them")
+    references = {
+        test.id: reference_observation(test, part) for part in assignment.auto_parts for test in part.tests
+    }
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    feedback_dir = Path(options.feedback_dir or out.with_name(out.stem + "_devoluciones"))
+    feedback_dir.mkdir(parents=True, exist_ok=True)
+    env = grading_environment(tp, options.workers)
+    columns = _columns(assignment)
+    out.write_text(_csv_line(columns), encoding="utf-8")
+    lock = threading.Lock()
+    results: list[SubmissionResult] = []
+    ids = student_ids(files)
+    log(f"grading {len(files)} submissions of {tp.key} ({len(private)} private tests), {options.workers} at a time")
+
+    def one(path: Path, student: str) -> SubmissionResult:
+        try:
+            result = grade_one(path, student, tp, assignment, references, options, env, feedback_dir)
+        except Exception:  # a bug of ours must not lose the batch: record it and go on
+            log(f"internal error grading {path}:\n{traceback.format_exc()}")
+            result = SubmissionResult(student=student, file=path.name, status="error",
+                                      detail="error interno del corrector; avisale al docente")  # fmt: skip
+            result.parts = [PartResult(p.key, p.title, p.points, note="No se pudo corregir (error interno).")
+                            for p in assignment.auto_parts]  # fmt: skip
+        text = render_feedback(result, assignment, private)
+        with lock:
+            (feedback_dir / f"{student}.md").write_text(text, encoding="utf-8")
+            with open(out, "a", encoding="utf-8") as stream:
+                stream.write(_csv_line(_row(result, assignment)))
+                stream.flush()
+                os.fsync(stream.fileno())
+            results.append(result)
+            log(f"[{len(results)}/{len(files)}] {student}: {result.status} {result.total:g}"
+                f"/{sum(p.points for p in assignment.auto_parts):g} ({result.seconds:.1f} s)")  # fmt: skip
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+        list(pool.map(one, files, ids))
+    results.sort(key=lambda r: r.student)
+    temporary = out.with_name(out.name + ".tmp")
+    temporary.write_text("".join(_csv_line(line) for line in [columns] + [_row(r, assignment) for r in results]),
+                         encoding="utf-8")  # fmt: skip
+    os.replace(temporary, out)
+    return results
