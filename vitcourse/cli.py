@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, required=True, help="the CSV of grades to write, e.g. notas.csv")
     grade.add_argument("--timeout", type=float, help="seconds for a whole submission (default: the TP's tp.yml)")
     grade.add_argument("--cell-timeout", type=float, help="seconds for one cell or one test (default: tp.yml)")
+    grade.add_argument("--test-timeout", type=float, help="seconds for one test of a definition (default: cell timeout)")
     grade.add_argument("--private-tests", type=Path, help="folder of .py files with private tests")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--feedback", type=Path, help="folder for the feedback files (default: OUT_devoluciones/)")
@@ -47,6 +48,7 @@ def _grade(args: argparse.Namespace) -> int:
     options = GradeOptions(
         timeout=args.timeout,
         cell_timeout=args.cell_timeout,
+        test_timeout=args.test_timeout,
         private_tests=args.private_tests,
         workers=args.workers,
         feedback_dir=args.feedback,

@@ -185,6 +185,18 @@ def _points(value: float) -> str:
     return f"{value:g}"
 
 
+def _with_unit(value: float) -> str:
+    return f"{value:g} punto" if value == 1 else f"{value:g} puntos"
+
+
+def _symbols() -> list[str]:
+    """The verdict symbols and what each means, from :data:`~vitcourse.grading.results.STATUS_TEXT`."""
+    meanings: dict[str, list[str]] = {}
+    for icon, text, _ in STATUS_TEXT.values():
+        meanings.setdefault(icon, []).append(text)
+    return [f"| {icon} | {'; '.join(texts)} |" for icon, texts in meanings.items()]
+
+
 def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignment, root: Path) -> str:
     """The TP's page of the book (MyST Markdown, Spanish). Everything on it is derived."""
     student_path = tp.student.resolve().relative_to(root).as_posix()
@@ -243,11 +255,14 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "|---|---|---:|---|",
     ]
     for part in assignment.parts:
-        how = "el docente lee tu respuesta" if part.manual else f"{len(part.public_tests)} verificaciones automáticas"
+        count = len(part.public_tests)
+        how = "el docente lee tu respuesta" if part.manual else (
+            f"{count} verificación automática" if count == 1 else f"{count} verificaciones automáticas"
+        )
         lines.append(f"| `{part.key}` | {part.title} | {_points(part.points)} | {how} |")
     lines += [f"| **Total** | | **{_points(assignment.total_points)}** | |", ""]
     for part in auto:
-        lines += [f"**{part.title}** (`{part.key}`, {_points(part.points)} puntos)."]
+        lines += [f"**{part.title}** (`{part.key}`, {_with_unit(part.points)})."]
         if part.description:
             lines[-1] += f" {part.description}"
         lines += ["", "Verificaciones:", ""]
@@ -257,7 +272,7 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
             lines.append(f"- {test.title}" + (share if len(weights) > 1 else ""))
         lines.append("")
     for part in manual:
-        lines += [f"**{part.title}** (`{part.key}`, {_points(part.points)} puntos). {part.description}".rstrip(), ""]
+        lines += [f"**{part.title}** (`{part.key}`, {_with_unit(part.points)}). {part.description}".rstrip(), ""]
     lines += [
         "## Cómo correr los checks",
         "",
@@ -282,7 +297,7 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "",
         "| Símbolo | Significa |",
         "|---|---|",
-        *[f"| {icon} | {text} |" for icon, text, _ in STATUS_TEXT.values()],
+        *_symbols(),
         "",
         "## Cómo se corrige",
         "",
@@ -292,9 +307,9 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         f"(CPU, sin red), a lo sumo {_points(tp.cell_timeout)} s por celda y {_points(tp.timeout)} s en total. "
         "Si una celda falla, las siguientes se ejecutan igual.",
         "2. Toma de tu notebook las definiciones (`import`, `def`, `class` y constantes) y las prueba en un "
-        "proceso aparte, con los mismos tests que `check` más algunos privados del docente: "
+        "proceso aparte, con los mismos tests que `check` (y los tests privados que agregue el docente): "
         "redefinir `check` o modificar `vitcourse` o `torch` desde el notebook no cambia la nota. "
-        "Una parte que falla no impide corregir las demás.",
+        f"Cada prueba tiene {_points(tp.test_timeout)} s. Una parte que falla no impide corregir las demás.",
         "3. Los puntos de cada parte se reparten entre sus verificaciones; las respuestas escritas las "
         "corrige el docente.",
         "",

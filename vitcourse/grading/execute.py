@@ -61,8 +61,15 @@ def _export_cell(names: list[str], path: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_code_cell(source, metadata={"tags": [EXPORT_TAG]})
 
 
-def _capped_engine(max_output_bytes: int, pid_file: str | None, timed_out: list[int]):
-    """A papermill engine whose client caps outputs, records timeouts and the kernel's pid."""
+def _mark(cell, what: str) -> None:
+    """Note on the cell itself (it is saved with the notebook) what happened to it."""
+    cell.setdefault("metadata", {}).setdefault("vitcourse", {})[what] = True
+
+
+def _capped_engine(max_output_bytes: int, pid_file: str | None):
+    """A papermill engine whose client caps outputs, records timeouts, kernel deaths and the kernel's pid."""
+    from nbclient.exceptions import DeadKernelError
+    from nbclient.util import run_sync
     from papermill.clientwrap import PapermillNotebookClient
     from papermill.engines import NBClientEngine
     from papermill.utils import merge_kwargs, remove_args
@@ -77,9 +84,18 @@ def _capped_engine(max_output_bytes: int, pid_file: str | None, timed_out: list[
             if pid_file and pid:
                 Path(pid_file).write_text(str(pid))
 
+        async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
+            try:
+                return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
+            except DeadKernelError:
+                _mark(cell, "kernel_died")
+                raise
+
+        execute_cell = run_sync(async_execute_cell)  # the sync entry point papermill calls
+
         async def _async_handle_timeout(self, timeout, cell=None):
             if cell is not None:
-                timed_out.extend(i for i, other in enumerate(self.nb.cells) if other is cell)
+                _mark(cell, "timeout")
             return await super()._async_handle_timeout(timeout, cell)
 
         def output(self, outs, msg, display_id, cell_index):
@@ -116,7 +132,7 @@ def _capped_engine(max_output_bytes: int, pid_file: str | None, timed_out: list[
     return CappedEngine
 
 
-def summarise(notebook: nbformat.NotebookNode, timed_out: list[int]) -> list[dict]:
+def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
     """Per code cell: its position in the submitted notebook (from 1), ``status`` and the error.
 
     ``status`` is ``ok``, ``error`` (with ``ename``, ``evalue``), ``timeout``, ``running``
@@ -124,21 +140,24 @@ def summarise(notebook: nbformat.NotebookNode, timed_out: list[int]) -> list[dic
     are left out and don't count in the positions.
     """
     cells, position = [], 0
-    for index, cell in enumerate(notebook.cells):
+    for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
         if "injected-parameters" in tags or EXPORT_TAG in tags or "papermill-error-cell-tag" in tags:
             continue
         position += 1
         if cell.cell_type != "code":
             continue
-        state = cell.metadata.get("papermill", {}).get("status", "pending")
+        meta = cell.metadata.get("papermill", {})
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        entry = {"cell": position, "status": "ok" if state == "completed" else "not-run"}
-        if index in timed_out:
+        entry = {"cell": position, "status": "ok" if meta.get("start_time") else "not-run"}
+        marks = cell.metadata.get("vitcourse", {})
+        if marks.get("timeout"):
             entry["status"] = "timeout"
+        elif marks.get("kernel_died"):
+            entry.update(status="error", ename="KernelDied", evalue="el kernel se cerró en esta celda (¿exit()? ¿memoria?)")
         elif errors:
             entry.update(status="error", ename=errors[0].get("ename", ""), evalue=str(errors[0].get("evalue", ""))[:300])
-        elif state == "running":
+        elif meta.get("start_time") and not meta.get("end_time"):
             entry["status"] = "running"
         cells.append(entry)
     return cells
@@ -150,14 +169,12 @@ def run(job: dict) -> dict:
     from papermill.engines import papermill_engines
     from papermill.exceptions import PapermillExecutionError
 
-    timed_out: list[int] = []
-    papermill_engines.register(
-        "vitcourse-capped", _capped_engine(job["max_output_bytes"], job.get("pid_file"), timed_out)
-    )
+    papermill_engines.register("vitcourse-capped", _capped_engine(job["max_output_bytes"], job.get("pid_file")))
     notebook = nbformat.read(job["input"], as_version=4)
     if job.get("export_names"):
         notebook.cells.append(_export_cell(job["export_names"], job["export_path"]))
     start = time.monotonic()
+    aborted = ""
     try:
         executed = pm.execute_notebook(
             notebook,
@@ -171,11 +188,21 @@ def run(job: dict) -> dict:
             log_output=False,
             allow_errors=True,
             interrupt_on_timeout=True,
+            raise_on_iopub_timeout=False,
             start_timeout=120,
         )
-    except PapermillExecutionError:
+    except PapermillExecutionError:  # cells failed; papermill saved the notebook first
         executed = nbformat.read(job["output"], as_version=4)
-    summary = {"seconds": round(time.monotonic() - start, 2), "cells": summarise(executed, timed_out)}
+    except Exception as error:  # the kernel died, or papermill gave up: keep what was saved
+        aborted = f"{type(error).__name__}: {error}"[:300]
+        if not Path(job["output"]).exists():
+            raise
+        executed = nbformat.read(job["output"], as_version=4)
+    cells = summarise(executed)
+    for cell in cells:
+        if cell["status"] == "running":
+            cell.update(status="error", ename="KernelError", evalue=aborted or "la ejecución se cortó en esta celda")
+    summary = {"seconds": round(time.monotonic() - start, 2), "cells": cells, "aborted": aborted}
     Path(job["summary"]).write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return summary
 

@@ -39,7 +39,7 @@ import time
 import traceback
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -55,6 +55,7 @@ from .submission import (
     extract_definitions,
     read_submission,
     unfinished_names,
+    uses_reference,
     written_answers,
 )
 from .tpdir import TPConfig, load_tp
@@ -74,7 +75,8 @@ class GradeOptions:
 
     Attributes:
         timeout: seconds for a whole submission's notebook run.
-        cell_timeout: seconds for one cell, and for one test in the sandbox.
+        cell_timeout: seconds for one cell of the notebook.
+        test_timeout: seconds for one test (or one cell's definitions) in the sandbox.
         private_tests: a folder of private test modules.
         workers: submissions graded at the same time.
         feedback_dir: where the feedback files go (default: next to the CSV).
@@ -83,6 +85,7 @@ class GradeOptions:
 
     timeout: float | None = None
     cell_timeout: float | None = None
+    test_timeout: float | None = None
     private_tests: Path | None = None
     workers: int = 1
     feedback_dir: Path | None = None
@@ -210,7 +213,7 @@ def run_notebook(workdir: Path, notebook: Path, tp: TPConfig, options: GradeOpti
         import nbformat
 
         try:
-            cells = summarise(nbformat.read(output, as_version=4), [])
+            cells = summarise(nbformat.read(output, as_version=4))
         except Exception:  # a notebook half-written when the process was killed
             return [], timed_out, None
         for cell in cells:
@@ -234,11 +237,82 @@ def _read_progress(path: Path) -> list[dict]:
     return events
 
 
+class SandboxLauncher:
+    """Starts :mod:`.sandbox` jobs: forked from one server per batch on Linux, else a fresh interpreter each.
+
+    ``start`` returns an id (a process and session id) that ``alive`` and ``kill`` take.
+    """
+
+    def __init__(self, tp: TPConfig, options: GradeOptions, env: dict[str, str], folder: Path) -> None:
+        self.env, self.lock = env, threading.Lock()
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.server: subprocess.Popen | None = None
+        if sys.platform != "linux":
+            return
+        config = folder / "sandbox-server.json"
+        config.write_text(json.dumps({
+            "checks": tp.checks,
+            "pythonpath": [str(p) for p in tp.pythonpath],
+            "private": str(options.private_tests) if options.private_tests else None,
+        }), encoding="utf-8")  # fmt: skip
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.sandbox", "--serve", str(config)],
+            cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+
+    def start(self, job: Path, workdir: Path) -> int:
+        with self.lock:
+            if self.server is not None and self.server.poll() is None:
+                try:
+                    self.server.stdin.write(f"{job}\n")
+                    self.server.stdin.flush()
+                    return int(self.server.stdout.readline())
+                except (OSError, ValueError):  # the server is gone: fall back to one interpreter per job
+                    self.server = None
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.sandbox", str(job)],
+            cwd=workdir, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        self.processes[process.pid] = process
+        return process.pid
+
+    def alive(self, pid: int) -> bool:
+        if pid in self.processes:
+            return self.processes[pid].poll() is None
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def kill(self, pid: int) -> None:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+                break
+            except OSError:
+                continue
+        if pid in self.processes:
+            self.processes.pop(pid).wait()
+        else:
+            while self.alive(pid):
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        if self.server is not None:
+            try:
+                self.server.stdin.close()
+                self.server.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                _kill(self.server)
+
+
 def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPConfig, options: GradeOptions,
-                env: dict[str, str]) -> tuple[dict[str, dict], list[str], bool]:  # fmt: skip
+                launcher: SandboxLauncher) -> tuple[dict[str, dict], list[str], bool]:  # fmt: skip
     """Run the student's definitions and the probes in :mod:`.sandbox` processes.
 
-    A step (a cell's definitions, a test) that passes ``cell_timeout`` or crashes the
+    A step (a cell's definitions, a test) that passes ``test_timeout`` or crashes the
     process is recorded, the process is killed and started again without that step.
 
     Returns:
@@ -250,7 +324,7 @@ def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPC
     entries = [entry for entry, _ in tests]
     skip: dict[str, str] = {}  # step -> why it is skipped ("timeout" or "crash")
     cell_errors: dict[str, str] = {}
-    deadline = time.monotonic() + max(options.timeout, options.cell_timeout * 2)
+    deadline = time.monotonic() + max(options.timeout, options.test_timeout * 2)
     out_of_time = False
     for _ in range(len(entries) + len(chunks) + 1):
         remaining = [e for e in entries if not (folder / e["file"]).exists() and f"test:{e['id']}" not in skip]
@@ -264,29 +338,31 @@ def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPC
             "tests": remaining,
             "skip": sorted(skip),
             "out": str(folder),
+            "cwd": str(workdir),
         }
         (folder / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
         progress_path = folder / "progress.jsonl"
         progress_path.write_text("", encoding="utf-8")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vitcourse.grading.sandbox", str(folder / "job.json")],
-            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        pid = launcher.start(folder / "job.json", workdir)
         current, started = None, time.monotonic()
-        while process.poll() is None:
+        while launcher.alive(pid):
             time.sleep(0.05)
             events = _read_progress(progress_path)
+            if events and events[-1].get("event") == "done":
+                break
             running = events[-1]["step"] if events and events[-1].get("event") == "start" else None
             if running != current:
                 current, started = running, time.monotonic()
-            if current and time.monotonic() - started > options.cell_timeout:
-                _kill(process)
+            if current and time.monotonic() - started > options.test_timeout:
+                launcher.kill(pid)
                 skip[current] = "timeout"
                 break
             if time.monotonic() > deadline:
-                _kill(process)
+                launcher.kill(pid)
                 out_of_time = True
                 break
+        if (folder / "fatal.txt").exists():
+            raise RuntimeError(f"the sandbox failed: {(folder / 'fatal.txt').read_text(encoding='utf-8')[-2000:]}")
         events = _read_progress(progress_path)
         for event in events:
             if event.get("event") == "end" and event.get("error"):
@@ -298,11 +374,11 @@ def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPC
     outcomes: dict[str, dict] = {}
     for entry in entries:
         outcomes[entry["id"]] = _load_outcome(folder / entry["file"], entry["id"], skip.get(f"test:{entry['id']}"),
-                                              out_of_time, options.cell_timeout)  # fmt: skip
+                                              out_of_time, options.test_timeout)  # fmt: skip
     problems = [f"celda {step.split(':')[1]}: {error}" for step, error in cell_errors.items()]
     problems += [
         f"celda {step.split(':')[1]}: sus definiciones "
-        + (f"no terminaron en {options.cell_timeout:g} s" if why == "timeout" else "terminaron el proceso")
+        + (f"no terminaron en {options.test_timeout:g} s" if why == "timeout" else "terminaron el proceso")
         for step, why in skip.items()
         if step.startswith("cell:")
     ]
@@ -382,7 +458,7 @@ def _status_and_detail(result: SubmissionResult, run_timed_out: bool, sandbox_ti
     if timeouts:
         return "timeout", f"la celda {timeouts[0]['cell']} superó {options.cell_timeout:g} s"
     if sandbox_timed_out:
-        return "timeout", f"una prueba superó {options.cell_timeout:g} s"
+        return "timeout", f"una prueba superó {options.test_timeout:g} s"
     if errors:
         first = errors[0]
         return "error", f"celda {first['cell']}: {first.get('ename', '')}: {first.get('evalue', '')}"[:200]
@@ -394,9 +470,23 @@ def _status_and_detail(result: SubmissionResult, run_timed_out: bool, sandbox_ti
     return "partial", f"{done} de {len(result.parts)} partes automáticas completas"
 
 
-def grade_one(path: Path, student: str, tp: TPConfig, assignment: Assignment, references: dict,
-              options: GradeOptions, env: dict[str, str], feedback_dir: Path) -> SubmissionResult:  # fmt: skip
+@dataclass
+class Context:
+    """What every submission of a batch is graded with."""
+
+    tp: TPConfig
+    assignment: Assignment
+    tests: dict[str, list]  # part key -> the tests that count in this batch
+    references: dict[str, object]  # test id -> the reference's observation
+    options: GradeOptions
+    env: dict[str, str]
+    feedback_dir: Path
+    launcher: SandboxLauncher
+
+
+def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
     """Grade one submission (the four steps of the module docstring)."""
+    tp, assignment, options = context.tp, context.assignment, context.options
     start = time.monotonic()
     result = SubmissionResult(student=student, file=path.name)
     auto = assignment.auto_parts
@@ -418,9 +508,9 @@ def grade_one(path: Path, student: str, tp: TPConfig, assignment: Assignment, re
         copy = workdir / "entrega.ipynb"
         shutil.copyfile(path, copy)
         variables = [p.target_name for p in auto if isinstance(p.target, Variable)]
-        result.cells, run_timed_out, executed = run_notebook(workdir, copy, tp, options, variables, env)
+        result.cells, run_timed_out, executed = run_notebook(workdir, copy, tp, options, variables, context.env)
         if executed is not None and executed.exists():
-            shutil.copyfile(executed, feedback_dir / f"{student}.ipynb")
+            shutil.copyfile(executed, context.feedback_dir / f"{student}.ipynb")
             result.truncated_output = "vitcourse: salidas cortadas" in executed.read_text(encoding="utf-8", errors="replace")
         exports = _exports(workdir / "exports.pt")
 
@@ -431,28 +521,33 @@ def grade_one(path: Path, student: str, tp: TPConfig, assignment: Assignment, re
             if not isinstance(part.target, Definition):
                 continue
             kind = kinds.get(part.target_name)
-            for i, test in enumerate(part.tests):
+            for test in context.tests[part.key]:
                 if kind is None:
                     fixed[test.id] = {"status": "missing", "message": f"el notebook no define `{part.target_name}`"}
-                elif kind == "import":
-                    fixed[test.id] = {"status": "imported", "message": f"`{part.target_name}` se importó, no se definió"}
+                elif kind == "import" or uses_reference(chunks, part.target_name, part.reference):
+                    fixed[test.id] = {
+                        "status": "imported",
+                        "message": f"`{part.target_name}` usa la implementación de referencia en lugar de escribirla",
+                    }
                 else:
                     to_run.append(({"id": test.id, "target": part.target_name, "file": f"{len(to_run)}.pt"}, test))
         outcomes, result.sandbox_errors, sandbox_timed_out = ({}, [], False)
         if to_run:
-            outcomes, result.sandbox_errors, sandbox_timed_out = run_sandbox(workdir, chunks, to_run, tp, options, env)
+            outcomes, result.sandbox_errors, sandbox_timed_out = run_sandbox(
+                workdir, chunks, to_run, tp, options, context.launcher
+            )
         result.sandbox_errors = [f"celda {c.cell}: {c.error}" for c in chunks if c.error] + result.sandbox_errors
         outcomes.update(fixed)
         ran_to_end = bool(result.cells) and all(c["status"] != "not-run" for c in result.cells) and not run_timed_out
         for part in auto:
-            tests = []
-            for test in part.tests:
+            verdicts = []
+            for test in context.tests[part.key]:
                 if isinstance(part.target, Variable):
                     outcome = _variable_outcome(test, part.target_name, exports, ran_to_end)
                 else:
                     outcome = outcomes[test.id]
-                tests.append(_judge_safely(test, outcome, references[test.id]))
-            result.parts.append(PartResult(part.key, part.title, part.points, tests))
+                verdicts.append(_judge_safely(test, outcome, context.references[test.id]))
+            result.parts.append(PartResult(part.key, part.title, part.points, verdicts))
         dependent = dependent_cells(notebook, unfinished_names(notebook))
         result.status, result.detail = _status_and_detail(
             result, run_timed_out, sandbox_timed_out, dependent, assignment, options
@@ -500,19 +595,22 @@ def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
     Returns:
         One :class:`SubmissionResult` per submission, sorted by student.
     """
-    options = options or GradeOptions()
     tp = load_tp(tp_folder)
+    options = replace(options or GradeOptions())
     options.timeout = options.timeout or tp.timeout
     options.cell_timeout = options.cell_timeout or tp.cell_timeout
+    options.test_timeout = options.test_timeout or tp.test_timeout
     assignment = load_checks(tp.checks, tp.pythonpath)
     private = load_private_tests(options.private_tests) if options.private_tests else []
+    # Only this batch's private tests: another folder loaded earlier in this process doesn't count.
+    tests = {part.key: [t for t in part.tests if not t.private or t.id in private] for part in assignment.auto_parts}
     files: list[Path] = []
     for item in map(Path, submissions):
         files += sorted(p for p in item.iterdir() if p.is_file()) if item.is_dir() else [item]
     if not files:
         raise ValueError("no submissions to grade: pass notebook files or a folder with them")
     references = {
-        test.id: reference_observation(test, part) for part in assignment.auto_parts for test in part.tests
+        test.id: reference_observation(test, part) for part in assignment.auto_parts for test in tests[part.key]
     }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -528,7 +626,7 @@ def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
 
     def one(path: Path, student: str) -> SubmissionResult:
         try:
-            result = grade_one(path, student, tp, assignment, references, options, env, feedback_dir)
+            result = grade_one(path, student, context)
         except Exception:  # a bug of ours must not lose the batch: record it and go on
             log(f"internal error grading {path}:\n{traceback.format_exc()}")
             result = SubmissionResult(student=student, file=path.name, status="error",
@@ -547,8 +645,15 @@ def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
                 f"/{sum(p.points for p in assignment.auto_parts):g} ({result.seconds:.1f} s)")  # fmt: skip
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
-        list(pool.map(one, files, ids))
+    scratch = Path(tempfile.mkdtemp(prefix="vitcourse-grade-server-"))
+    launcher = SandboxLauncher(tp, options, env, scratch)
+    context = Context(tp, assignment, tests, references, options, env, feedback_dir, launcher)
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+            list(pool.map(one, files, ids))
+    finally:
+        launcher.close()
+        shutil.rmtree(scratch, ignore_errors=True)
     results.sort(key=lambda r: r.student)
     temporary = out.with_name(out.name + ".tmp")
     temporary.write_text("".join(_csv_line(line) for line in [columns] + [_row(r, assignment) for r in results]),

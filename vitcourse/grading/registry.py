@@ -50,6 +50,7 @@ __all__ = [
 ]
 
 _ASSIGNMENTS: dict[str, Assignment] = {}
+_PRIVATE_FOLDERS: dict[Path, list[str]] = {}  # folder -> ids of the tests it added
 _loading_private = False
 
 
@@ -302,18 +303,19 @@ def load_private_tests(folder: Path) -> list[str]:
     Returns:
         The ids of the tests the folder added.
     """
-    folder = Path(folder)
+    folder = Path(folder).resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"private tests folder {folder} does not exist; pass a folder of .py files")
+    if folder in _PRIVATE_FOLDERS:  # imported already (a second batch in the same process)
+        return list(_PRIVATE_FOLDERS[folder])
     before = {t.id for a in _ASSIGNMENTS.values() for p in a.parts for t in p.tests}
     with _private():
         for path in sorted(folder.glob("*.py")):
-            name = f"vitcourse_private_tests_{zlib.crc32(str(path.resolve()).encode()):08x}"
-            if name in sys.modules:
-                continue
+            name = f"vitcourse_private_tests_{zlib.crc32(str(path).encode()):08x}"
             spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(spec)
             sys.modules[name] = module
             spec.loader.exec_module(module)
     after = {t.id for a in _ASSIGNMENTS.values() for p in a.parts for t in p.tests}
-    return sorted(after - before)
+    _PRIVATE_FOLDERS[folder] = sorted(after - before)
+    return list(_PRIVATE_FOLDERS[folder])

@@ -22,7 +22,7 @@ STATUS_TEXT = {
     "error": ("✘", "tu código lanzó un error", "#cf222e"),
     "pending": ("…", "todavía no implementado", "#9a6700"),
     "missing": ("✘", "no está definido en el notebook", "#cf222e"),
-    "imported": ("✘", "se importó en lugar de implementarlo", "#cf222e"),
+    "imported": ("✘", "no cuenta: usa la implementación de referencia", "#cf222e"),
     "timeout": ("⏱", "superó el tiempo límite", "#cf222e"),
 }
 

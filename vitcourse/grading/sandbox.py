@@ -12,15 +12,24 @@ Whatever the student's code does here (redefine ``check``, patch ``torch`` or
 Every step (a cell, a test) is announced in ``progress.jsonl`` before it starts and
 after it ends, so the grader can tell which step hung or crashed, kill this process,
 and start it again without that step.
+
+Importing ``torch`` costs more than testing a small TP, so on Linux the grader starts
+one *fork server* per batch, ``python -m vitcourse.grading.sandbox --serve``: it
+imports torch and the checks once, then forks a fresh child (its own session, so it
+can be killed with whatever it starts) for each job path it reads on stdin, and
+answers with the child's pid. A child is a copy: what the student's code changes in
+it dies with it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "serve"]
 
 
 def _log(stream, **event) -> None:
@@ -79,12 +88,56 @@ def run(job: dict) -> None:
     _log(progress, event="done")
 
 
+def serve(config: dict) -> None:
+    """Fork server: load once, then fork a child per job path read on stdin, answering its pid."""
+    import torch  # noqa: F401  (the point: imported once, shared by every child)
+
+    from vitcourse.grading.registry import load_checks, load_private_tests
+
+    load_checks(config["checks"], [Path(p) for p in config["pythonpath"]])
+    if config.get("private"):
+        load_private_tests(Path(config["private"]))
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    for line in sys.stdin:
+        job_path = line.strip()
+        if not job_path:
+            continue
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh session, no pipes to the grader
+            try:
+                os.setsid()
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for fd in (0, 1, 2):
+                    os.dup2(devnull, fd)
+                job = json.loads(Path(job_path).read_text(encoding="utf-8"))
+                os.chdir(job["cwd"])
+                run(job)
+            except BaseException:  # a bug of ours: leave it where the grader looks
+                import traceback
+
+                Path(job_path).with_name("fatal.txt").write_text(traceback.format_exc(), encoding="utf-8")
+            finally:
+                os._exit(0)
+        sys.stdout.write(f"{pid}\n")
+        sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
+    if len(args) == 2 and args[0] == "--serve":
+        serve(json.loads(Path(args[1]).read_text(encoding="utf-8")))
+        return 0
     if len(args) != 1:
-        print("usage: python -m vitcourse.grading.sandbox JOB.json", file=sys.stderr)
+        print("usage: python -m vitcourse.grading.sandbox JOB.json | --serve CONFIG.json", file=sys.stderr)
         return 2
-    run(json.loads(Path(args[0]).read_text(encoding="utf-8")))
+    try:
+        run(json.loads(Path(args[0]).read_text(encoding="utf-8")))
+    except BaseException:
+        import traceback
+
+        Path(args[0]).with_name("fatal.txt").write_text(traceback.format_exc(), encoding="utf-8")
+        raise
     return 0
 
 

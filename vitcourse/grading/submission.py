@@ -32,6 +32,7 @@ __all__ = [
     "extract_definitions",
     "read_submission",
     "unfinished_names",
+    "uses_reference",
     "written_answers",
 ]
 
@@ -247,3 +248,47 @@ def dependent_cells(notebook: nbformat.NotebookNode, names: set[str]) -> set[int
         else:
             tainted -= bound - names
     return dependent
+
+
+def uses_reference(chunks: list[Chunk], target: str, reference: object) -> bool:
+    """Does the student's definition of ``target`` lean on the reference implementation?
+
+    The reference is installed wherever the student's code runs, so nothing stops a
+    notebook from subclassing it or calling it. This catches the plain cases: inside
+    the last ``def``/``class`` of ``target``, a name imported as the reference
+    (``from vitcourse.layers import LearnedPositionalEmbedding as L``) or an attribute
+    of an imported module with the reference's name (``vitcourse.layers.LearnedPositionalEmbedding``).
+    """
+    name = getattr(reference, "__name__", None)
+    module = getattr(reference, "__module__", None) or ""
+    if not name:
+        return False
+    aliases, modules, definition = set(), set(), None
+    for chunk in chunks:
+        try:
+            tree = ast.parse(chunk.code)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name == name and (module == node.module or module.startswith(f"{node.module}.")):
+                        aliases.add(alias.asname or alias.name)
+                    else:
+                        modules.add(alias.asname or alias.name)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == target:
+                definition = node
+    if definition is None:
+        return False
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Name) and node.id in aliases:
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == name:
+            root = node.value
+            while isinstance(root, ast.Attribute):
+                root = root.value
+            if isinstance(root, ast.Name) and root.id in modules:
+                return True
+    return False

@@ -11,7 +11,8 @@ has a default, so for TP1 it can be as short as ``key: tp1``::
     assets: [tp1_point.ipynb]          # files the notebook opens, copied next to a submission
     pythonpath: []                     # folders (relative to the TP) to import the checks from
     timeout: 900                       # grading: seconds for a whole submission
-    cell_timeout: 300                  # grading: seconds for one cell (and one test)
+    cell_timeout: 300                  # grading: seconds for one cell
+    test_timeout: 30                   # grading: seconds for one test of the student's code
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import yaml
 
 __all__ = ["TPConfig", "load_tp"]
 
-KNOWN_FIELDS = {"key", "checks", "source", "student", "page", "assets", "pythonpath", "timeout", "cell_timeout"}
+KNOWN_FIELDS = {
+    "key", "checks", "source", "student", "page", "assets", "pythonpath", "timeout", "cell_timeout", "test_timeout",
+}  # fmt: skip
 
 
 @dataclass
@@ -41,7 +44,8 @@ class TPConfig:
         assets: files copied next to each submission when grading.
         pythonpath: folders put on the import path of every process that grades.
         timeout: seconds for a whole submission.
-        cell_timeout: seconds for one cell, and for one test.
+        cell_timeout: seconds for one cell.
+        test_timeout: seconds for one test of the student's code.
     """
 
     folder: Path
@@ -55,6 +59,7 @@ class TPConfig:
     pythonpath: list[Path] = field(default_factory=list)
     timeout: float = 900.0
     cell_timeout: float = 300.0
+    test_timeout: float = 30.0
 
 
 def _repository_root(folder: Path) -> Path:
@@ -101,4 +106,5 @@ def load_tp(folder: str | Path) -> TPConfig:
         pythonpath=[(folder / p).resolve() for p in data.get("pythonpath", [])],
         timeout=float(data.get("timeout", 900)),
         cell_timeout=float(data.get("cell_timeout", 300)),
+        test_timeout=float(data.get("test_timeout", 30)),
     )

@@ -28,7 +28,7 @@ from .results import MIME_TYPE
 from .submission import dependent_cells, unfinished_names
 from .tpdir import load_tp
 
-__all__ = ["check_outputs", "verify"]
+__all__ = ["check_outputs", "solution_problems", "student_problems", "verify"]
 
 
 def check_outputs(notebook: nbformat.NotebookNode) -> list[dict]:
@@ -74,36 +74,47 @@ def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
     results = {r.student: r for r in grade(tp.folder, [solution, student], out / "notas.csv",
                                           GradeOptions(workers=workers), log=lambda line: print(line, flush=True))}  # fmt: skip
     feedback = out / "notas_devoluciones"
-    keys = {part.key for part in assignment.auto_parts}
-    max_auto = sum(p.points for p in assignment.auto_parts)
+    problems += solution_problems(results["solucion"], nbformat.read(feedback / "solucion.ipynb", as_version=4),
+                                  assignment)  # fmt: skip
+    problems += student_problems(results["alumno"], nbformat.read(feedback / "alumno.ipynb", as_version=4),
+                                 nbformat.read(tp.student, as_version=4), assignment)  # fmt: skip
+    return problems
 
-    result = results["solucion"]
+
+def _unchecked(verdicts: list[dict], assignment) -> list[str]:
+    keys = {part.key for part in assignment.auto_parts}
+    return sorted(keys - {v["key"] for v in verdicts})
+
+
+def solution_problems(result, executed: nbformat.NotebookNode, assignment) -> list[str]:
+    """What is wrong with a graded, executed solution notebook (see the module docstring)."""
+    problems = []
+    max_auto = sum(p.points for p in assignment.auto_parts)
     if result.status != "ok" or result.total != max_auto:
         problems.append(f"solution: graded {result.total:g}/{max_auto:g} with status {result.status} ({result.detail})")
-    executed = nbformat.read(feedback / "solucion.ipynb", as_version=4)
     problems += [f"solution: cell {cell} failed: {error}" for cell, error in _errors(executed)]
     verdicts = check_outputs(executed)
-    for key in sorted(keys - {v["key"] for v in verdicts}):
-        problems.append(f"solution: no cell calls check({key!r}, ...)")
+    problems += [f"solution: no cell calls check({key!r}, ...)" for key in _unchecked(verdicts, assignment)]
     for verdict in verdicts:
         failed = [t["test_id"] for t in verdict["tests"] if t["status"] != "pass"]
         if failed:
             problems.append(f"solution: check({verdict['key']!r}) does not pass: {failed}")
+    return problems
 
-    result = results["alumno"]
+
+def student_problems(result, executed: nbformat.NotebookNode, student: nbformat.NotebookNode, assignment) -> list[str]:
+    """What is wrong with a graded, executed, untouched student notebook."""
+    problems = []
     if result.status != "partial" or result.total != 0:
         problems.append(f"student: graded {result.total:g} with status {result.status} ({result.detail})")
-    source = nbformat.read(tp.student, as_version=4)
-    allowed = dependent_cells(source, unfinished_names(source))
-    executed = nbformat.read(feedback / "alumno.ipynb", as_version=4)
+    allowed = dependent_cells(student, unfinished_names(student))
     problems += [
         f"student: cell {cell} failed and does not depend on unwritten code: {error}"
         for cell, error in _errors(executed)
         if cell not in allowed
     ]
     verdicts = check_outputs(executed)
-    for key in sorted(keys - {v["key"] for v in verdicts}):
-        problems.append(f"student: no check({key!r}, ...) reported (did the cell crash?)")
+    problems += [f"student: no check({key!r}, ...) reported (did its cell crash?)" for key in _unchecked(verdicts, assignment)]
     for verdict in verdicts:
         wrong = [t["test_id"] for t in verdict["tests"] if t["status"] != "pending"]
         if wrong or not verdict["tests"]:
