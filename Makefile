@@ -1,9 +1,11 @@
 # vitcourse: build the executed book and run every check.
 #
 #   make book    execute every chapter and build the HTML into _build/html
-#   make test    unit tests, notebooks (nbval), exercises (papermill + nbval), book build
+#   make test    unit tests, notebooks (nbval), exercises (papermill + nbval), book build,
+#                the built book in Chromium (make test-browser)
 #
-# Both create the virtual environment first (make setup) if it is missing or stale.
+# Both create the virtual environment first (make setup) if it is missing or stale, and
+# install the book's JavaScript from npm (make assets).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -13,15 +15,20 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# npm ci writes this file last, so it marks a complete install of package-lock.json.
+NODE_STAMP := node_modules/.package-lock.json
 
-# Figures must carry their own HTML to survive in the static book (see _config.yml);
-# no chapter may wait on the Hub; fewer threads than cores keeps 2-core runners responsive.
-export PLOTLY_RENDERER := notebook
+# Plotly figures use the renderer that vitcourse.runtime.setup() picks (the book loads one
+# shared plotly.js); a PLOTLY_RENDERER from the caller's shell would override it.
+# No chapter may wait on the Hub; fewer threads than cores keeps 2-core runners responsive.
+unexport PLOTLY_RENDERER
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY := 1
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
-export MPLBACKEND := Agg
+# No MPLBACKEND here: notebook kernels must keep the inline backend ipykernel picks
+# (with Agg, chapters would build without their figures); headless Python falls back to Agg.
+unexport MPLBACKEND
 export PATH := $(abspath $(BIN)):$(PATH)
 # The checkout's own package comes first, also inside notebook kernels.
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
@@ -32,7 +39,7 @@ SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP))
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 TEST_OUT := _build/test
 
-.PHONY: help setup book test test-unit test-notebooks test-exercises test-book exercises sync-notebooks clean distclean
+.PHONY: help setup assets book test test-unit test-notebooks test-exercises test-book test-browser exercises sync-notebooks clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -46,18 +53,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
-book: setup  ## execute every chapter and build the HTML book into _build/html (warnings are errors)
+assets: $(NODE_STAMP)  ## install the book's JavaScript (MathJax, Jupyter widget manager) from npm into node_modules
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null || { echo "make assets needs Node.js and npm (Debian: apt-get install -y nodejs npm)"; exit 1; }
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+book: setup assets  ## execute every chapter and build the HTML book into _build/html (warnings are errors)
 	$(BIN)/jupyter-book build . --builder html --warningiserror --keep-going
 	@echo "Book: $(abspath _build/html/index.html)"
 
-test: setup  ## every check: unit tests, chapter notebooks, exercises, the book build
+test: setup  ## every check: unit tests, chapter notebooks, exercises, the book build, the book in a browser
 	$(MAKE) --no-print-directory test-unit
 	$(MAKE) --no-print-directory test-notebooks
 	$(MAKE) --no-print-directory test-exercises
 	$(MAKE) --no-print-directory test-book
+	$(MAKE) --no-print-directory test-browser
 
 test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -m "not browser"
 
 test-notebooks: setup  ## execute every chapter notebook with nbval (lax: no stored outputs to compare)
 	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider $(CHAPTERS)
@@ -72,6 +87,9 @@ test-exercises: setup  ## TP1: papermill runs the solved notebook, nbval re-runs
 
 test-book: book  ## the book builds with warnings as errors
 
+test-browser: book  ## the built book: offline assets, links, alt texts; every page in Chromium (screenshots in _build/screenshots)
+	$(BIN)/python -m pytest tests/browser -q -m browser -p no:cacheprovider
+
 exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one papermill run per point
 	$(BIN)/vitcourse sweep exercises/tp1/tp1_point.ipynb --out _build/exercises/tp1 \
 		--grid PATCH_SIZE=8,16,32,64 --grid EMBED_DIM=8,32,128,512 -p PROFILE=$${PROFILE:-smoke}
@@ -84,4 +102,4 @@ clean:  ## remove build outputs (keeps .venv)
 	find . -name __pycache__ -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 
 distclean: clean  ## remove build outputs and .venv
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

@@ -7,7 +7,18 @@ import pytest
 import yaml
 
 from vitcourse import __version__
-from vitcourse.notebooks import PARAMETERS_TAG, SETUP_TAG, check_pair, find_pairs, install_spec, setup_cell_source
+from vitcourse.notebooks import (
+    COLAB_GPU_METADATA,
+    PARAMETERS_TAG,
+    SETUP_TAG,
+    check_pair,
+    colab_metadata,
+    find_pairs,
+    install_spec,
+    setup_cell_source,
+    sync_pair,
+    uses_gpu,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAIRS = find_pairs(ROOT)
@@ -23,11 +34,31 @@ def test_pair_in_sync_with_setup_and_parameters(md_path):
 
 
 @pytest.mark.parametrize("md_path", PAIRS, ids=[str(p.relative_to(ROOT)) for p in PAIRS])
-def test_committed_ipynb_carries_setup_and_parameters(md_path):
+def test_committed_ipynb_carries_setup_parameters_and_colab_metadata(md_path):
     notebook = nbformat.read(md_path.with_suffix(".ipynb"), as_version=4)
+    nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
-    assert SETUP_TAG in code[0].metadata["tags"] and code[0].source == setup_cell_source(ROOT)
+    assert SETUP_TAG in code[0].metadata["tags"]
+    assert code[0].source == setup_cell_source(ROOT, gpu=uses_gpu(notebook))
+    assert 'if "google.colab" in sys.modules:' in code[0].source
     assert PARAMETERS_TAG in code[1].metadata["tags"]
+    assert "PROFILE" in code[1].source and "SEED" in code[1].source
+    expected = colab_metadata(notebook)
+    assert notebook.metadata.get("colab") == expected["colab"]
+    assert notebook.metadata.get("accelerator") == expected.get("accelerator")
+
+
+CHAPTERS = sorted(ROOT.glob("book/[0-9][0-9]_*.ipynb"))
+
+
+@pytest.mark.parametrize("ipynb", CHAPTERS, ids=[p.name for p in CHAPTERS])
+def test_chapters_run_setup_and_ask_colab_for_a_gpu(ipynb):
+    notebook = nbformat.read(ipynb, as_version=4)
+    assert uses_gpu(notebook), f"{ipynb.name} never calls vitcourse.runtime.setup(PROFILE, SEED)"
+    assert notebook.metadata["accelerator"] == COLAB_GPU_METADATA["accelerator"]
+    assert notebook.metadata["colab"] == COLAB_GPU_METADATA["colab"]
+    setup = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert "torch.cuda.is_available()" in setup.source
 
 
 def test_setup_cell_installs_this_version_from_the_configured_repository():
@@ -56,3 +87,57 @@ def test_check_pair_reports_drift(tmp_path):
     problems = check_pair(target, root)
     assert any("set-up cell is out of date" in p for p in problems)
     assert any("no paired intro.ipynb" in p for p in problems)
+
+
+def _copy_of_chapter(tmp_path):
+    """A repository in tmp_path with one chapter pair, synced."""
+    (tmp_path / "vitcourse").mkdir()
+    (tmp_path / "vitcourse" / "__init__.py").write_text('__version__ = "9.9.9"\n')
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/fork/vitcourse\n")
+    (tmp_path / "book").mkdir()
+    target = tmp_path / "book" / "01_demo.md"
+    chapter_cell = "\n```{code-cell} ipython3\nrt = setup(PROFILE, SEED)\n```\n"
+    target.write_text((ROOT / "book" / "intro.md").read_text() + chapter_cell)
+    return target
+
+
+def test_sync_writes_the_fork_url_gpu_metadata_and_is_idempotent(tmp_path):
+    target = _copy_of_chapter(tmp_path)
+    assert sync_pair(target, tmp_path) is True
+    assert sync_pair(target, tmp_path) is False, "a second sync must change nothing (stable cell ids)"
+    assert check_pair(target, tmp_path) == []
+    notebook = nbformat.read(target.with_suffix(".ipynb"), as_version=4)
+    nbformat.validate(notebook)
+    assert notebook.metadata["accelerator"] == "GPU" and notebook.metadata["colab"]["gpuType"] == "T4"
+    setup = notebook.cells[1]
+    assert "git+https://example.org/fork/vitcourse@v9.9.9" in setup.source
+    assert "torch.cuda.is_available()" in setup.source
+    assert "accelerator" not in target.read_text(), "the .md is not what Colab opens; the metadata is ipynb-only"
+
+
+def test_check_pair_reports_missing_colab_metadata(tmp_path):
+    target = _copy_of_chapter(tmp_path)
+    sync_pair(target, tmp_path)
+    ipynb = target.with_suffix(".ipynb")
+    notebook = nbformat.read(ipynb, as_version=4)
+    del notebook.metadata["accelerator"]
+    nbformat.write(notebook, ipynb)
+    assert any("Colab metadata" in p for p in check_pair(target, tmp_path))
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_setup_cell_is_valid_ipython(gpu):
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    source = setup_cell_source(ROOT, gpu=gpu)
+    python = TransformerManager().transform_cell(source)
+    compile(python, "<colab-setup>", "exec")
+    assert "get_ipython().run_line_magic('pip'" in python
+
+
+def test_install_spec_is_a_valid_pip_requirement():
+    from packaging.requirements import Requirement
+
+    requirement = Requirement(install_spec(ROOT))
+    assert requirement.name == "vitcourse" and requirement.extras == {"hf"}
+    assert requirement.url.startswith("git+https://") and requirement.url.endswith(f"@v{__version__}")

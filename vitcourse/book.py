@@ -13,12 +13,21 @@ from typing import Any
 __all__ = ["glue"]
 
 
+def _plain_scalar(value: Any) -> Any:
+    # myst-nb formats the text/plain repr; np.float64(0.5) or tensor(0.5) would not parse.
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
 def glue(name: str, value: Any, display: bool = False) -> Any:
     """Register ``value`` under ``name`` for ``{glue:text}`` / ``{glue}`` roles in the book.
 
     Args:
         name: key used in the Markdown, e.g. ``{glue:text}`name:.2f```.
-        value: a number, string, table or figure.
+        value: a number, string, table or figure. NumPy and PyTorch scalars (what
+            ``df.loc[...]`` or ``tensor.max()`` return) are glued as plain Python
+            numbers, so that format specs like ``:.2f`` work in the text.
         display: also show the value where the cell runs.
 
     Returns:
@@ -32,5 +41,5 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
 
             show(value)
         return value
-    myst_glue(name, value, display=display)
+    myst_glue(name, _plain_scalar(value), display=display)
     return value

@@ -5,10 +5,15 @@ committed beside its ``.ipynb`` twin without outputs, so Colab can open it. Ever
 notebook starts with two cells:
 
 1. the **set-up cell** (tag ``colab-setup``): on Colab it installs ``vitcourse`` at
-   the book's version from the repository named in ``_config.yml``; elsewhere it does
-   nothing. Its text is generated here, never edited by hand;
+   the book's version from the repository named in ``_config.yml`` and, in notebooks
+   that call ``vitcourse.runtime.setup()`` (whose ``full`` profile runs on CUDA), says
+   which GPU it found or how to get one; elsewhere it does nothing. Its text is
+   generated here, never edited by hand;
 2. the **parameters cell** (tag ``parameters``): ``PROFILE`` and ``SEED``, which
    papermill overrides.
+
+The committed ``.ipynb`` of a notebook that calls ``setup()`` also carries the metadata
+that makes Colab open it on a GPU runtime (:data:`COLAB_GPU_METADATA`).
 
 ``python -m vitcourse.notebooks sync`` rewrites the set-up cells and regenerates every
 ``.ipynb`` from its ``.md``; ``python -m vitcourse.notebooks check`` reports pairs that
@@ -19,6 +24,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import copy
+import hashlib
+import re
 import sys
 from pathlib import Path
 
@@ -26,19 +34,31 @@ import nbformat
 import yaml
 
 __all__ = [
+    "COLAB_GPU_METADATA",
+    "COLAB_METADATA",
     "PARAMETERS_TAG",
     "SETUP_TAG",
     "check_pair",
+    "colab_metadata",
     "find_pairs",
     "install_spec",
     "repository_root",
     "setup_cell_source",
     "sync_pair",
+    "uses_gpu",
 ]
 
 SETUP_TAG = "colab-setup"
 PARAMETERS_TAG = "parameters"
 PAIRED_DIRS = ("book", "exercises", "vitcourse")
+
+# Notebook metadata Colab reads when it opens a notebook from GitHub: every notebook is a
+# Colab notebook; those whose full profile runs on CUDA ask for a GPU runtime (a T4, the
+# one the free tier offers).
+COLAB_METADATA = {"colab": {"provenance": []}}
+COLAB_GPU_METADATA = {"accelerator": "GPU", "colab": {"provenance": [], "gpuType": "T4"}}
+# A call of vitcourse.runtime.setup(), however it was imported.
+_RUNTIME_SETUP_CALL = re.compile(r"\bsetup\s*\(")
 
 
 def repository_root(start: Path | None = None) -> Path:
@@ -66,17 +86,60 @@ def install_spec(root: Path | None = None) -> str:
     return f"vitcourse[hf] @ git+{url}@v{_package_version(root)}"
 
 
-def setup_cell_source(root: Path | None = None) -> str:
-    """Source of the set-up cell every notebook starts with."""
+def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
+    """Source of the set-up cell every notebook starts with.
+
+    Args:
+        root: the repository root (default: found from here).
+        gpu: also report the GPU, for notebooks whose ``full`` profile runs on CUDA
+            (see :func:`uses_gpu`).
+
+    Returns:
+        The cell's code.
+    """
+    if not gpu:
+        return "\n".join(
+            [
+                "# Set-up: on Colab, install vitcourse at this book's version (elsewhere nothing happens).",
+                "import sys",
+                "",
+                'if "google.colab" in sys.modules:',
+                f'    %pip install --quiet "{install_spec(root)}"',
+            ]
+        )
     return "\n".join(
         [
-            "# Set-up: on Colab, install vitcourse at this book's version (elsewhere nothing happens).",
+            "# Set-up: on Colab, install vitcourse at this book's version and check for a GPU,",
+            "# which setup() uses in the full profile (elsewhere nothing happens).",
             "import sys",
             "",
             'if "google.colab" in sys.modules:',
             f'    %pip install --quiet "{install_spec(root)}"',
+            "    import torch",
+            "",
+            "    if torch.cuda.is_available():",
+            '        print("GPU:", torch.cuda.get_device_name(0))',
+            "    else:",
+            '        print("No GPU: Runtime > Change runtime type > T4 GPU, then run all again.")',
         ]
     )
+
+
+def uses_gpu(notebook: nbformat.NotebookNode) -> bool:
+    """True when a code cell (other than the set-up cell) calls ``vitcourse.runtime.setup()``.
+
+    ``setup()`` puts the ``full`` profile on CUDA, so such a notebook wants a GPU on Colab.
+    """
+    return any(
+        _RUNTIME_SETUP_CALL.search(cell.source)
+        for cell in notebook.cells
+        if cell.cell_type == "code" and SETUP_TAG not in cell.get("metadata", {}).get("tags", [])
+    )
+
+
+def colab_metadata(notebook: nbformat.NotebookNode) -> dict:
+    """The Colab metadata a notebook's ``.ipynb`` must carry: a GPU runtime where it uses one."""
+    return copy.deepcopy(COLAB_GPU_METADATA if uses_gpu(notebook) else COLAB_METADATA)
 
 
 def find_pairs(root: Path | None = None) -> list[Path]:
@@ -119,7 +182,7 @@ def check_pair(md_path: Path, root: Path | None = None) -> list[str]:
     name = md_path.relative_to(root)
     if len(code_cells) < 2 or SETUP_TAG not in code_cells[0].metadata.get("tags", []):
         problems.append(f"{name}: the first code cell must be the set-up cell tagged {SETUP_TAG!r}")
-    elif code_cells[0].source.strip() != setup_cell_source(root):
+    elif code_cells[0].source.strip() != setup_cell_source(root, gpu=uses_gpu(notebook)):
         problems.append(f"{name}: the set-up cell is out of date (run `make sync-notebooks`)")
     if len(code_cells) < 2 or PARAMETERS_TAG not in code_cells[1].metadata.get("tags", []):
         problems.append(f"{name}: the second code cell must be tagged {PARAMETERS_TAG!r} (PROFILE, SEED)")
@@ -133,7 +196,27 @@ def check_pair(md_path: Path, root: Path | None = None) -> list[str]:
         problems.append(f"{name}: {ipynb.name} differs from the .md source (run `make sync-notebooks`)")
     if any(cell.get("outputs") or cell.get("execution_count") for cell in paired.cells if cell.cell_type == "code"):
         problems.append(f"{ipynb.relative_to(root)}: committed with outputs; commit it without (make sync-notebooks)")
+    expected = colab_metadata(notebook)
+    found = {key: paired.metadata.get(key) for key in ("accelerator", "colab")}
+    if found != {"accelerator": expected.get("accelerator"), "colab": expected["colab"]}:
+        problems.append(
+            f"{ipynb.relative_to(root)}: Colab metadata is {found}, expected {expected} "
+            "(run `make sync-notebooks`)"
+        )
     return problems
+
+
+def _stable_cell_ids(notebook: nbformat.NotebookNode) -> None:
+    # Jupytext draws random cell ids; ids derived from the cells' content make `sync`
+    # idempotent, so the committed .ipynb changes only where the .md did.
+    seen: set[str] = set()
+    for cell in notebook.cells:
+        digest = hashlib.sha1(f"{cell.cell_type}\n{cell.source}".encode()).hexdigest()
+        cell_id, n = digest[:8], 1
+        while cell_id in seen:
+            cell_id, n = f"{digest[:8]}-{n}", n + 1
+        seen.add(cell_id)
+        cell.id = cell_id
 
 
 def sync_pair(md_path: Path, root: Path | None = None) -> bool:
@@ -146,7 +229,8 @@ def sync_pair(md_path: Path, root: Path | None = None) -> bool:
 
     root = root or repository_root(md_path)
     notebook = _read_md(md_path)
-    setup = nbformat.v4.new_code_cell(setup_cell_source(root), metadata={"tags": [SETUP_TAG]})
+    setup_source = setup_cell_source(root, gpu=uses_gpu(notebook))
+    setup = nbformat.v4.new_code_cell(setup_source, metadata={"tags": [SETUP_TAG]})
     code_positions = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     first = code_positions[0] if code_positions else len(notebook.cells)
     if code_positions and SETUP_TAG in notebook.cells[first].metadata.get("tags", []):
@@ -161,6 +245,10 @@ def sync_pair(md_path: Path, root: Path | None = None) -> bool:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    _stable_cell_ids(notebook)
+    # Only in the .ipynb: the .md is not what Colab opens.
+    notebook.metadata.pop("accelerator", None)
+    notebook.metadata.update(colab_metadata(notebook))
     ipynb = md_path.with_suffix(".ipynb")
     ipynb_text = jupytext.writes(notebook, fmt="ipynb")
     if not ipynb.exists() or ipynb.read_text(encoding="utf-8") != ipynb_text:

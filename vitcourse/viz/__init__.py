@@ -1,13 +1,18 @@
 """Figures for the book: matplotlib where a static picture is better, plotly where
 interaction helps (sliders over positions and heads stay live in the static HTML)."""
 
-from .attention import attention_heatmap
+from .attention import attention_heatmap, plot_attention_overlay
+from .complexity import attention_memory_figure
+from .diagrams import plot_encoder_block
 from .patches import plot_patch_grid, plot_patch_sequence, to_numpy_image
 from .positional import cosine_similarity_matrix, position_similarity_figure, positional_encoding_heatmap
 
 __all__ = [
     "attention_heatmap",
+    "attention_memory_figure",
     "cosine_similarity_matrix",
+    "plot_attention_overlay",
+    "plot_encoder_block",
     "plot_patch_grid",
     "plot_patch_sequence",
     "position_similarity_figure",

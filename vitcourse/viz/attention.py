@@ -1,13 +1,17 @@
-"""Interactive attention-weight heatmaps (plotly), one head at a time with a slider."""
+"""Attention weights as figures: an interactive heatmap (plotly, a slider over heads)
+and one query's weights laid over the image it looks at (matplotlib)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import matplotlib.pyplot as plt
 import plotly.graph_objects as go
 import torch
 
-__all__ = ["attention_heatmap"]
+from .patches import to_numpy_image
+
+__all__ = ["attention_heatmap", "plot_attention_overlay"]
 
 
 def attention_heatmap(
@@ -76,3 +80,57 @@ def attention_heatmap(
         ]
     fig.update_layout(**layout)
     return fig
+
+
+def plot_attention_overlay(
+    image: torch.Tensor,
+    weights: torch.Tensor,
+    grid_size: tuple[int, int],
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    alpha: float = 0.6,
+    cmap: str = "magma",
+    vmax: float | None = None,
+) -> plt.Axes:
+    """Draw one query's attention over the patches of an image, on top of the image.
+
+    Args:
+        image: ``(C, H, W)`` tensor or ``(H, W[, C])`` array.
+        weights: ``(gh * gw,)`` attention of one query over the patch tokens, in raster
+            order (a ``(1, N)`` row is accepted too).
+        grid_size: ``(gh, gw)`` patches per column and per row.
+        ax: axes to draw on (a new figure by default).
+        title: axes title.
+        alpha: opacity of the attention layer.
+        cmap: colour map of the attention layer. Its scale starts at 0 (no attention),
+            so nearly uniform weights look uniform instead of being stretched.
+        vmax: top of the colour scale (default: the largest weight); share it across
+            panels to compare them.
+
+    Returns:
+        The axes.
+    """
+    grid_h, grid_w = grid_size
+    weights = weights.detach().float().cpu().reshape(-1)
+    if weights.numel() != grid_h * grid_w:
+        raise ValueError(
+            f"expected {grid_h * grid_w} weights for a {grid_h}x{grid_w} grid, got {weights.numel()}; "
+            "pass one query's row over the patch tokens only (drop [CLS] first)"
+        )
+    picture = to_numpy_image(image)
+    height, width = picture.shape[:2]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4, 4 * height / width))
+    ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, extent=(0, width, height, 0))
+    ax.imshow(
+        weights.reshape(grid_h, grid_w).numpy(),
+        cmap=cmap,
+        alpha=alpha,
+        extent=(0, width, height, 0),
+        vmin=0.0,
+        vmax=float(weights.max()) if vmax is None else vmax,
+    )
+    if title:
+        ax.set_title(title)
+    ax.axis("off")
+    return ax

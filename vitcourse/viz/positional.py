@@ -49,25 +49,32 @@ def position_similarity_figure(
     encoding: torch.Tensor,
     grid_size: tuple[int, int] | None = None,
     title: str = "Similitud coseno entre posiciones",
+    zmin: float | None = None,
 ) -> go.Figure:
     """Cosine similarity of one position with all the others, with a slider over positions.
 
     For a 1-D sequence the figure is the full ``N×N`` matrix. For patches, pass the
     ``(gh, gw)`` grid: each slider step shows, laid out as the image, how similar
-    every patch's encoding is to the chosen patch's (the ViT paper's Figure 7).
+    every patch's encoding is to the chosen patch's (marked with a cross), as in the
+    ViT paper's Figure 7.
 
     Args:
         encoding: ``(N, D)`` encodings in raster order.
         grid_size: ``(gh, gw)`` with ``gh * gw == N`` for the per-patch view.
         title: figure title.
+        zmin: bottom of the colour scale (the top is 1). ``None`` uses the smallest
+            similarity in the matrix, so that encodings whose similarities stay
+            positive (sinusoidal ones) still show their structure; pass ``-1`` to
+            compare several figures on one scale.
     """
     similarity = cosine_similarity_matrix(encoding)
+    zmin = float(similarity.min()) if zmin is None else zmin
     if grid_size is None:
         fig = go.Figure(
             go.Heatmap(
                 z=similarity.numpy(),
                 colorscale="Viridis",
-                zmin=-1,
+                zmin=zmin,
                 zmax=1,
                 hovertemplate="i=%{y}, j=%{x}<br>cos=%{z:.3f}<extra></extra>",
             )
@@ -78,15 +85,26 @@ def position_similarity_figure(
     if grid_h * grid_w != similarity.shape[0]:
         raise ValueError(f"grid_size {grid_size} has {grid_h * grid_w} cells but the encoding has {similarity.shape[0]} rows")
     fig = go.Figure()
-    for position in range(grid_h * grid_w):
+    for position in range(grid_h * grid_w):  # two traces per position: the map and the marker
         fig.add_trace(
             go.Heatmap(
                 z=similarity[position].reshape(grid_h, grid_w).numpy(),
                 colorscale="Viridis",
-                zmin=-1,
+                zmin=zmin,
                 zmax=1,
                 visible=position == 0,
                 hovertemplate="fila %{y}, columna %{x}<br>cos=%{z:.3f}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[position % grid_w],
+                y=[position // grid_w],
+                mode="markers",
+                marker={"symbol": "x", "size": 12, "color": "red"},
+                visible=position == 0,
+                showlegend=False,
+                hoverinfo="skip",
             )
         )
     steps = [
@@ -94,7 +112,7 @@ def position_similarity_figure(
             "method": "update",
             "label": str(position),
             "args": [
-                {"visible": [i == position for i in range(grid_h * grid_w)]},
+                {"visible": [i // 2 == position for i in range(2 * grid_h * grid_w)]},
                 {"title": f"{title}: parche {position} (fila {position // grid_w}, columna {position % grid_w})"},
             ],
         }
@@ -103,8 +121,8 @@ def position_similarity_figure(
     fig.update_layout(
         title=f"{title}: parche 0 (fila 0, columna 0)",
         sliders=[{"active": 0, "currentvalue": {"prefix": "parche "}, "steps": steps}],
-        yaxis_autorange="reversed",
-        yaxis_scaleanchor="x",
+        xaxis={"title": "columna", "constrain": "domain"},
+        yaxis={"title": "fila", "autorange": "reversed", "scaleanchor": "x", "constrain": "domain"},
         height=520,
     )
     return fig
