@@ -16,32 +16,32 @@ from vitcourse.grading.registry import load_checks
 DEMO = Path(__file__).resolve().parent / "fixtures" / "tpdemo"
 ASSIGNMENT = load_checks("tpdemo_checks", [DEMO])
 
-NORMALIZE_OK = '''
+NORMALIZE_OK = """
 def normalize(x, eps=1e-5):
     variance, mean = torch.var_mean(x, dim=-1, keepdim=True, correction=0)
     return (x - mean) * torch.rsqrt(variance + eps)
-'''
-NORMALIZE_LAYER_NORM = '''
+"""
+NORMALIZE_LAYER_NORM = """
 import torch.nn.functional as F
 
 def normalize(x, eps=1e-5):
     return F.layer_norm(x, x.shape[-1:], eps=eps)
-'''
-NORMALIZE_IGNORES_EPS = '''
+"""
+NORMALIZE_IGNORES_EPS = """
 def normalize(x, eps=1e-5):
     centred = x - x.mean(-1, keepdim=True)
     return centred / torch.sqrt(centred.pow(2).mean(-1, keepdim=True) + 1e-5)
-'''
-NORMALIZE_UNBIASED = '''
+"""
+NORMALIZE_UNBIASED = """
 def normalize(x, eps=1e-5):
     return (x - x.mean(-1, keepdim=True)) / (x.std(-1, keepdim=True) + eps)
-'''
-NORMALIZE_LOOPS = '''
+"""
+NORMALIZE_LOOPS = """
 def normalize(x, eps=1e-5):
     while True:
         pass
-'''
-SCALE_OK = '''
+"""
+SCALE_OK = """
 class Scale(nn.Module):
     def __init__(self, dim):
         super().__init__()
@@ -49,8 +49,8 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return self.weight * x
-'''
-SCALE_NOT_A_PARAMETER = '''
+"""
+SCALE_NOT_A_PARAMETER = """
 class Scale(nn.Module):
     def __init__(self, dim):
         super().__init__()
@@ -58,7 +58,7 @@ class Scale(nn.Module):
 
     def forward(self, x):
         return x * self.gamma
-'''
+"""
 COUNTS_OK = "counts = torch.tensor([int((data == value).sum()) for value in range(int(data.max()) + 1)])"
 COUNTS_OFF_BY_ONE = "counts = torch.bincount(data)[1:]"
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from grading_demo import ASSIGNMENT, DEMO
+
 from vitcourse.grading.build import (
     ANSWER_PLACEHOLDER,
     book_page,
@@ -84,7 +84,7 @@ def test_classes_keep_their_methods_as_stubs():
         '''
     )
     namespace = {}
-    exec("import torch\nfrom torch import nn\n" + stub, namespace)
+    exec("import torch\nfrom torch import nn\n" + stub, namespace)  # noqa: S102
     with pytest.raises(NotImplementedError, match="Layer.__init__"):
         namespace["Layer"](3)
     assert namespace["Layer"].__doc__ == "A layer." and "self.w" not in stub and "size = 3" not in stub
@@ -237,7 +237,9 @@ def test_leak_search_sees_through_html_highlighting(tmp_path):
     (tmp_path / "_sources").mkdir()
     (tmp_path / "_sources" / "page.md").write_text("nada que ver", encoding="utf-8")
     assert find_leaks(tmp_path, secrets) == []
-    highlighted = '<span class="n">counts</span> <span class="o">=</span> <span class="n">torch</span>.<span>bincount</span>(data)'
+    highlighted = (
+        '<span class="n">counts</span> <span class="o">=</span> ' + "<span>torch</span>.<span>bincount</span>(data)"
+    )
     (tmp_path / "leak.html").write_text(f"<div>{highlighted}</div>", encoding="utf-8")
     leaked = find_leaks(tmp_path, secrets)
     assert [(path.name, line) for path, _, line in leaked] == [("leak.html", "counts = torch.bincount(data)")]

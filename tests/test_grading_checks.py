@@ -1,13 +1,12 @@
 """Instant feedback: check(...) in a student's notebook, on the demo TP's parts."""
 
 import torch
+import tpdemo_checks as reference
+from grading_demo import ASSIGNMENT
 from torch import nn
 
-from grading_demo import ASSIGNMENT
 from vitcourse.grading import check, evaluate, get_part
 from vitcourse.grading.results import MIME_TYPE
-
-import tpdemo_checks as reference  # noqa: E402  (on the path: grading_demo loaded it)
 
 
 def _statuses(result):

@@ -10,13 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grading_demo as demo
 import nbformat
 import pytest
-
-import grading_demo as demo
 from grading_demo import (
     ASSIGNMENT,
-    COUNTS_OFF_BY_ONE,
     COUNTS_OK,
     DEMO,
     NORMALIZE_IGNORES_EPS,
@@ -30,6 +28,7 @@ from grading_demo import (
     submission,
     write,
 )
+
 from vitcourse.cli import main as cli_main
 from vitcourse.grading import grader
 from vitcourse.grading.grader import GradeOptions, SubmissionResult, grade, student_ids
@@ -38,7 +37,7 @@ from vitcourse.grading.verify import solution_problems, student_problems
 pytestmark = [pytest.mark.slow, pytest.mark.notebook]
 
 OPTIONS = GradeOptions(timeout=120, cell_timeout=15, test_timeout=3, workers=2)
-PRIVATE_TEST = '''
+PRIVATE_TEST = """
 import torch
 from vitcourse.grading import get_part
 
@@ -48,9 +47,9 @@ normalize = get_part("tpdemo.normalize")
 @normalize.test("Respeta eps", hint="Usá el argumento eps, no una constante.")
 def respects_eps(fn):
     return {"salida": fn(torch.randn(3, 4), eps=10.0)}
-'''
+"""
 
-TAMPER = '''
+TAMPER = """
 import vitcourse.grading
 import vitcourse.grading.checking
 import vitcourse.grading.compare
@@ -72,22 +71,22 @@ def normalize(x, eps=1e-5):
 
     compare.compare = lambda *args, **kwargs: None
     return x.clone()
-'''
-COPY_REFERENCE_NORMALIZE = '''
+"""
+COPY_REFERENCE_NORMALIZE = """
 import tpdemo_checks
 
 
 def normalize(x, eps=1e-5):
     return tpdemo_checks.normalize(x, eps)
-'''
-COPY_REFERENCE_SCALE = '''
+"""
+COPY_REFERENCE_SCALE = """
 from tpdemo_checks import Scale as ReferenceScale
 
 
 class Scale(ReferenceScale):
     pass
-'''
-SCALE_EXITS = '''
+"""
+SCALE_EXITS = """
 import os
 
 
@@ -98,12 +97,12 @@ class Scale(nn.Module):
 
     def forward(self, x):
         os._exit(3)
-'''
-LOUD = '''
+"""
+LOUD = """
 for i in range(20_000):
     print("ruido " * 40)
 print("y" * 3_000_000)
-'''
+"""
 
 
 def _submissions(folder: Path) -> list[Path]:
@@ -113,33 +112,47 @@ def _submissions(folder: Path) -> list[Path]:
         write(nbformat.read(DEMO / "tpdemo.ipynb", as_version=4), folder / "solucion.ipynb"),
         write(demo.student_notebook(), folder / "alumno.ipynb"),
         write(submission(normalize=NORMALIZE_OK, Scale=SCALE_OK, counts=COUNTS_OK), folder / "correcto.ipynb"),
-        write(submission(normalize=NORMALIZE_LAYER_NORM, Scale=SCALE_OK, counts=COUNTS_OK), folder / "pérez_josé.ipynb"),
-        write(submission(normalize=NORMALIZE_OK, Scale=SCALE_NOT_A_PARAMETER, counts=COUNTS_OK), folder / "parcial.ipynb"),
+        write(
+            submission(normalize=NORMALIZE_LAYER_NORM, Scale=SCALE_OK, counts=COUNTS_OK), folder / "pérez_josé.ipynb"
+        ),
+        write(
+            submission(normalize=NORMALIZE_OK, Scale=SCALE_NOT_A_PARAMETER, counts=COUNTS_OK), folder / "parcial.ipynb"
+        ),
         write(submission(Scale=SCALE_OK, counts=COUNTS_OK), folder / "parcial_2.ipynb"),
-        write(submission(normalize=NORMALIZE_IGNORES_EPS, Scale=SCALE_OK, counts=COUNTS_OK), folder / "ignora_eps.ipynb"),
+        write(
+            submission(normalize=NORMALIZE_IGNORES_EPS, Scale=SCALE_OK, counts=COUNTS_OK), folder / "ignora_eps.ipynb"
+        ),
         write(
             submission(normalize=NORMALIZE_OK, Scale=SCALE_OK + "\nScale(3)(torch.ones(2, 4))\n", counts=COUNTS_OK),
             folder / "falla_en_el_medio.ipynb",
         ),
         write(
-            replace_cell(submission(normalize=NORMALIZE_LOOPS, Scale=SCALE_OK, counts=COUNTS_OK),
-                         "normalize(torch.tensor", None),
+            replace_cell(
+                submission(normalize=NORMALIZE_LOOPS, Scale=SCALE_OK, counts=COUNTS_OK), "normalize(torch.tensor", None
+            ),
             folder / "bucle_infinito.ipynb",
-        ),  # fmt: skip
-        write(submission(normalize=TAMPER, Scale=SCALE_NOT_A_PARAMETER, counts="counts = torch.zeros(5)"),
-              folder / "tramposo.ipynb"),  # fmt: skip
+        ),
+        write(
+            submission(normalize=TAMPER, Scale=SCALE_NOT_A_PARAMETER, counts="counts = torch.zeros(5)"),
+            folder / "tramposo.ipynb",
+        ),
         write(
             submission(normalize=COPY_REFERENCE_NORMALIZE, Scale=COPY_REFERENCE_SCALE, counts=COUNTS_OK),
             folder / "copia_referencia.ipynb",
         ),
-        write(add_cell(submission(normalize=NORMALIZE_OK, Scale=SCALE_OK, counts=COUNTS_OK), LOUD, "rt = setup"),
-              folder / "mucha_salida.ipynb"),  # fmt: skip
         write(
-            submission(normalize=NORMALIZE_OK, Scale="class Scale(nn.Module):\n    def __init__(self, dim)\n",
-                       counts=COUNTS_OK),
+            add_cell(submission(normalize=NORMALIZE_OK, Scale=SCALE_OK, counts=COUNTS_OK), LOUD, "rt = setup"),
+            folder / "mucha_salida.ipynb",
+        ),
+        write(
+            submission(
+                normalize=NORMALIZE_OK, Scale="class Scale(nn.Module):\n    def __init__(self, dim)\n", counts=COUNTS_OK
+            ),
             folder / "sintaxis.ipynb",
-        ),  # fmt: skip
-        write(submission(normalize=NORMALIZE_OK, Scale=SCALE_EXITS, counts=COUNTS_OK), folder / "sale_del_proceso.ipynb"),
+        ),
+        write(
+            submission(normalize=NORMALIZE_OK, Scale=SCALE_EXITS, counts=COUNTS_OK), folder / "sale_del_proceso.ipynb"
+        ),
         write(
             replace_cell(submission(normalize=NORMALIZE_OK, Scale=SCALE_OK, counts=None), "int(counts.argmax())", None),
             folder / "sin_counts.ipynb",
@@ -192,8 +205,19 @@ def _statuses(result: SubmissionResult, part: str) -> list[str]:
 def test_every_submission_has_a_row_and_a_feedback_file(batch):
     assert len(batch["csv"]) == 20
     assert sorted(row["student"] for row in batch["csv"]) == sorted(batch["results"])
-    assert list(batch["csv"][0]) == ["student", "status", "tpdemo.normalize", "tpdemo.scale", "tpdemo.counts",
-                                     "tpdemo.answer", "total", "seconds", "detail", "file", "sha256"]  # fmt: skip
+    assert list(batch["csv"][0]) == [
+        "student",
+        "status",
+        "tpdemo.normalize",
+        "tpdemo.scale",
+        "tpdemo.counts",
+        "tpdemo.answer",
+        "total",
+        "seconds",
+        "detail",
+        "file",
+        "sha256",
+    ]
     for student in batch["results"]:
         assert (batch["feedback"] / f"{student}.md").exists()
     assert all(row["tpdemo.answer"] == "" for row in batch["csv"])  # graded by hand
@@ -210,8 +234,12 @@ def test_solution_gets_everything_and_student_notebook_nothing(batch):
     assert (student.status, student.total) == ("partial", 0)
     feedback = batch["feedback"]
     assert solution_problems(solution, nbformat.read(feedback / "solucion.ipynb", as_version=4), ASSIGNMENT) == []
-    assert student_problems(student, nbformat.read(feedback / "alumno.ipynb", as_version=4),
-                            demo.student_notebook(), ASSIGNMENT) == []  # fmt: skip
+    assert (
+        student_problems(
+            student, nbformat.read(feedback / "alumno.ipynb", as_version=4), demo.student_notebook(), ASSIGNMENT
+        )
+        == []
+    )
 
 
 def test_correct_submissions_written_differently(batch):
@@ -305,8 +333,10 @@ def test_missing_value(batch):
 
 
 def test_invalid_files(batch):
-    details = {student: batch["results"][student].detail for student in
-               ("no_es_json", "no_es_notebook", "binario", "vacio", "otro_tp")}  # fmt: skip
+    details = {
+        student: batch["results"][student].detail
+        for student in ("no_es_json", "no_es_notebook", "binario", "vacio", "otro_tp")
+    }
     for student in details:
         assert (batch["results"][student].status, batch["results"][student].total) == ("invalid", 0)
     assert "no es JSON válido" in details["no_es_json"]
@@ -340,7 +370,9 @@ def test_a_rerun_gives_the_same_csv(batch, tmp_path):
 
 
 def test_a_whole_run_past_its_time_is_killed(tmp_path):
-    stubborn = "import time\n\nwhile True:\n    try:\n        time.sleep(0.2)\n    except KeyboardInterrupt:\n        pass\n"
+    stubborn = (
+        "import time\n\nwhile True:\n    try:\n        time.sleep(0.2)\n    except KeyboardInterrupt:\n        pass\n"
+    )
     notebook = submission(normalize=NORMALIZE_OK, Scale=SCALE_OK, counts=COUNTS_OK)
     path = write(add_cell(notebook, stubborn, "rt = setup"), tmp_path / "terco.ipynb")
     options = GradeOptions(timeout=30, cell_timeout=8, test_timeout=3)
@@ -377,7 +409,7 @@ files = [Path({str(tmp_path)!r}) / f"{{name}}.ipynb" for name in "abcd"]
 grader.grade({str(DEMO)!r}, files, Path({str(tmp_path)!r}) / "notas.csv", log=lambda line: None)
 """
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(grader.__file__).parents[2]), str(DEMO)])}
-    completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    completed = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False)
     assert completed.returncode == 9, completed.stderr
     rows = list(csv.DictReader((tmp_path / "notas.csv").open(encoding="utf-8")))
     assert [(r["student"], r["status"]) for r in rows] == [("a", "ok"), ("b", "error")]
@@ -388,8 +420,22 @@ grader.grade({str(DEMO)!r}, files, Path({str(tmp_path)!r}) / "notas.csv", log=la
 def test_cli_grade(tmp_path, capsys):
     path = write(nbformat.read(DEMO / "tpdemo_alumno.ipynb", as_version=4), tmp_path / "alumno.ipynb")
     (tmp_path / "roto.ipynb").write_text("no", encoding="utf-8")
-    code = cli_main(["grade", str(DEMO), str(path), str(tmp_path / "roto.ipynb"), "--out", str(tmp_path / "n.csv"),
-                     "--timeout", "60", "--cell-timeout", "20", "--test-timeout", "3"])  # fmt: skip
+    code = cli_main(
+        [
+            "grade",
+            str(DEMO),
+            str(path),
+            str(tmp_path / "roto.ipynb"),
+            "--out",
+            str(tmp_path / "n.csv"),
+            "--timeout",
+            "60",
+            "--cell-timeout",
+            "20",
+            "--test-timeout",
+            "3",
+        ]
+    )
     assert code == 0
     assert "2 rows: 1 partial, 1 invalid" in capsys.readouterr().out
     assert cli_main(["grade", str(DEMO), str(tmp_path / "nada.ipynb"), "--out", str(tmp_path / "m.csv")]) == 2

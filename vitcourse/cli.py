@@ -31,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--out", type=Path, required=True, help="the CSV of grades to write, e.g. notas.csv")
     grade.add_argument("--timeout", type=float, help="seconds for a whole submission (default: the TP's tp.yml)")
     grade.add_argument("--cell-timeout", type=float, help="seconds for one cell or one test (default: tp.yml)")
-    grade.add_argument("--test-timeout", type=float, help="seconds for one test of a definition (default: cell timeout)")
+    grade.add_argument(
+        "--test-timeout", type=float, help="seconds for one test of a definition (default: cell timeout)"
+    )
     grade.add_argument("--private-tests", type=Path, help="folder of .py files with private tests")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--feedback", type=Path, help="folder for the feedback files (default: OUT_devoluciones/)")
@@ -54,7 +56,9 @@ def _grade(args: argparse.Namespace) -> int:
         feedback_dir=args.feedback,
     )
     results = grade(args.tp, args.submissions, args.out, options, log=lambda line: print(line, flush=True))
-    counts = {status: sum(r.status == status for r in results) for status in ("ok", "partial", "error", "timeout", "invalid")}
+    counts = {
+        status: sum(r.status == status for r in results) for status in ("ok", "partial", "error", "timeout", "invalid")
+    }
     print(f"wrote {args.out} ({len(results)} rows: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + ")")
     return 0
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
-from ..notebooks import check_pair, repository_root, sync_pair
+from ..notebooks import check_pair, colab_metadata, repository_root, sync_pair
 from .checking import evaluate
 from .registry import Assignment, load_checks
 from .results import STATUS_TEXT
@@ -69,7 +69,7 @@ def student_notebook(source: nbformat.NotebookNode, tp: TPConfig) -> nbformat.No
     """The student's notebook: stubs for solution regions, placeholders for written answers.
 
     Cell ids are derived from the TP key and the cell's position, so rebuilding gives
-    the same file byte for byte.
+    the same file byte for byte. The Colab metadata (GPU runtime) is the solved pair's.
     """
     notebook = nbformat.v4.new_notebook()
     notebook.metadata = {
@@ -99,6 +99,7 @@ def student_notebook(source: nbformat.NotebookNode, tp: TPConfig) -> nbformat.No
             new.metadata["tags"] = tags
         new.id = hashlib.sha1(f"{tp.key}:{index}".encode()).hexdigest()[:8]
         notebook.cells.append(new)
+    notebook.metadata.update(colab_metadata(notebook))  # a GPU runtime on Colab where the TP uses one
     return notebook
 
 
@@ -219,8 +220,7 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         f"# {assignment.title}",
         "",
         "```{admonition} En resumen",
-        f"- **Notebook:** [`{student_path}`]({repo_url}/blob/{branch}/{student_path}), "
-        f"[abrirlo en Colab]({colab}).",
+        f"- **Notebook:** [`{student_path}`]({repo_url}/blob/{branch}/{student_path}), [abrirlo en Colab]({colab}).",
         f"- **Puntaje:** {_points(assignment.total_points)} puntos en {len(assignment.parts)} partes"
         + (
             f" ({_points(sum(p.points for p in auto))} se corrigen automáticamente y "
@@ -235,11 +235,13 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "",
         f"[![Abrir en Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})",
         "",
-        f"El enlace abre en Colab el notebook del alumno, `{tp.student.name}`, desde el repositorio del curso. "
-        "Guardá una copia en tu Drive (*Archivo → Guardar una copia en Drive*) antes de trabajar. "
-        "La primera celda instala `vitcourse` en la versión de este libro; la segunda define `PROFILE` "
-        '(`"auto"` elige `full` en Colab). Para trabajar en tu máquina, con el repositorio clonado y '
-        "`make setup` hecho:",
+        (
+            f"El enlace abre en Colab el notebook del alumno, `{tp.student.name}`, desde el repositorio del curso. "
+            "Guardá una copia en tu Drive (*Archivo → Guardar una copia en Drive*) antes de trabajar. "
+            "La primera celda instala `vitcourse` en la versión de este libro; la segunda define `PROFILE` "
+            '(`"auto"` elige `full` en Colab). Para trabajar en tu máquina, con el repositorio clonado y '
+            "`make setup` hecho:"
+        ),
         "",
         "```bash",
         f"jupyter lab {student_path}",
@@ -256,8 +258,10 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
     ]
     for part in assignment.parts:
         count = len(part.public_tests)
-        how = "el docente lee tu respuesta" if part.manual else (
-            f"{count} verificación automática" if count == 1 else f"{count} verificaciones automáticas"
+        how = (
+            "el docente lee tu respuesta"
+            if part.manual
+            else (f"{count} verificación automática" if count == 1 else f"{count} verificaciones automáticas")
         )
         lines.append(f"| `{part.key}` | {part.title} | {_points(part.points)} | {how} |")
     lines += [f"| **Total** | | **{_points(assignment.total_points)}** | |", ""]
@@ -284,12 +288,14 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         *checks,
         "```",
         "",
-        "`check` corre tu código sobre entradas aleatorias con semillas fijas, hace lo mismo con la "
-        "implementación de referencia del curso y compara: formas, `dtype`, valores (con tolerancia), "
-        "que los gradientes lleguen y que los parámetros estén registrados. Por cada verificación dice "
-        "qué se esperaba, qué llegó y una pista. Mientras una parte siga con el código inicial "
-        "(`raise NotImplementedError` o `...`) el veredicto es *todavía no implementado*, sin traceback. "
-        "Así se ve antes de empezar:",
+        (
+            "`check` corre tu código sobre entradas aleatorias con semillas fijas, hace lo mismo con la "
+            "implementación de referencia del curso y compara: formas, `dtype`, valores (con tolerancia), "
+            "que los gradientes lleguen y que los parámetros estén registrados. Por cada verificación dice "
+            "qué se esperaba, qué llegó y una pista. Mientras una parte siga con el código inicial "
+            "(`raise NotImplementedError` o `...`) el veredicto es *todavía no implementado*, sin traceback. "
+            "Así se ve antes de empezar:"
+        ),
         "",
         "```text",
         example,
@@ -303,15 +309,21 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "",
         "El docente corre `vitcourse grade` sobre todas las entregas. Por cada una:",
         "",
-        "1. Ejecuta una copia de tu notebook de punta a punta en un kernel nuevo, con `PROFILE = \"smoke\"` "
-        f"(CPU, sin red), a lo sumo {_points(tp.cell_timeout)} s por celda y {_points(tp.timeout)} s en total. "
-        "Si una celda falla, las siguientes se ejecutan igual.",
-        "2. Toma de tu notebook las definiciones (`import`, `def`, `class` y constantes) y las prueba en un "
-        "proceso aparte, con los mismos tests que `check` (y los tests privados que agregue el docente): "
-        "redefinir `check` o modificar `vitcourse` o `torch` desde el notebook no cambia la nota. "
-        f"Cada prueba tiene {_points(tp.test_timeout)} s. Una parte que falla no impide corregir las demás.",
-        "3. Los puntos de cada parte se reparten entre sus verificaciones; las respuestas escritas las "
-        "corrige el docente.",
+        (
+            '1. Ejecuta una copia de tu notebook de punta a punta en un kernel nuevo, con `PROFILE = "smoke"` '
+            f"(CPU, sin red), a lo sumo {_points(tp.cell_timeout)} s por celda y {_points(tp.timeout)} s en total. "
+            "Si una celda falla, las siguientes se ejecutan igual."
+        ),
+        (
+            "2. Toma de tu notebook las definiciones (`import`, `def`, `class` y constantes) y las prueba en un "
+            "proceso aparte, con los mismos tests que `check` (y los tests privados que agregue el docente): "
+            "redefinir `check` o modificar `vitcourse` o `torch` desde el notebook no cambia la nota. "
+            f"Cada prueba tiene {_points(tp.test_timeout)} s. Una parte que falla no impide corregir las demás."
+        ),
+        (
+            "3. Los puntos de cada parte se reparten entre sus verificaciones; las respuestas escritas las "
+            "corrige el docente."
+        ),
         "",
         "Recibís un archivo con la devolución: el veredicto de cada verificación, qué se esperaba y qué llegó.",
         "",

@@ -34,10 +34,9 @@ EXPORT_TAG = "vitcourse-export"
 
 def export_variables(names: list[str], path: str) -> None:
     """Save ``names`` from the caller's notebook namespace as plain data (runs in the kernel)."""
-    import __main__
-
     import torch
 
+    import __main__
     from vitcourse.grading.probes import to_wire
 
     values = {}
@@ -45,7 +44,7 @@ def export_variables(names: list[str], path: str) -> None:
         if name in vars(__main__):
             try:
                 values[name] = {"value": to_wire(vars(__main__)[name])}
-            except Exception as error:  # an object to_wire can't read is reported, not fatal
+            except Exception as error:  # noqa: BLE001 (an object to_wire can't read is reported, not fatal)
                 values[name] = {"error": f"{type(error).__name__}: {error}"[:300]}
         else:
             values[name] = {"missing": True}
@@ -115,8 +114,17 @@ def _capped_engine(max_output_bytes: int, pid_file: str | None):
 
     class CappedEngine(NBClientEngine):
         @classmethod
-        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
-                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):  # fmt: skip
+        def execute_managed_notebook(
+            cls,
+            nb_man,
+            kernel_name,
+            log_output=False,
+            stdout_file=None,
+            stderr_file=None,
+            start_timeout=60,
+            execution_timeout=None,
+            **kwargs,
+        ):
             kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
             final = merge_kwargs(
                 kwargs,
@@ -154,9 +162,13 @@ def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
         if marks.get("timeout"):
             entry["status"] = "timeout"
         elif marks.get("kernel_died"):
-            entry.update(status="error", ename="KernelDied", evalue="el kernel se cerró en esta celda (¿exit()? ¿memoria?)")
+            entry.update(
+                status="error", ename="KernelDied", evalue="el kernel se cerró en esta celda (¿exit()? ¿memoria?)"
+            )
         elif errors:
-            entry.update(status="error", ename=errors[0].get("ename", ""), evalue=str(errors[0].get("evalue", ""))[:300])
+            entry.update(
+                status="error", ename=errors[0].get("ename", ""), evalue=str(errors[0].get("evalue", ""))[:300]
+            )
         elif meta.get("start_time") and not meta.get("end_time"):
             entry["status"] = "running"
         cells.append(entry)

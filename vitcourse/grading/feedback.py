@@ -53,7 +53,9 @@ def _execution(result: SubmissionResult) -> list[str]:
         if cell["status"] == "timeout":
             lines.append(f"- Celda {cell['cell']}: superó el tiempo límite y se interrumpió.")
         else:
-            lines.append(f"- Celda {cell['cell']}: `{cell.get('ename', '')}: {cell.get('evalue', '')}`".replace("\n", " "))
+            lines.append(
+                f"- Celda {cell['cell']}: `{cell.get('ename', '')}: {cell.get('evalue', '')}`".replace("\n", " ")
+            )
     if not_run:
         lines.append(f"- {len(not_run)} celdas no llegaron a ejecutarse (desde la celda {not_run[0]['cell']}).")
     if result.truncated_output:

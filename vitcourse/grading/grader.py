@@ -46,7 +46,7 @@ import torch
 
 from .checking import judge, observe, reference_observation
 from .feedback import render_feedback
-from .registry import Assignment, Definition, Part, Variable, load_checks, load_private_tests
+from .registry import Assignment, Definition, Variable, load_checks, load_private_tests
 from .results import PartResult, TestResult
 from .submission import (
     InvalidSubmission,
@@ -171,8 +171,9 @@ def _kill(process: subprocess.Popen, pid_file: Path | None = None) -> None:
 # --------------------------------------------------------------------------- notebook run
 
 
-def run_notebook(workdir: Path, notebook: Path, tp: TPConfig, options: GradeOptions, export: list[str],
-                 env: dict[str, str]) -> tuple[list[dict], bool, Path | None]:  # fmt: skip
+def run_notebook(
+    workdir: Path, notebook: Path, tp: TPConfig, options: GradeOptions, export: list[str], env: dict[str, str]
+) -> tuple[list[dict], bool, Path | None]:
     """Execute ``notebook`` in ``workdir`` (:mod:`.execute`) under the total timeout.
 
     Returns:
@@ -199,8 +200,12 @@ def run_notebook(workdir: Path, notebook: Path, tp: TPConfig, options: GradeOpti
     with open(workdir / "execute.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "vitcourse.grading.execute", str(job_path)],
-            cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True,
-        )  # fmt: skip
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
         timed_out = False
         try:
             process.wait(timeout=options.timeout)
@@ -214,7 +219,7 @@ def run_notebook(workdir: Path, notebook: Path, tp: TPConfig, options: GradeOpti
 
         try:
             cells = summarise(nbformat.read(output, as_version=4))
-        except Exception:  # a notebook half-written when the process was killed
+        except Exception:  # noqa: BLE001 (a notebook half-written when the process was killed)
             return [], timed_out, None
         for cell in cells:
             if cell["status"] == "running":
@@ -250,16 +255,26 @@ class SandboxLauncher:
         if sys.platform != "linux":
             return
         config = folder / "sandbox-server.json"
-        config.write_text(json.dumps({
-            "checks": tp.checks,
-            "pythonpath": [str(p) for p in tp.pythonpath],
-            "private": str(options.private_tests) if options.private_tests else None,
-        }), encoding="utf-8")  # fmt: skip
+        config.write_text(
+            json.dumps(
+                {
+                    "checks": tp.checks,
+                    "pythonpath": [str(p) for p in tp.pythonpath],
+                    "private": str(options.private_tests) if options.private_tests else None,
+                }
+            ),
+            encoding="utf-8",
+        )
         self.server = subprocess.Popen(
             [sys.executable, "-m", "vitcourse.grading.sandbox", "--serve", str(config)],
-            cwd=folder, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-            text=True, start_new_session=True,
-        )  # fmt: skip
+            cwd=folder,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
 
     def start(self, job: Path, workdir: Path) -> int:
         with self.lock:
@@ -272,8 +287,12 @@ class SandboxLauncher:
                     self.server = None
         process = subprocess.Popen(
             [sys.executable, "-m", "vitcourse.grading.sandbox", str(job)],
-            cwd=workdir, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+            cwd=workdir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         self.processes[process.pid] = process
         return process.pid
 
@@ -308,8 +327,14 @@ class SandboxLauncher:
                 _kill(self.server)
 
 
-def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPConfig, options: GradeOptions,
-                launcher: SandboxLauncher) -> tuple[dict[str, dict], list[str], bool]:  # fmt: skip
+def run_sandbox(
+    workdir: Path,
+    chunks,
+    tests: list[tuple[dict, object]],
+    tp: TPConfig,
+    options: GradeOptions,
+    launcher: SandboxLauncher,
+) -> tuple[dict[str, dict], list[str], bool]:
     """Run the student's definitions and the probes in :mod:`.sandbox` processes.
 
     A step (a cell's definitions, a test) that passes ``test_timeout`` or crashes the
@@ -373,8 +398,9 @@ def run_sandbox(workdir: Path, chunks, tests: list[tuple[dict, object]], tp: TPC
             break
     outcomes: dict[str, dict] = {}
     for entry in entries:
-        outcomes[entry["id"]] = _load_outcome(folder / entry["file"], entry["id"], skip.get(f"test:{entry['id']}"),
-                                              out_of_time, options.test_timeout)  # fmt: skip
+        outcomes[entry["id"]] = _load_outcome(
+            folder / entry["file"], entry["id"], skip.get(f"test:{entry['id']}"), out_of_time, options.test_timeout
+        )
     problems = [f"celda {step.split(':')[1]}: {error}" for step, error in cell_errors.items()]
     problems += [
         f"celda {step.split(':')[1]}: sus definiciones "
@@ -392,7 +418,7 @@ def _load_outcome(path: Path, test_id: str, skipped: str | None, out_of_time: bo
             saved = torch.load(path, weights_only=True)
             if isinstance(saved, dict) and saved.get("id") == test_id and isinstance(saved.get("outcome"), dict):
                 return saved["outcome"]
-        except Exception:  # a file the student's code overwrote with garbage
+        except Exception:  # noqa: BLE001, S110 (a file the student's code overwrote with garbage)
             pass
         return {"status": "error", "type": "Resultado ilegible", "message": "la prueba dejó un resultado inválido"}
     if path.exists():
@@ -412,7 +438,7 @@ def _exports(path: Path) -> dict:
         return {}
     try:
         values = torch.load(path, weights_only=True)
-    except Exception:
+    except Exception:  # noqa: BLE001
         return {}
     return values if isinstance(values, dict) else {}
 
@@ -430,7 +456,7 @@ def _variable_outcome(test, name: str, exports: dict, ran_to_end: bool) -> dict:
 def _judge_safely(test, outcome: dict, expected) -> TestResult:
     try:
         return judge(test, outcome, expected)
-    except Exception as error:  # data the comparison can't read
+    except Exception as error:  # noqa: BLE001 (data the comparison can't read)
         return judge(test, {"status": "error", "type": "Resultado ilegible", "message": str(error)[:200]}, None)
 
 
@@ -447,8 +473,14 @@ def _unexpected_errors(cells: list[dict], dependent: set[int]) -> list[dict]:
     return unexpected
 
 
-def _status_and_detail(result: SubmissionResult, run_timed_out: bool, sandbox_timed_out: bool, dependent: set[int],
-                       assignment: Assignment, options: GradeOptions) -> tuple[str, str]:  # fmt: skip
+def _status_and_detail(
+    result: SubmissionResult,
+    run_timed_out: bool,
+    sandbox_timed_out: bool,
+    dependent: set[int],
+    assignment: Assignment,
+    options: GradeOptions,
+) -> tuple[str, str]:
     timeouts = [c for c in result.cells if c["status"] == "timeout"]
     errors = _unexpected_errors(result.cells, dependent)
     max_auto = sum(p.points for p in assignment.auto_parts)
@@ -494,8 +526,9 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
         result.sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
         notebook = read_submission(path, tp.key)
     except (InvalidSubmission, OSError) as error:
-        result.status, result.detail = "invalid", str(error) if isinstance(error, InvalidSubmission) else (
-            f"no se pudo leer el archivo: {error.strerror}"
+        result.status, result.detail = (
+            "invalid",
+            str(error) if isinstance(error, InvalidSubmission) else (f"no se pudo leer el archivo: {error.strerror}"),
         )
         result.parts = [PartResult(p.key, p.title, p.points, note="Entrega inválida: no se corrigió.") for p in auto]
         result.seconds = round(time.monotonic() - start, 1)
@@ -511,7 +544,9 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
         result.cells, run_timed_out, executed = run_notebook(workdir, copy, tp, options, variables, context.env)
         if executed is not None and executed.exists():
             shutil.copyfile(executed, context.feedback_dir / f"{student}.ipynb")
-            result.truncated_output = "vitcourse: salidas cortadas" in executed.read_text(encoding="utf-8", errors="replace")
+            result.truncated_output = "vitcourse: salidas cortadas" in executed.read_text(
+                encoding="utf-8", errors="replace"
+            )
         exports = _exports(workdir / "exports.pt")
 
         chunks = extract_definitions(notebook)
@@ -568,8 +603,16 @@ def _columns(assignment: Assignment) -> list[str]:
 def _row(result: SubmissionResult, assignment: Assignment) -> list[str]:
     scores = {p.key: f"{p.score:g}" for p in result.parts}
     parts = [("" if part.manual else scores.get(part.key, "0")) for part in assignment.parts]
-    return [result.student, result.status, *parts, f"{result.total:g}", f"{result.seconds:.1f}", result.detail,
-            result.file, result.sha256]  # fmt: skip
+    return [
+        result.student,
+        result.status,
+        *parts,
+        f"{result.total:g}",
+        f"{result.seconds:.1f}",
+        result.detail,
+        result.file,
+        result.sha256,
+    ]
 
 
 def _csv_line(values: list[str]) -> str:
@@ -578,8 +621,13 @@ def _csv_line(values: list[str]) -> str:
     return buffer.getvalue()
 
 
-def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
-          options: GradeOptions | None = None, log=print) -> list[SubmissionResult]:  # fmt: skip
+def grade(
+    tp_folder: str | Path,
+    submissions: list[str | Path],
+    out: str | Path,
+    options: GradeOptions | None = None,
+    log=print,
+) -> list[SubmissionResult]:
     """Grade every submission; write ``out`` (CSV) and a feedback file per student.
 
     Rows are appended (and flushed to disk) as each submission is graded, and the file
@@ -627,12 +675,18 @@ def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
     def one(path: Path, student: str) -> SubmissionResult:
         try:
             result = grade_one(path, student, context)
-        except Exception:  # a bug of ours must not lose the batch: record it and go on
+        except Exception:  # noqa: BLE001 (a bug of ours must not lose the batch: record it and go on)
             log(f"internal error grading {path}:\n{traceback.format_exc()}")
-            result = SubmissionResult(student=student, file=path.name, status="error",
-                                      detail="error interno del corrector; avisale al docente")  # fmt: skip
-            result.parts = [PartResult(p.key, p.title, p.points, note="No se pudo corregir (error interno).")
-                            for p in assignment.auto_parts]  # fmt: skip
+            result = SubmissionResult(
+                student=student,
+                file=path.name,
+                status="error",
+                detail="error interno del corrector; avisale al docente",
+            )
+            result.parts = [
+                PartResult(p.key, p.title, p.points, note="No se pudo corregir (error interno).")
+                for p in assignment.auto_parts
+            ]
         text = render_feedback(result, assignment, private)
         with lock:
             (feedback_dir / f"{student}.md").write_text(text, encoding="utf-8")
@@ -641,8 +695,10 @@ def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
                 stream.flush()
                 os.fsync(stream.fileno())
             results.append(result)
-            log(f"[{len(results)}/{len(files)}] {student}: {result.status} {result.total:g}"
-                f"/{sum(p.points for p in assignment.auto_parts):g} ({result.seconds:.1f} s)")  # fmt: skip
+            log(
+                f"[{len(results)}/{len(files)}] {student}: {result.status} {result.total:g}"
+                f"/{sum(p.points for p in assignment.auto_parts):g} ({result.seconds:.1f} s)"
+            )
         return result
 
     scratch = Path(tempfile.mkdtemp(prefix="vitcourse-grade-server-"))
@@ -656,7 +712,8 @@ def grade(tp_folder: str | Path, submissions: list[str | Path], out: str | Path,
         shutil.rmtree(scratch, ignore_errors=True)
     results.sort(key=lambda r: r.student)
     temporary = out.with_name(out.name + ".tmp")
-    temporary.write_text("".join(_csv_line(line) for line in [columns] + [_row(r, assignment) for r in results]),
-                         encoding="utf-8")  # fmt: skip
+    temporary.write_text(
+        "".join(_csv_line(line) for line in [columns] + [_row(r, assignment) for r in results]), encoding="utf-8"
+    )
     os.replace(temporary, out)
     return results

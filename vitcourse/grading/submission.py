@@ -38,8 +38,25 @@ __all__ = [
 
 MAX_BYTES = 50 * 2**20
 # Calls allowed on the right of a kept assignment: cheap, pure builtins.
-PURE_CALLS = {"int", "float", "str", "bool", "len", "range", "tuple", "list", "dict", "set", "frozenset", "min",
-              "max", "abs", "round", "sum", "sorted"}  # fmt: skip
+PURE_CALLS = {
+    "int",
+    "float",
+    "str",
+    "bool",
+    "len",
+    "range",
+    "tuple",
+    "list",
+    "dict",
+    "set",
+    "frozenset",
+    "min",
+    "max",
+    "abs",
+    "round",
+    "sum",
+    "sorted",
+}
 
 
 class InvalidSubmission(Exception):
@@ -210,10 +227,16 @@ def _is_stub(node: ast.stmt, source: str) -> bool:
 
 
 def _bound(tree: ast.AST) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} | {
-        n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-    } | {(a.asname or a.name).split(".")[0] for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))
-         for a in n.names}  # fmt: skip
+    return (
+        {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+        | {n.name for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+        | {
+            (a.asname or a.name).split(".")[0]
+            for n in ast.walk(tree)
+            if isinstance(n, (ast.Import, ast.ImportFrom))
+            for a in n.names
+        }
+    )
 
 
 def unfinished_names(notebook: nbformat.NotebookNode) -> set[str]:
@@ -221,8 +244,10 @@ def unfinished_names(notebook: nbformat.NotebookNode) -> set[str]:
     unfinished: set[str] = set()
     for _, source, tree in _parsed_cells(notebook):
         for node in tree.body:
-            names = set(_kept(node) or {}) if not isinstance(node, (ast.Assign, ast.AnnAssign)) else set(
-                _assigned_names(node) or []
+            names = (
+                set(_kept(node) or {})
+                if not isinstance(node, (ast.Assign, ast.AnnAssign))
+                else set(_assigned_names(node) or [])
             )
             if _is_stub(node, source):
                 unfinished |= names

@@ -25,8 +25,17 @@ import yaml
 __all__ = ["TPConfig", "load_tp"]
 
 KNOWN_FIELDS = {
-    "key", "checks", "source", "student", "page", "assets", "pythonpath", "timeout", "cell_timeout", "test_timeout",
-}  # fmt: skip
+    "key",
+    "checks",
+    "source",
+    "student",
+    "page",
+    "assets",
+    "pythonpath",
+    "timeout",
+    "cell_timeout",
+    "test_timeout",
+}
 
 
 @dataclass

@@ -71,13 +71,26 @@ def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
     solution, student = submissions / "solucion.ipynb", submissions / "alumno.ipynb"
     solution.write_bytes(tp.solution.read_bytes())
     student.write_bytes(tp.student.read_bytes())
-    results = {r.student: r for r in grade(tp.folder, [solution, student], out / "notas.csv",
-                                          GradeOptions(workers=workers), log=lambda line: print(line, flush=True))}  # fmt: skip
+    results = {
+        r.student: r
+        for r in grade(
+            tp.folder,
+            [solution, student],
+            out / "notas.csv",
+            GradeOptions(workers=workers),
+            log=lambda line: print(line, flush=True),
+        )
+    }
     feedback = out / "notas_devoluciones"
-    problems += solution_problems(results["solucion"], nbformat.read(feedback / "solucion.ipynb", as_version=4),
-                                  assignment)  # fmt: skip
-    problems += student_problems(results["alumno"], nbformat.read(feedback / "alumno.ipynb", as_version=4),
-                                 nbformat.read(tp.student, as_version=4), assignment)  # fmt: skip
+    problems += solution_problems(
+        results["solucion"], nbformat.read(feedback / "solucion.ipynb", as_version=4), assignment
+    )
+    problems += student_problems(
+        results["alumno"],
+        nbformat.read(feedback / "alumno.ipynb", as_version=4),
+        nbformat.read(tp.student, as_version=4),
+        assignment,
+    )
     return problems
 
 
@@ -114,7 +127,9 @@ def student_problems(result, executed: nbformat.NotebookNode, student: nbformat.
         if cell not in allowed
     ]
     verdicts = check_outputs(executed)
-    problems += [f"student: no check({key!r}, ...) reported (did its cell crash?)" for key in _unchecked(verdicts, assignment)]
+    problems += [
+        f"student: no check({key!r}, ...) reported (did its cell crash?)" for key in _unchecked(verdicts, assignment)
+    ]
     for verdict in verdicts:
         wrong = [t["test_id"] for t in verdict["tests"] if t["status"] != "pending"]
         if wrong or not verdict["tests"]:
