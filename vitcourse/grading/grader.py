@@ -138,7 +138,6 @@ def grading_environment(tp: TPConfig, workers: int) -> dict[str, str]:
         HF_DATASETS_OFFLINE="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         PIP_NO_INDEX="1",
-        MPLBACKEND="Agg",
         PYTHONHASHSEED="0",
         PYDEVD_DISABLE_FILE_VALIDATION="1",
         JUPYTER_PLATFORM_DIRS="1",
