@@ -233,7 +233,7 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "",
         "## Cómo abrirlo",
         "",
-        f"[![Abrir en Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab})",
+        f"**[Abrir el notebook del alumno en Colab]({colab})**",
         "",
         (
             f"El enlace abre en Colab el notebook del alumno, `{tp.student.name}`, desde el repositorio del curso. "
