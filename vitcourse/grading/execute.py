@@ -21,11 +21,15 @@ The kernel inherits this process's environment, which the grader sets (no networ
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
 
 import nbformat
+
+from .sandbox import watch_grader
 
 __all__ = ["EXPORT_TAG", "export_variables", "main", "summarise"]
 
@@ -175,6 +179,13 @@ def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
     return cells
 
 
+def _kill_kernel(pid_file: str | None) -> None:
+    try:
+        os.killpg(int(Path(pid_file).read_text()), signal.SIGKILL)
+    except (OSError, ValueError, TypeError):
+        pass
+
+
 def run(job: dict) -> dict:
     """Execute the notebook described by ``job`` (see :mod:`.grader`); return the summary."""
     import papermill as pm
@@ -182,6 +193,7 @@ def run(job: dict) -> dict:
     from papermill.exceptions import PapermillExecutionError
 
     papermill_engines.register("vitcourse-capped", _capped_engine(job["max_output_bytes"], job.get("pid_file")))
+    watch_grader(job.get("grader_pid"), on_exit=lambda: _kill_kernel(job.get("pid_file")))
     notebook = nbformat.read(job["input"], as_version=4)
     if job.get("export_names"):
         notebook.cells.append(_export_cell(job["export_names"], job["export_path"]))

@@ -193,6 +193,7 @@ def run_notebook(
         "summary": str(summary),
         "export_names": export,
         "export_path": str(workdir / "exports.pt"),
+        "grader_pid": os.getpid(),
     }
     job_path = workdir / "execute.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
@@ -363,6 +364,7 @@ def run_sandbox(
             "skip": sorted(skip),
             "out": str(folder),
             "cwd": str(workdir),
+            "grader_pid": os.getpid(),
         }
         (folder / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
         progress_path = folder / "progress.jsonl"

@@ -27,9 +27,11 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from pathlib import Path
 
-__all__ = ["main", "serve"]
+__all__ = ["main", "serve", "watch_grader"]
 
 
 def _log(stream, **event) -> None:
@@ -37,9 +39,31 @@ def _log(stream, **event) -> None:
     stream.flush()
 
 
+def watch_grader(pid: int | None, on_exit=None) -> None:
+    """Exit as soon as the grader process ``pid`` is gone (Ctrl-C on the instructor's side)."""
+    if not pid:
+        return
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                if on_exit is not None:
+                    on_exit()
+                os._exit(1)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def run(job: dict) -> None:
     """Execute the definitions and probes of ``job`` (see :mod:`.grader` for its fields)."""
     import torch
+
+    watch_grader(job.get("grader_pid"))
 
     from vitcourse.grading.checking import observe
     from vitcourse.grading.registry import get_part, load_checks, load_private_tests
