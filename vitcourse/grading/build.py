@@ -249,6 +249,9 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "",
         "## Enunciado",
         "",
+        "_El texto del notebook, con lo que tenés que completar; el código que se da hecho, sus resultados y sus "
+        "figuras están en el notebook._",
+        "",
         _statement(student),
         "",
         "## Qué se evalúa",
@@ -280,7 +283,7 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
     lines += [
         "## Cómo correr los checks",
         "",
-        "Cada parte termina con una celda que la verifica al instante, sin salir del notebook:",
+        "Cada parte que se corrige automáticamente tiene en el notebook una celda que la verifica al instante:",
         "",
         "```python",
         "from vitcourse.grading import check",
