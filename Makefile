@@ -83,7 +83,8 @@ test-exercises: setup  ## every TP graded: solution gets every point, student no
 	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises)
 	$(BIN)/python -m papermill exercises/tp1/tp1.ipynb $(TEST_OUT)/exercises/tp1.ipynb \
-		--cwd exercises/tp1 -p PROFILE smoke --log-level WARNING
+		--cwd exercises/tp1 -p PROFILE smoke -p SWEEP_DIR $(abspath $(TEST_OUT))/exercises/tp1-sweep \
+		--log-level WARNING
 	$(BIN)/python -m pytest -q --nbval -p no:cacheprovider \
 		--nbval-sanitize-with exercises/nbval_sanitize.cfg --nbval-cell-timeout 600 \
 		$(TEST_OUT)/exercises/tp1.ipynb
@@ -95,7 +96,7 @@ test-browser: book  ## the built book: offline assets, links, alt texts; every p
 	$(BIN)/python -m pytest tests/browser -q -m browser -p no:cacheprovider
 
 exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one papermill run per point
-	$(BIN)/vitcourse sweep exercises/tp1/tp1_point.ipynb --out _build/exercises/tp1 \
+	$(BIN)/vitcourse sweep vitcourse/exercises/tp1_point.ipynb --out _build/sweeps/tp1-grid-$${PROFILE:-smoke} \
 		--grid PATCH_SIZE=8,16,32,64 --grid EMBED_DIM=8,32,128,512 -p PROFILE=$${PROFILE:-smoke}
 
 tps: setup  ## from each TP's solved source: its student notebook (stubs) and its book page

@@ -1,12 +1,17 @@
 """The ``vitcourse`` command line.
 
 ``vitcourse version`` prints the package version; ``vitcourse grade`` grades the
-submissions of a TP (see :mod:`vitcourse.grading.grader`).
+submissions of a TP (see :mod:`vitcourse.grading.grader`); ``vitcourse sweep`` runs a
+parameter sweep of a notebook with papermill (see :mod:`vitcourse.sweep`)::
+
+    vitcourse sweep point.ipynb --grid PATCH_SIZE=8,16,32 --grid EMBED_DIM=8,64 \\
+        --out _build/sweep -p PROFILE=smoke --workers 2
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
@@ -15,11 +20,50 @@ from . import __version__
 __all__ = ["main"]
 
 
+def _assignment(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not name.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. PATCH_SIZE=16), got {text!r}")
+    return name.strip(), value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vitcourse", description="Tools of the CEIA-ViT course companion.")
     parser.add_argument("--version", action="version", version=f"vitcourse {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("version", help="print the package version")
+    sweep = commands.add_parser(
+        "sweep",
+        help="run a notebook once per point of a parameter grid (papermill) and print the table",
+        description=(
+            "Run NOTEBOOK once per combination of the --grid values with papermill; each run writes its "
+            "results to RESULT_PATH. The executed notebooks, the records and results.csv go to --out. "
+            "Values are read as int, float, true/false, none or else strings."
+        ),
+    )
+    sweep.add_argument("notebook", help="the point notebook (.ipynb) with a 'parameters' cell defining RESULT_PATH")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        type=_assignment,
+        required=True,
+        metavar="NAME=V1,V2",
+        help="a parameter and its comma-separated values (repeat for each parameter)",
+    )
+    sweep.add_argument("--out", required=True, help="output folder (e.g. under _build/)")
+    sweep.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        type=_assignment,
+        default=[],
+        metavar="NAME=VALUE",
+        help="a fixed parameter given to every point (repeatable)",
+    )
+    sweep.add_argument("--workers", type=int, default=1, help="points run at once (default 1)")
+    sweep.add_argument("--no-reuse", action="store_true", help="run every point again even if its record is current")
+    sweep.add_argument("--timeout", type=int, default=None, help="seconds a cell may run before the point fails")
+    sweep.add_argument("-q", "--quiet", action="store_true", help="print only the table")
     grade = commands.add_parser(
         "grade",
         help="grade the submitted notebooks of a TP",
@@ -38,6 +82,41 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--feedback", type=Path, help="folder for the feedback files (default: OUT_devoluciones/)")
     return parser
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .sweep import parse_value, run_sweep
+
+    grid: dict[str, list] = {}
+    for name, values in args.grid:
+        if name in grid:
+            raise ValueError(f"--grid {name}=... given twice; list all its values once: --grid {name}=V1,V2")
+        grid[name] = [parse_value(value) for value in values.split(",")] if values.strip() else []
+    parameters = {}
+    for name, value in args.parameter:
+        if name in parameters:
+            raise ValueError(f"-p {name}=... given twice")
+        parameters[name] = parse_value(value)
+    table = run_sweep(
+        args.notebook,
+        grid,
+        args.out,
+        parameters=parameters,
+        workers=args.workers,
+        reuse=not args.no_reuse,
+        timeout=args.timeout,
+    )
+    shown = table.drop(columns=["notebook"] + (["error"] if table["error"].isna().all() else []))
+    with pd.option_context("display.width", 200, "display.max_columns", None, "display.max_colwidth", 60):
+        print(shown.to_string(index=False))
+    failed = table[table["status"] != "ok"]
+    print(f"\n{len(table)} points, {len(failed)} failed; table in {args.out}/results.csv", file=sys.stderr)
+    for _, row in failed.iterrows():
+        point = ", ".join(f"{name}={row[name]}" for name in grid)
+        print(f"  failed: {point}: {row['error']} (see {args.out}/{row['notebook']})", file=sys.stderr)
+    return 1 if len(failed) else 0
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -64,12 +143,23 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.command == "version":
         print(__version__)
         return 0
     if args.command == "grade":
         return _grade(args)
+    if args.command == "sweep":
+        if not args.quiet:  # one line per point on stderr, while the sweep runs
+            progress = logging.getLogger("vitcourse.sweep")
+            progress.setLevel(logging.INFO)
+            if not progress.handlers:
+                progress.addHandler(logging.StreamHandler(sys.stderr))
+        try:
+            return _sweep(args)
+        except (ValueError, FileNotFoundError) as error:
+            parser.exit(2, f"vitcourse sweep: error: {error}\n")
     raise AssertionError(f"unhandled command {args.command}")
 
 
