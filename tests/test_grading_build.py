@@ -243,3 +243,15 @@ def test_leak_search_sees_through_html_highlighting(tmp_path):
     (tmp_path / "leak.html").write_text(f"<div>{highlighted}</div>", encoding="utf-8")
     leaked = find_leaks(tmp_path, secrets)
     assert [(path.name, line) for path, _, line in leaked] == [("leak.html", "counts = torch.bincount(data)")]
+
+
+@pytest.mark.parametrize("folder", TP_FOLDERS, ids=[p.name for p in TP_FOLDERS])
+def test_no_tp_solution_reaches_what_students_see(folder):
+    from vitcourse.grading.leaks import secrets_of, visible_text
+
+    tp = load_tp(folder)
+    secrets = secrets_of([folder])[tp.key]
+    assert len(secrets) >= 3, "too few solution-only lines to prove anything"
+    for path in (tp.student, tp.page):
+        text = visible_text(path)
+        assert [line for line in secrets if line in text] == [], f"{path.name} shows the solution"

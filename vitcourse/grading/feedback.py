@@ -88,13 +88,20 @@ def render_feedback(result: SubmissionResult, assignment: Assignment, private_te
         lines.append(part.to_markdown())
     if manual:
         lines += ["## Respuestas escritas (las corrige el docente)", ""]
-        for part in manual:
+        # One answer cell per manual part, in order, is the TP's layout; otherwise list them all.
+        paired = len(result.answers) == len(manual)
+        for index, part in enumerate(manual):
             lines += [f"### {part.key} · {part.title} ({_points(part.points)})", ""]
-        if result.answers:
-            for cell, text in result.answers:
+            if paired:
+                cell, text = result.answers[index]
                 lines += [f"Celda {cell}:", "", _quote(text), ""]
-        else:
-            lines += ["_No se encontraron respuestas escritas en el notebook._", ""]
+        if not paired:
+            if result.answers:
+                lines += ["Respuestas encontradas en el notebook:", ""]
+                for cell, text in result.answers:
+                    lines += [f"Celda {cell}:", "", _quote(text), ""]
+            else:
+                lines += ["_No se encontraron respuestas escritas en el notebook._", ""]
     lines += [
         "---",
         f"Corregido con vitcourse {__version__}: tests públicos"

@@ -15,6 +15,7 @@ student's own line.
 from __future__ import annotations
 
 import ast
+import builtins
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,9 @@ PURE_CALLS = {
     "sum",
     "sorted",
 }
+
+
+BUILTINS = set(dir(builtins))
 
 
 class InvalidSubmission(Exception):
@@ -139,8 +143,22 @@ def _assigned_names(node: ast.AST) -> list[str] | None:
     return names
 
 
-def _kept(node: ast.stmt) -> dict[str, str] | None:
-    """The names a top-level statement defines if it is a definition, else ``None``."""
+def _free_names(node: ast.AST) -> set[str]:
+    """Names an expression reads (lambda parameters and comprehension variables excluded)."""
+    local = {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    local |= {
+        a.arg for n in ast.walk(node) if isinstance(n, ast.Lambda) for a in ast.walk(n.args) if isinstance(a, ast.arg)
+    }
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - local
+
+
+def _kept(node: ast.stmt, known: set[str]) -> dict[str, str] | None:
+    """The names a top-level statement defines if it is a definition, else ``None``.
+
+    An assignment counts only when it is a constant: no calls but cheap builtins, and it
+    reads only names that earlier kept statements (or Python) define, so
+    ``GRID_SIDE = CROP // PATCH`` stays and ``ok = table[table.status == "ok"]`` goes.
+    """
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return {(alias.asname or alias.name).split(".")[0]: "import" for alias in node.names if alias.name != "*"}
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -149,11 +167,12 @@ def _kept(node: ast.stmt) -> dict[str, str] | None:
         return {node.name: "class"}
     if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None and _safe_value(node.value):
         names = _assigned_names(node)
-        return {name: "assign" for name in names} if names else None
+        if names and _free_names(node.value) <= known | BUILTINS:
+            return {name: "assign" for name in names}
     return None
 
 
-def _definitions(source: str, cell: int) -> Chunk:
+def _definitions(source: str, cell: int, known: set[str]) -> Chunk:
     code = python_source(source)
     try:
         tree = ast.parse(code)
@@ -164,12 +183,13 @@ def _definitions(source: str, cell: int) -> Chunk:
     for node in tree.body:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         span = set(range(start - 1, node.end_lineno))
-        defined = _kept(node)
+        defined = _kept(node, known)
         if defined is None:
             drop |= span
         else:
             keep |= span
             names.update(defined)
+            known |= set(defined)
     keep -= drop  # a line shared with a dropped statement (``a = 1; run()``) goes too
     text = "\n".join(line if i in keep else "" for i, line in enumerate(lines))
     return Chunk(cell, text, names=names)
@@ -177,11 +197,11 @@ def _definitions(source: str, cell: int) -> Chunk:
 
 def extract_definitions(notebook: nbformat.NotebookNode) -> list[Chunk]:
     """One :class:`Chunk` per code cell with something to define, in notebook order."""
-    chunks = []
+    chunks, known = [], set()
     for index, cell in enumerate(notebook.cells, start=1):
         if cell.get("cell_type") != "code" or not str(cell.get("source", "")).strip():
             continue
-        chunk = _definitions(str(cell.source), index)
+        chunk = _definitions(str(cell.source), index, known)
         if chunk.error or chunk.code.strip():
             chunks.append(chunk)
     return chunks
@@ -244,11 +264,10 @@ def unfinished_names(notebook: nbformat.NotebookNode) -> set[str]:
     unfinished: set[str] = set()
     for _, source, tree in _parsed_cells(notebook):
         for node in tree.body:
-            names = (
-                set(_kept(node) or {})
-                if not isinstance(node, (ast.Assign, ast.AnnAssign))
-                else set(_assigned_names(node) or [])
-            )
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                names = set(_assigned_names(node) or [])
+            else:
+                names = set(_kept(node, set()) or {})
             if _is_stub(node, source):
                 unfinished |= names
             else:
