@@ -249,8 +249,10 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         "",
         "## Enunciado",
         "",
-        "_El texto del notebook, con lo que tenés que completar; el código que se da hecho, sus resultados y sus "
-        "figuras están en el notebook._",
+        (
+            "_El texto del notebook, con lo que tenés que completar; el código que se da hecho, sus resultados y sus "
+            "figuras están en el notebook._"
+        ),
         "",
         _statement(student),
         "",
@@ -268,18 +270,16 @@ def book_page(tp: TPConfig, student: nbformat.NotebookNode, assignment: Assignme
         )
         lines.append(f"| `{part.key}` | {part.title} | {_points(part.points)} | {how} |")
     lines += [f"| **Total** | | **{_points(assignment.total_points)}** | |", ""]
-    for part in auto:
-        lines += [f"**{part.title}** (`{part.key}`, {_with_unit(part.points)})."]
-        if part.description:
-            lines[-1] += f" {part.description}"
-        lines += ["", "Verificaciones:", ""]
+    for part in assignment.parts:
+        lines += [f"**{part.title}** (`{part.key}`, {_with_unit(part.points)}). {part.description}".rstrip(), ""]
+        if part.manual:
+            continue
+        lines += ["Verificaciones:", ""]
         weights = {t.weight for t in part.public_tests}
         for test in part.public_tests:
             share = f" ({_points(test.weight)} de {_points(sum(t.weight for t in part.public_tests))})"
             lines.append(f"- {test.title}" + (share if len(weights) > 1 else ""))
         lines.append("")
-    for part in manual:
-        lines += [f"**{part.title}** (`{part.key}`, {_with_unit(part.points)}). {part.description}".rstrip(), ""]
     lines += [
         "## Cómo correr los checks",
         "",

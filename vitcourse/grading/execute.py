@@ -15,7 +15,8 @@ timed out). Compared with a plain ``papermill`` call:
   notebook produced.
 
 The kernel inherits this process's environment, which the grader sets (no network,
-``PROFILE=smoke``).
+``PROFILE=smoke``). :func:`run_notebook`, at the end, is the grader's side: it starts
+this module as a child process and kills it, kernel included, past the total timeout.
 """
 
 from __future__ import annotations
@@ -23,15 +24,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
-from .sandbox import watch_grader
+from .processes import kill_sessions, read_pid, watch_grader
 
-__all__ = ["EXPORT_TAG", "export_variables", "main", "summarise"]
+if TYPE_CHECKING:
+    from .grader import GradeOptions
+
+__all__ = ["EXPORT_TAG", "export_variables", "main", "run_notebook", "summarise"]
 
 EXPORT_TAG = "vitcourse-export"
 
@@ -180,10 +186,12 @@ def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
 
 
 def _kill_kernel(pid_file: str | None) -> None:
-    try:
-        os.killpg(int(Path(pid_file).read_text()), signal.SIGKILL)
-    except (OSError, ValueError, TypeError):
-        pass
+    pid = read_pid(pid_file)
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 def run(job: dict) -> dict:
@@ -229,6 +237,65 @@ def run(job: dict) -> dict:
     summary = {"seconds": round(time.monotonic() - start, 2), "cells": cells, "aborted": aborted}
     Path(job["summary"]).write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return summary
+
+
+# --------------------------------------------------------------------------- the grader's side
+
+
+def run_notebook(
+    workdir: Path, notebook: Path, options: GradeOptions, export: list[str], env: dict[str, str]
+) -> tuple[list[dict], bool, Path | None]:
+    """The grader's side: run this module on ``notebook`` in ``workdir``, under the total timeout.
+
+    Returns:
+        ``(cells, timed_out, executed_path)``: the per-cell summary, whether the whole
+        run was killed for time, and the executed notebook (``None`` if none was saved).
+    """
+    output, summary, pid_file = workdir / "ejecutado.ipynb", workdir / "summary.json", workdir / "kernel.pid"
+    job = {
+        "input": str(notebook),
+        "output": str(output),
+        "cwd": str(workdir),
+        "cell_timeout": options.cell_timeout,
+        "parameters": {"PROFILE": "smoke"},
+        "max_output_bytes": options.max_output_bytes,
+        "pid_file": str(pid_file),
+        "summary": str(summary),
+        "export_names": export,
+        "export_path": str(workdir / "exports.pt"),
+        "grader_pid": os.getpid(),
+    }
+    job_path = workdir / "execute.json"
+    job_path.write_text(json.dumps(job), encoding="utf-8")
+    with open(workdir / "execute.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.execute", str(job_path)],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            start_new_session=True,
+        )
+        timed_out = False
+        try:
+            process.wait(timeout=options.timeout)
+        except subprocess.TimeoutExpired:
+            kill_sessions(process, read_pid(pid_file))
+            timed_out = True
+    if summary.exists():
+        return json.loads(summary.read_text(encoding="utf-8"))["cells"], timed_out, output
+    if output.exists():  # killed: papermill saved the notebook after every cell
+        import nbformat
+
+        try:
+            cells = summarise(nbformat.read(output, as_version=4))
+        except Exception:  # noqa: BLE001 (a notebook half-written when the process was killed)
+            return [], timed_out, None
+        for cell in cells:
+            if cell["status"] == "running":
+                cell["status"] = "timeout" if timed_out else "error"
+        return cells, timed_out, output
+    return [], timed_out, None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,12 +27,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -45,9 +41,11 @@ from pathlib import Path
 import torch
 
 from .checking import judge, observe, reference_observation
+from .execute import run_notebook
 from .feedback import render_feedback
 from .registry import Assignment, Definition, Variable, load_checks, load_private_tests
 from .results import PartResult, TestResult
+from .sandbox import SandboxLauncher, run_sandbox
 from .submission import (
     InvalidSubmission,
     bindings,
@@ -63,7 +61,7 @@ from .tpdir import TPConfig, load_tp
 __all__ = ["GradeOptions", "SubmissionResult", "grade", "student_ids"]
 
 STATUSES = ("ok", "partial", "error", "timeout", "invalid")
-MAX_OUTCOME_BYTES = 64 * 2**20
+MAX_EXPORT_BYTES = 64 * 2**20
 # Where proxies point in the kernel: a closed local port, so a request fails at once.
 NO_NETWORK_PROXY = "http://127.0.0.1:9"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
@@ -151,291 +149,11 @@ def grading_environment(tp: TPConfig, workers: int) -> dict[str, str]:
     return env
 
 
-def _kill(process: subprocess.Popen, pid_file: Path | None = None) -> None:
-    """Kill a child started in its own session, and the kernel it started (its own session too)."""
-    groups = [process.pid]
-    if pid_file is not None and pid_file.exists():
-        try:
-            groups.append(int(pid_file.read_text().strip()))
-        except ValueError:
-            pass
-    for group in groups:
-        try:
-            os.killpg(group, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    process.wait()
-
-
-# --------------------------------------------------------------------------- notebook run
-
-
-def run_notebook(
-    workdir: Path, notebook: Path, tp: TPConfig, options: GradeOptions, export: list[str], env: dict[str, str]
-) -> tuple[list[dict], bool, Path | None]:
-    """Execute ``notebook`` in ``workdir`` (:mod:`.execute`) under the total timeout.
-
-    Returns:
-        ``(cells, timed_out, executed_path)``: the per-cell summary, whether the whole
-        run was killed for time, and the executed notebook (``None`` if none was saved).
-    """
-    from .execute import summarise
-
-    output, summary, pid_file = workdir / "ejecutado.ipynb", workdir / "summary.json", workdir / "kernel.pid"
-    job = {
-        "input": str(notebook),
-        "output": str(output),
-        "cwd": str(workdir),
-        "cell_timeout": options.cell_timeout,
-        "parameters": {"PROFILE": "smoke"},
-        "max_output_bytes": options.max_output_bytes,
-        "pid_file": str(pid_file),
-        "summary": str(summary),
-        "export_names": export,
-        "export_path": str(workdir / "exports.pt"),
-        "grader_pid": os.getpid(),
-    }
-    job_path = workdir / "execute.json"
-    job_path.write_text(json.dumps(job), encoding="utf-8")
-    with open(workdir / "execute.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vitcourse.grading.execute", str(job_path)],
-            cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-        timed_out = False
-        try:
-            process.wait(timeout=options.timeout)
-        except subprocess.TimeoutExpired:
-            _kill(process, pid_file)
-            timed_out = True
-    if summary.exists():
-        return json.loads(summary.read_text(encoding="utf-8"))["cells"], timed_out, output
-    if output.exists():  # killed: papermill saved the notebook after every cell
-        import nbformat
-
-        try:
-            cells = summarise(nbformat.read(output, as_version=4))
-        except Exception:  # noqa: BLE001 (a notebook half-written when the process was killed)
-            return [], timed_out, None
-        for cell in cells:
-            if cell["status"] == "running":
-                cell["status"] = "timeout" if timed_out else "error"
-        return cells, timed_out, output
-    return [], timed_out, None
-
-
-# --------------------------------------------------------------------------- sandbox
-
-
-def _read_progress(path: Path) -> list[dict]:
-    events = []
-    if path.exists():
-        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                events.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return events
-
-
-class SandboxLauncher:
-    """Starts :mod:`.sandbox` jobs: forked from one server per batch on Linux, else a fresh interpreter each.
-
-    ``start`` returns an id (a process and session id) that ``alive`` and ``kill`` take.
-    """
-
-    def __init__(self, tp: TPConfig, options: GradeOptions, env: dict[str, str], folder: Path) -> None:
-        self.env, self.lock = env, threading.Lock()
-        self.processes: dict[int, subprocess.Popen] = {}
-        self.server: subprocess.Popen | None = None
-        if sys.platform != "linux":
-            return
-        config = folder / "sandbox-server.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "checks": tp.checks,
-                    "pythonpath": [str(p) for p in tp.pythonpath],
-                    "private": str(options.private_tests) if options.private_tests else None,
-                }
-            ),
-            encoding="utf-8",
-        )
-        self.server = subprocess.Popen(
-            [sys.executable, "-m", "vitcourse.grading.sandbox", "--serve", str(config)],
-            cwd=folder,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-
-    def start(self, job: Path, workdir: Path) -> int:
-        with self.lock:
-            if self.server is not None and self.server.poll() is None:
-                try:
-                    self.server.stdin.write(f"{job}\n")
-                    self.server.stdin.flush()
-                    return int(self.server.stdout.readline())
-                except (OSError, ValueError):  # the server is gone: fall back to one interpreter per job
-                    self.server = None
-        process = subprocess.Popen(
-            [sys.executable, "-m", "vitcourse.grading.sandbox", str(job)],
-            cwd=workdir,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        self.processes[process.pid] = process
-        return process.pid
-
-    def alive(self, pid: int) -> bool:
-        if pid in self.processes:
-            return self.processes[pid].poll() is None
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            return False
-        return True
-
-    def kill(self, pid: int) -> None:
-        for kill in (os.killpg, os.kill):
-            try:
-                kill(pid, signal.SIGKILL)
-                break
-            except OSError:
-                continue
-        if pid in self.processes:
-            self.processes.pop(pid).wait()
-        else:
-            while self.alive(pid):
-                time.sleep(0.01)
-
-    def close(self) -> None:
-        if self.server is not None:
-            try:
-                self.server.stdin.close()
-                self.server.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                _kill(self.server)
-
-
-def run_sandbox(
-    workdir: Path,
-    chunks,
-    tests: list[tuple[dict, object]],
-    tp: TPConfig,
-    options: GradeOptions,
-    launcher: SandboxLauncher,
-) -> tuple[dict[str, dict], list[str], bool]:
-    """Run the student's definitions and the probes in :mod:`.sandbox` processes.
-
-    A step (a cell's definitions, a test) that passes ``test_timeout`` or crashes the
-    process is recorded, the process is killed and started again without that step.
-
-    Returns:
-        ``(outcomes, problems, timed_out)``: outcome per test id, Spanish lines about
-        cells that failed in the sandbox, and whether any step ran out of time.
-    """
-    folder = workdir / "sandbox"
-    folder.mkdir()
-    entries = [entry for entry, _ in tests]
-    skip: dict[str, str] = {}  # step -> why it is skipped ("timeout" or "crash")
-    cell_errors: dict[str, str] = {}
-    deadline = time.monotonic() + max(options.timeout, options.test_timeout * 2)
-    out_of_time = False
-    for _ in range(len(entries) + len(chunks) + 1):
-        remaining = [e for e in entries if not (folder / e["file"]).exists() and f"test:{e['id']}" not in skip]
-        if not remaining or out_of_time:
-            break
-        job = {
-            "checks": tp.checks,
-            "pythonpath": [str(p) for p in tp.pythonpath],
-            "private": str(options.private_tests) if options.private_tests else None,
-            "chunks": [{"cell": c.cell, "code": c.code} for c in chunks if not c.error],
-            "tests": remaining,
-            "skip": sorted(skip),
-            "out": str(folder),
-            "cwd": str(workdir),
-            "grader_pid": os.getpid(),
-        }
-        (folder / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
-        progress_path = folder / "progress.jsonl"
-        progress_path.write_text("", encoding="utf-8")
-        pid = launcher.start(folder / "job.json", workdir)
-        current, started = None, time.monotonic()
-        while launcher.alive(pid):
-            time.sleep(0.05)
-            events = _read_progress(progress_path)
-            if events and events[-1].get("event") == "done":
-                break
-            running = events[-1]["step"] if events and events[-1].get("event") == "start" else None
-            if running != current:
-                current, started = running, time.monotonic()
-            if current and time.monotonic() - started > options.test_timeout:
-                launcher.kill(pid)
-                skip[current] = "timeout"
-                break
-            if time.monotonic() > deadline:
-                launcher.kill(pid)
-                out_of_time = True
-                break
-        if (folder / "fatal.txt").exists():
-            raise RuntimeError(f"the sandbox failed: {(folder / 'fatal.txt').read_text(encoding='utf-8')[-2000:]}")
-        events = _read_progress(progress_path)
-        for event in events:
-            if event.get("event") == "end" and event.get("error"):
-                cell_errors[event["step"]] = event["error"]
-        if events and events[-1].get("event") == "start" and events[-1]["step"] not in skip and not out_of_time:
-            skip[events[-1]["step"]] = "crash"  # the process died inside this step
-        if events and events[-1].get("event") == "done":
-            break
-    outcomes: dict[str, dict] = {}
-    for entry in entries:
-        outcomes[entry["id"]] = _load_outcome(
-            folder / entry["file"], entry["id"], skip.get(f"test:{entry['id']}"), out_of_time, options.test_timeout
-        )
-    problems = [f"celda {step.split(':')[1]}: {error}" for step, error in cell_errors.items()]
-    problems += [
-        f"celda {step.split(':')[1]}: sus definiciones "
-        + (f"no terminaron en {options.test_timeout:g} s" if why == "timeout" else "terminaron el proceso")
-        for step, why in skip.items()
-        if step.startswith("cell:")
-    ]
-    timed_out = out_of_time or "timeout" in skip.values()
-    return outcomes, problems, timed_out
-
-
-def _load_outcome(path: Path, test_id: str, skipped: str | None, out_of_time: bool, limit: float) -> dict:
-    if path.exists() and path.stat().st_size <= MAX_OUTCOME_BYTES:
-        try:
-            saved = torch.load(path, weights_only=True)
-            if isinstance(saved, dict) and saved.get("id") == test_id and isinstance(saved.get("outcome"), dict):
-                return saved["outcome"]
-        except Exception:  # noqa: BLE001, S110 (a file the student's code overwrote with garbage)
-            pass
-        return {"status": "error", "type": "Resultado ilegible", "message": "la prueba dejó un resultado inválido"}
-    if path.exists():
-        return {"status": "error", "type": "Resultado enorme", "message": "la prueba devolvió demasiados datos"}
-    if skipped == "timeout" or out_of_time:
-        return {"status": "timeout", "message": f"la prueba no terminó en {limit:g} s"}
-    if skipped == "crash":
-        return {"status": "error", "type": "Proceso terminado", "message": "tu código terminó el proceso (¿exit()?)"}
-    return {"status": "error", "type": "Sin resultado", "message": "la prueba no llegó a correr"}
-
-
 # --------------------------------------------------------------------------- one submission
 
 
 def _exports(path: Path) -> dict:
-    if not path.exists() or path.stat().st_size > MAX_OUTCOME_BYTES:
+    if not path.exists() or path.stat().st_size > MAX_EXPORT_BYTES:
         return {}
     try:
         values = torch.load(path, weights_only=True)
@@ -542,7 +260,7 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
         copy = workdir / "entrega.ipynb"
         shutil.copyfile(path, copy)
         variables = [p.target_name for p in auto if isinstance(p.target, Variable)]
-        result.cells, run_timed_out, executed = run_notebook(workdir, copy, tp, options, variables, context.env)
+        result.cells, run_timed_out, executed = run_notebook(workdir, copy, options, variables, context.env)
         if executed is not None and executed.exists():
             shutil.copyfile(executed, context.feedback_dir / f"{student}.ipynb")
             result.truncated_output = "vitcourse: salidas cortadas" in executed.read_text(

@@ -19,6 +19,10 @@ imports torch and the checks once, then forks a fresh child (its own session, so
 can be killed with whatever it starts) for each job path it reads on stdin, and
 answers with the child's pid. A child is a copy: what the student's code changes in
 it dies with it.
+
+The grader's side is at the end of this file: :class:`SandboxLauncher` (the fork
+server, or one interpreter per job elsewhere) and :func:`run_sandbox`, which watches
+the steps, kills and restarts, and reads the outcomes back.
 """
 
 from __future__ import annotations
@@ -26,37 +30,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["main", "serve", "watch_grader"]
+from .processes import kill_sessions, watch_grader
+
+if TYPE_CHECKING:
+    from .grader import GradeOptions
+    from .tpdir import TPConfig
+
+__all__ = ["SandboxLauncher", "main", "run", "run_sandbox", "serve"]
+
+MAX_OUTCOME_BYTES = 64 * 2**20
 
 
 def _log(stream, **event) -> None:
     stream.write(json.dumps(event, ensure_ascii=False) + "\n")
     stream.flush()
-
-
-def watch_grader(pid: int | None, on_exit=None) -> None:
-    """Exit as soon as the grader process ``pid`` is gone (Ctrl-C on the instructor's side)."""
-    if not pid:
-        return
-
-    def watch() -> None:
-        while True:
-            time.sleep(1)
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                if on_exit is not None:
-                    on_exit()
-                os._exit(1)
-            except PermissionError:
-                pass
-
-    threading.Thread(target=watch, daemon=True).start()
 
 
 def run(job: dict) -> None:
@@ -145,6 +139,211 @@ def serve(config: dict) -> None:
                 os._exit(0)
         sys.stdout.write(f"{pid}\n")
         sys.stdout.flush()
+
+
+# --------------------------------------------------------------------------- the grader's side
+
+
+def _read_progress(path: Path) -> list[dict]:
+    events = []
+    if path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+class SandboxLauncher:
+    """Starts :mod:`.sandbox` jobs: forked from one server per batch on Linux, else a fresh interpreter each.
+
+    ``start`` returns an id (a process and session id) that ``alive`` and ``kill`` take.
+    """
+
+    def __init__(self, tp: TPConfig, options: GradeOptions, env: dict[str, str], folder: Path) -> None:
+        self.env, self.lock = env, threading.Lock()
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.server: subprocess.Popen | None = None
+        if sys.platform != "linux":
+            return
+        config = folder / "sandbox-server.json"
+        config.write_text(
+            json.dumps(
+                {
+                    "checks": tp.checks,
+                    "pythonpath": [str(p) for p in tp.pythonpath],
+                    "private": str(options.private_tests) if options.private_tests else None,
+                }
+            ),
+            encoding="utf-8",
+        )
+        self.server = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.sandbox", "--serve", str(config)],
+            cwd=folder,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+
+    def start(self, job: Path, workdir: Path) -> int:
+        with self.lock:
+            if self.server is not None and self.server.poll() is None:
+                try:
+                    self.server.stdin.write(f"{job}\n")
+                    self.server.stdin.flush()
+                    return int(self.server.stdout.readline())
+                except (OSError, ValueError):  # the server is gone: fall back to one interpreter per job
+                    self.server = None
+        process = subprocess.Popen(
+            [sys.executable, "-m", "vitcourse.grading.sandbox", str(job)],
+            cwd=workdir,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.processes[process.pid] = process
+        return process.pid
+
+    def alive(self, pid: int) -> bool:
+        if pid in self.processes:
+            return self.processes[pid].poll() is None
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            return False
+        return True
+
+    def kill(self, pid: int) -> None:
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(pid, signal.SIGKILL)
+                break
+            except OSError:
+                continue
+        if pid in self.processes:
+            self.processes.pop(pid).wait()
+        else:
+            while self.alive(pid):
+                time.sleep(0.01)
+
+    def close(self) -> None:
+        if self.server is not None:
+            try:
+                self.server.stdin.close()
+                self.server.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                kill_sessions(self.server)
+
+
+def run_sandbox(
+    workdir: Path,
+    chunks,
+    tests: list[tuple[dict, object]],
+    tp: TPConfig,
+    options: GradeOptions,
+    launcher: SandboxLauncher,
+) -> tuple[dict[str, dict], list[str], bool]:
+    """Run the student's definitions and the probes in :mod:`.sandbox` processes.
+
+    A step (a cell's definitions, a test) that passes ``test_timeout`` or crashes the
+    process is recorded, the process is killed and started again without that step.
+
+    Returns:
+        ``(outcomes, problems, timed_out)``: outcome per test id, Spanish lines about
+        cells that failed in the sandbox, and whether any step ran out of time.
+    """
+    folder = workdir / "sandbox"
+    folder.mkdir()
+    entries = [entry for entry, _ in tests]
+    skip: dict[str, str] = {}  # step -> why it is skipped ("timeout" or "crash")
+    cell_errors: dict[str, str] = {}
+    deadline = time.monotonic() + max(options.timeout, options.test_timeout * 2)
+    out_of_time = False
+    for _ in range(len(entries) + len(chunks) + 1):
+        remaining = [e for e in entries if not (folder / e["file"]).exists() and f"test:{e['id']}" not in skip]
+        if not remaining or out_of_time:
+            break
+        job = {
+            "checks": tp.checks,
+            "pythonpath": [str(p) for p in tp.pythonpath],
+            "private": str(options.private_tests) if options.private_tests else None,
+            "chunks": [{"cell": c.cell, "code": c.code} for c in chunks if not c.error],
+            "tests": remaining,
+            "skip": sorted(skip),
+            "out": str(folder),
+            "cwd": str(workdir),
+            "grader_pid": os.getpid(),
+        }
+        (folder / "job.json").write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+        progress_path = folder / "progress.jsonl"
+        progress_path.write_text("", encoding="utf-8")
+        pid = launcher.start(folder / "job.json", workdir)
+        current, started = None, time.monotonic()
+        while launcher.alive(pid):
+            time.sleep(0.05)
+            events = _read_progress(progress_path)
+            if events and events[-1].get("event") == "done":
+                break
+            running = events[-1]["step"] if events and events[-1].get("event") == "start" else None
+            if running != current:
+                current, started = running, time.monotonic()
+            if current and time.monotonic() - started > options.test_timeout:
+                launcher.kill(pid)
+                skip[current] = "timeout"
+                break
+            if time.monotonic() > deadline:
+                launcher.kill(pid)
+                out_of_time = True
+                break
+        if (folder / "fatal.txt").exists():
+            raise RuntimeError(f"the sandbox failed: {(folder / 'fatal.txt').read_text(encoding='utf-8')[-2000:]}")
+        events = _read_progress(progress_path)
+        for event in events:
+            if event.get("event") == "end" and event.get("error"):
+                cell_errors[event["step"]] = event["error"]
+        if events and events[-1].get("event") == "start" and events[-1]["step"] not in skip and not out_of_time:
+            skip[events[-1]["step"]] = "crash"  # the process died inside this step
+        if events and events[-1].get("event") == "done":
+            break
+    outcomes: dict[str, dict] = {}
+    for entry in entries:
+        outcomes[entry["id"]] = _load_outcome(
+            folder / entry["file"], entry["id"], skip.get(f"test:{entry['id']}"), out_of_time, options.test_timeout
+        )
+    problems = [f"celda {step.split(':')[1]}: {error}" for step, error in cell_errors.items()]
+    problems += [
+        f"celda {step.split(':')[1]}: sus definiciones "
+        + (f"no terminaron en {options.test_timeout:g} s" if why == "timeout" else "terminaron el proceso")
+        for step, why in skip.items()
+        if step.startswith("cell:")
+    ]
+    timed_out = out_of_time or "timeout" in skip.values()
+    return outcomes, problems, timed_out
+
+
+def _load_outcome(path: Path, test_id: str, skipped: str | None, out_of_time: bool, limit: float) -> dict:
+    import torch
+
+    if path.exists() and path.stat().st_size <= MAX_OUTCOME_BYTES:
+        try:
+            saved = torch.load(path, weights_only=True)
+            if isinstance(saved, dict) and saved.get("id") == test_id and isinstance(saved.get("outcome"), dict):
+                return saved["outcome"]
+        except Exception:  # noqa: BLE001, S110 (a file the student's code overwrote with garbage)
+            pass
+        return {"status": "error", "type": "Resultado ilegible", "message": "la prueba dejó un resultado inválido"}
+    if path.exists():
+        return {"status": "error", "type": "Resultado enorme", "message": "la prueba devolvió demasiados datos"}
+    if skipped == "timeout" or out_of_time:
+        return {"status": "timeout", "message": f"la prueba no terminó en {limit:g} s"}
+    if skipped == "crash":
+        return {"status": "error", "type": "Proceso terminado", "message": "tu código terminó el proceso (¿exit()?)"}
+    return {"status": "error", "type": "Sin resultado", "message": "la prueba no llegó a correr"}
 
 
 def main(argv: list[str] | None = None) -> int:
