@@ -74,7 +74,8 @@ def test_point_notebook_ships_with_the_package_and_has_the_sweep_parameters():
     path = point_notebook("tp1_point")
     assert path.suffix == ".ipynb" and path.parent.name == "exercises"
     parameters = notebook_parameters(path)
-    assert {"PROFILE", "SEED", "IMG_SIZE", "PHOTO", "PATCH_SIZE", "EMBED_DIM", "DEPTH", "RESULT_PATH"} <= set(parameters)
+    expected = {"PROFILE", "SEED", "IMG_SIZE", "PHOTO", "PATCH_SIZE", "EMBED_DIM", "DEPTH", "RESULT_PATH"}
+    assert expected <= set(parameters)
     assert parameters["IMG_SIZE"] == 900 and parameters["PATCH_SIZE"] == 64 and parameters["EMBED_DIM"] == 8
     with pytest.raises(FileNotFoundError, match="ships"):
         point_notebook("tp9_point")

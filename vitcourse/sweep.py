@@ -123,7 +123,8 @@ def expand_grid(grid: Mapping[str, Sequence[Scalar]]) -> list[dict[str, Scalar]]
     for name, values in grid.items():
         if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
             raise ValueError(
-                f"the values of {name!r} must be a list, got {values!r}; write {name!r}: [{values!r}] for a single value"
+                f"the values of {name!r} must be a list, got {values!r}; "
+                f"write {name!r}: [{values!r}] for a single value"
             )
         if not values:
             raise ValueError(f"{name!r} has no values; give at least one, e.g. {name!r}: [16]")
@@ -237,7 +238,9 @@ def run_sweep(
     table.to_csv(out_dir / "results.csv", index=False)
     table.attrs.update(manifest)
     failed = int((table["status"] != "ok").sum())
-    logger.info("sweep of %s: %d points, %d failed, table in %s", notebook.name, len(points), failed, out_dir / "results.csv")
+    logger.info(
+        "sweep of %s: %d points, %d failed, table in %s", notebook.name, len(points), failed, out_dir / "results.csv"
+    )
     return table
 
 
@@ -303,8 +306,8 @@ def _check_type(notebook: Path, name: str, value: Scalar, default: Any) -> None:
         fits = False
     if not fits:
         raise ValueError(
-            f"{name}={value!r} ({type(value).__name__}): {notebook.name} expects a value of type {type(default).__name__} "
-            f"(its default is {default!r})"
+            f"{name}={value!r} ({type(value).__name__}): {notebook.name} expects a value of type "
+            f"{type(default).__name__} (its default is {default!r})"
         )
 
 
@@ -403,7 +406,8 @@ def _failure_message(executed: Path, stderr: str) -> str:
         for output in cell.get("outputs", []):
             if output.get("output_type") == "error":
                 count = cell.get("execution_count")
-                return f"{output.ename}: {output.evalue} (cell [{count}])" if count else f"{output.ename}: {output.evalue}"
+                where = f" (cell [{count}])" if count else ""
+                return f"{output.ename}: {output.evalue}{where}"
     lines = [line for line in stderr.strip().splitlines() if line.strip()]
     return " | ".join(lines[-3:]) or "papermill failed without a message"
 
@@ -418,7 +422,9 @@ def _read_results(result_path: Path, point: Mapping[str, Scalar]) -> dict[str, S
         if key in point or key in STATUS_COLUMNS:
             raise ValueError(f"result {key!r} has the name of a parameter or of a column of the sweep; rename it")
         if isinstance(value, (list, dict)):
-            raise ValueError(f"result {key!r} is a {type(value).__name__}; a sweep table holds one number or string per cell")
+            raise ValueError(
+                f"result {key!r} is a {type(value).__name__}; a sweep table holds one number or string per cell"
+            )
     return results
 
 
