@@ -7,6 +7,7 @@ solution cells, so they follow the TP whenever it changes.
 from __future__ import annotations
 
 import copy
+import sys
 from pathlib import Path
 
 import nbformat
@@ -15,6 +16,7 @@ from vitcourse.grading.registry import load_checks
 
 DEMO = Path(__file__).resolve().parent / "fixtures" / "tpdemo"
 ASSIGNMENT = load_checks("tpdemo_checks", [DEMO])
+reference = sys.modules["tpdemo_checks"]  # the demo's reference implementations
 
 NORMALIZE_OK = """
 def normalize(x, eps=1e-5):

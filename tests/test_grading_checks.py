@@ -1,8 +1,7 @@
 """Instant feedback: check(...) in a student's notebook, on the demo TP's parts."""
 
 import torch
-import tpdemo_checks as reference
-from grading_demo import ASSIGNMENT
+from grading_demo import ASSIGNMENT, reference
 from torch import nn
 
 from vitcourse.grading import check, evaluate, get_part
@@ -133,3 +132,10 @@ def test_registry_points():
     assert [p.key for p in ASSIGNMENT.parts] == ["tpdemo.normalize", "tpdemo.scale", "tpdemo.counts", "tpdemo.answer"]
     assert ASSIGNMENT.total_points == 9 and sum(p.points for p in ASSIGNMENT.auto_parts) == 8
     assert evaluate("tpdemo.answer", None).note == "Esta parte la corrige el docente."
+
+
+def test_an_object_instead_of_the_class_is_explained():
+    result = evaluate("tpdemo.scale", reference.Scale(5))
+    assert {t.status for t in result.tests} == {"error"}
+    assert result.tests[0].got.startswith("se esperaba la clase Scale (sin crear un objeto")
+    assert evaluate("tpdemo.normalize", 3).tests[0].got == "se esperaba la función normalize; llegó int"

@@ -9,13 +9,14 @@ student's code never ran (so it cannot have patched ``torch`` or the checks).
 
 from __future__ import annotations
 
+import inspect
 import traceback
 from pathlib import Path
 from typing import Any
 
 from .compare import compare
 from .probes import seeded, to_wire
-from .registry import Part, Test, Variable, get_part
+from .registry import Definition, Part, Test, Variable, get_part
 from .results import PartResult, TestResult
 
 __all__ = ["check", "evaluate", "judge", "observe", "reference_observation"]
@@ -40,8 +41,28 @@ def _is_placeholder(value: Any) -> bool:
     return value is Ellipsis or (isinstance(value, dict) and value.get("__type__") == "ellipsis")
 
 
-def observe(test: Test, implementation: Any) -> dict:
+def _wrong_kind(part: Part | None, implementation: Any) -> str:
+    """Why ``implementation`` can't be what the part asks for (a class given as an instance, ...), or ``""``."""
+    if part is None or not isinstance(part.target, Definition):
+        return ""
+    name = part.target.name
+    if inspect.isclass(part.reference) and not inspect.isclass(implementation):
+        return (
+            f"se esperaba la clase {name} (sin crear un objeto: sin paréntesis); llegó {type(implementation).__name__}"
+        )
+    if callable(part.reference) and not callable(implementation):
+        return f"se esperaba la función {name}; llegó {type(implementation).__name__}"
+    return ""
+
+
+def observe(test: Test, implementation: Any, part: Part | None = None) -> dict:
     """Run ``test``'s probe on ``implementation`` with the test's seed.
+
+    Args:
+        test: the test.
+        implementation: the student's (or the reference's) function, class or value.
+        part: the test's part, to say so plainly when a class was expected and an
+            object came (or a function and something else).
 
     Returns:
         An *outcome*, plain data: ``{"status": "ok", "obs": ...}``, ``{"status": "pending"}``
@@ -50,6 +71,9 @@ def observe(test: Test, implementation: Any) -> dict:
     """
     if _is_placeholder(implementation):
         return {"status": "pending"}
+    wrong = _wrong_kind(part, implementation)
+    if wrong:
+        return {"status": "error", "type": "TipoIncorrecto", "message": wrong, "where": ""}
     try:
         with seeded(test.seed):
             return {"status": "ok", "obs": to_wire(test.probe(implementation))}
@@ -68,7 +92,7 @@ def observe(test: Test, implementation: Any) -> dict:
 def reference_observation(test: Test, part: Part) -> Any:
     """What the probe observes on the reference; a failure here is a bug in the checks."""
     implementation = to_wire(part.reference()) if isinstance(part.target, Variable) else part.reference
-    outcome = observe(test, implementation)
+    outcome = observe(test, implementation, part)
     if outcome["status"] != "ok":
         raise RuntimeError(f"the reference fails its own test {test.id}: {outcome}")
     return outcome["obs"]
@@ -85,6 +109,8 @@ def judge(test: Test, outcome: dict, expected: Any) -> TestResult:
             difference = compare(outcome["obs"], expected, test.rtol, test.atol)
         if difference:
             result.status, (result.expected, result.got) = "fail", difference
+    elif status == "error" and outcome.get("type") == "TipoIncorrecto":  # the wrong kind of thing was passed
+        result.status, result.got, result.hint = "error", str(outcome.get("message", "")), ""
     elif status == "error":
         result.status = "error"
         result.got = f"{outcome.get('type', 'Exception')}: {outcome.get('message', '')}".rstrip(": ")
@@ -116,7 +142,7 @@ def evaluate(key: str, implementation: Any, include_private: bool = False) -> Pa
     if isinstance(part.target, Variable):
         implementation = to_wire(implementation)
     tests = part.tests if include_private else part.public_tests
-    results = [judge(test, observe(test, implementation), reference_observation(test, part)) for test in tests]
+    results = [judge(test, observe(test, implementation, part), reference_observation(test, part)) for test in tests]
     return PartResult(part.key, part.title, part.points, results)
 
 

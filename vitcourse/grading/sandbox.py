@@ -98,7 +98,7 @@ def run(job: dict) -> None:
             outcome = {"status": "missing", "message": f"el notebook no define `{target}`"}
         else:
             try:
-                outcome = observe(test, namespace[target])
+                outcome = observe(test, namespace[target], get_part(test.part_key))
             except BaseException as exc:  # noqa: BLE001 (e.g. SystemExit raised by the student's code)
                 outcome = {"status": "error", "type": type(exc).__name__, "message": str(exc)[:300], "where": ""}
         torch.save({"id": test.id, "outcome": outcome}, out / f"{entry['file']}")
