@@ -4,7 +4,7 @@ import torch
 from grading_demo import ASSIGNMENT, reference
 from torch import nn
 
-from vitcourse.grading import check, evaluate, get_part
+from vitcourse.grading import check, evaluate, get_part, load_private_tests
 from vitcourse.grading.results import MIME_TYPE
 
 
@@ -81,9 +81,23 @@ def test_an_exception_names_the_students_line():
     assert test.got.startswith("RuntimeError: The size of tensor a") and "línea" in test.got
 
 
-def test_private_tests_are_left_out_of_check():
+def test_private_tests_are_left_out_of_check(tmp_path):
+    (tmp_path / "privado.py").write_text(
+        "from vitcourse.grading import get_part\n"
+        "@get_part('tpdemo.normalize').test('Privado: lotes de uno')\n"
+        "def batch_of_one(fn):\n"
+        "    import torch\n"
+        "    return fn(torch.randn(1, 3))\n",
+        encoding="utf-8",
+    )
+    added = load_private_tests(tmp_path)
     part = get_part("tpdemo.normalize")
-    assert part.public_tests == part.tests  # the demo registers none at import
+    assert added == ["tpdemo.normalize/batch_of_one"] and any(t.private for t in part.tests)
+    result = evaluate("tpdemo.normalize", reference.normalize)
+    assert [t.test_id for t in result.tests] == [t.id for t in part.public_tests]
+    assert [t.test_id for t in evaluate("tpdemo.normalize", reference.normalize, include_private=True).tests][-1] == (
+        "tpdemo.normalize/batch_of_one"
+    )
 
 
 def test_check_shows_html_text_and_json(capsys):
