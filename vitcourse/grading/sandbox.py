@@ -41,6 +41,7 @@ from .processes import kill_sessions, watch_grader
 
 if TYPE_CHECKING:
     from .grader import GradeOptions
+    from .submission import Chunk
     from .tpdir import TPConfig
 
 __all__ = ["SandboxLauncher", "main", "run", "run_sandbox", "serve"]
@@ -242,7 +243,7 @@ class SandboxLauncher:
 
 def run_sandbox(
     workdir: Path,
-    chunks,
+    chunks: list[Chunk],
     tests: list[tuple[dict, object]],
     tp: TPConfig,
     options: GradeOptions,
