@@ -38,8 +38,10 @@ SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP))
 
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 TEST_OUT := _build/test
+# Every TP is a folder with a tp.yml (see vitcourse/grading/tpdir.py).
+TPS := $(patsubst %/tp.yml,%,$(sort $(wildcard exercises/*/tp.yml)))
 
-.PHONY: help setup assets book test test-unit test-notebooks test-exercises test-book test-browser exercises sync-notebooks clean distclean
+.PHONY: help setup assets book test test-unit test-notebooks test-exercises test-book test-browser exercises tps sync-notebooks clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -77,8 +79,9 @@ test-unit: setup  ## unit tests of the package and the repository (pairs in sync
 test-notebooks: setup  ## execute every chapter notebook with nbval (lax: no stored outputs to compare)
 	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider $(CHAPTERS)
 
-test-exercises: setup  ## TP1: papermill runs the solved notebook, nbval re-runs it and compares outputs
+test-exercises: setup  ## every TP graded: solution gets every point, student notebook runs to the end; TP1 under nbval
 	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises
+	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises)
 	$(BIN)/python -m papermill exercises/tp1/tp1.ipynb $(TEST_OUT)/exercises/tp1.ipynb \
 		--cwd exercises/tp1 -p PROFILE smoke -p SWEEP_DIR $(abspath $(TEST_OUT))/exercises/tp1-sweep \
 		--log-level WARNING
@@ -86,7 +89,8 @@ test-exercises: setup  ## TP1: papermill runs the solved notebook, nbval re-runs
 		--nbval-sanitize-with exercises/nbval_sanitize.cfg --nbval-cell-timeout 600 \
 		$(TEST_OUT)/exercises/tp1.ipynb
 
-test-book: book  ## the book builds with warnings as errors
+test-book: book  ## the book builds with warnings as errors, and shows no TP's solution
+	$(if $(TPS),$(BIN)/python -m vitcourse.grading.leaks _build/html $(TPS))
 
 test-browser: book  ## the built book: offline assets, links, alt texts; every page in Chromium (screenshots in _build/screenshots)
 	$(BIN)/python -m pytest tests/browser -q -m browser -p no:cacheprovider
@@ -94,6 +98,9 @@ test-browser: book  ## the built book: offline assets, links, alt texts; every p
 exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one papermill run per point
 	$(BIN)/vitcourse sweep vitcourse/exercises/tp1_point.ipynb --out _build/sweeps/tp1-grid-$${PROFILE:-smoke} \
 		--grid PATCH_SIZE=8,16,32,64 --grid EMBED_DIM=8,32,128,512 -p PROFILE=$${PROFILE:-smoke}
+
+tps: setup  ## from each TP's solved source: its student notebook (stubs) and its book page
+	$(if $(TPS),$(BIN)/python -m vitcourse.grading.build $(TPS),@echo "no TP folders (exercises/*/tp.yml)")
 
 sync-notebooks: setup  ## regenerate every .ipynb from its .md (and the Colab set-up cells)
 	$(BIN)/python -m vitcourse.notebooks sync
