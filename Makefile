@@ -32,7 +32,7 @@ SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP))
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 TEST_OUT := _build/test
 
-.PHONY: help setup book test test-unit test-notebooks test-exercises test-book exercises sync-notebooks clean distclean
+.PHONY: help setup book test test-unit test-notebooks test-exercises test-book exercises bench sync-notebooks clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -75,6 +75,9 @@ test-book: book  ## the book builds with warnings as errors
 exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one papermill run per point
 	$(BIN)/vitcourse sweep exercises/tp1/tp1_point.ipynb --out _build/exercises/tp1 \
 		--grid PATCH_SIZE=8,16,32,64 --grid EMBED_DIM=8,32,128,512 -p PROFILE=$${PROFILE:-smoke}
+
+bench: setup  ## time our ViT-Ti/S/B against timm's, same weights, CPU (minutes; not part of make test)
+	$(BIN)/python benchmarks/bench_vit_vs_timm.py $(BENCH_ARGS)
 
 sync-notebooks: setup  ## regenerate every .ipynb from its .md (and the Colab set-up cells)
 	$(BIN)/python -m vitcourse.notebooks sync
