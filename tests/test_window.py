@@ -190,6 +190,24 @@ def test_swin_block_on_one_window_is_an_encoder_block():
     torch.testing.assert_close(block(x).reshape(2, 16, 12), encoder(x.reshape(2, 16, 12)), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("size,window", [(8, 4), (14, 7)])
+def test_window_attention_costs_what_the_paper_says(size, window):
+    """Multiply-adds counted while running equal Ω(W-MSA) = 4hwC² + 2M²hwC, and the
+    global layer's equal Ω(MSA) = 4hwC² + 2(hw)²C (the formulas of vitcourse.complexity)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from vitcourse.complexity import msa_flops, wmsa_flops
+
+    C = 12
+    x = torch.randn(1, size, size, C)
+    with FlopCounterMode(display=False) as counter:
+        WindowAttention(C, 3, window)(window_partition(x, window))
+    assert counter.get_total_flops() // 2 == wmsa_flops(size, size, C, window)
+    with FlopCounterMode(display=False) as counter:
+        MultiHeadAttention(C, 3)(x.reshape(1, size * size, C), return_attention=True)
+    assert counter.get_total_flops() // 2 == msa_flops(size, size, C)
+
+
 # -- patch merging ------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ trained against the label, the distillation token's output against the teacher::
 
     tokens = [x_cls; x_dist; x_1 E; …; x_N E] + E_pos           (B, 2 + N, D)
     z_cls  = head(LN(x)[:, 0])      z_dist = head_dist(LN(x)[:, 1])
-    at inference: (softmax-free) average (z_cls + z_dist) / 2
+    at inference: the average of the two heads' logits, (z_cls + z_dist) / 2
 
 The non-distilled ``deit_*`` presets are plain :class:`~vitcourse.models.ViT` configs;
 only training differs. The losses below take logits, so any student and teacher fit.
@@ -36,7 +36,9 @@ class DistilledViT(ViT):
 
     Shapes:
         images ``(B, C, H, W)`` → logits ``(B, num_classes)``, the average of the two
-        heads; :meth:`forward_distillation` returns both heads' logits for training.
+        heads, in training mode too (timm returns the pair while training instead); to
+        train, call :meth:`forward_distillation`, which returns both heads' logits, and
+        :func:`deit_loss`.
     """
 
     num_prefix_tokens = 2  # [CLS] and [DIST]
@@ -87,17 +89,18 @@ class DistilledViT(ViT):
 def soft_distillation_loss(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 3.0
 ) -> torch.Tensor:
-    """Soft distillation (Hinton et al., 2015): match the teacher's softened distribution.
+    r"""Soft distillation (Hinton et al., 2015): match the teacher's softened distribution.
 
     .. math::
 
-        \\mathcal{L}_{soft} = \\tau^2 \\, \\mathrm{KL}\\big(\\psi(z_t / \\tau) \\,\\|\\, \\psi(z_s / \\tau)\\big)
-        = \\tau^2 \\sum_c p_t^{(c)} \\big(\\log p_t^{(c)} - \\log p_s^{(c)}\\big)
+        \mathcal{L}_{soft} = \tau^2 \, \mathrm{KL}\big(\psi(z_t / \tau) \,\|\, \psi(z_s / \tau)\big)
+        = \tau^2 \sum_c p_t^{(c)} \big(\log p_t^{(c)} - \log p_s^{(c)}\big)
 
     with ``ψ`` the softmax. A temperature ``τ > 1`` flattens both distributions so the
     student also learns which wrong classes the teacher finds plausible ("dark
     knowledge"); ``τ²`` keeps the gradients' scale independent of ``τ``. The teacher
-    gets no gradient.
+    gets no gradient. (DeiT's reference code divides the summed KL by ``B·K`` instead of
+    ``B``, which only rescales ``α``.)
 
     Args:
         student_logits: ``(B, K)`` logits ``z_s``.
@@ -121,11 +124,11 @@ def soft_distillation_loss(
 
 
 def hard_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
-    """Hard distillation (DeiT): the teacher's top class is the target.
+    r"""Hard distillation (DeiT): the teacher's top class is the target.
 
     .. math::
 
-        \\mathcal{L}_{hard} = \\mathrm{CE}\\big(\\psi(z_s),\\; y_t\\big), \\qquad y_t = \\arg\\max_c z_t^{(c)}
+        \mathcal{L}_{hard} = \mathrm{CE}\big(\psi(z_s),\; y_t\big), \qquad y_t = \arg\max_c z_t^{(c)}
 
     No temperature; DeiT found it better than soft distillation with a CNN teacher.
 
@@ -153,13 +156,13 @@ def deit_loss(
     alpha: float = 0.5,
     tau: float = 3.0,
 ) -> torch.Tensor:
-    """DeiT's objective: the class head learns the labels, the distillation head the teacher.
+    r"""DeiT's objective: the class head learns the labels, the distillation head the teacher.
 
     .. math::
 
-        \\mathcal{L} = (1 - \\alpha)\\, \\mathrm{CE}(\\psi(z_{cls}), y) + \\alpha\\, \\mathcal{L}_{distill}(z_{dist}, z_t)
+        \mathcal{L} = (1 - \alpha)\, \mathrm{CE}(\psi(z_{cls}), y) + \alpha\, \mathcal{L}_{distill}(z_{dist}, z_t)
 
-    with :math:`\\mathcal{L}_{distill}` the hard (:func:`hard_distillation_loss`; DeiT's
+    with :math:`\mathcal{L}_{distill}` the hard (:func:`hard_distillation_loss`; DeiT's
     choice with ``α = 1/2``) or soft (:func:`soft_distillation_loss`) loss. For a model
     without a distillation token, pass the same logits as ``cls_logits`` and
     ``dist_logits``: that is classic knowledge distillation.

@@ -319,6 +319,11 @@ class Swin(nn.Module):
         """Patches per column and per row of the first stage."""
         return tuple(self.patch_embed.grid_size)
 
+    @property
+    def num_patches(self) -> int:
+        """Tokens of the first stage (``(img_size / patch_size)²``)."""
+        return self.patch_embed.num_patches
+
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Patch embedding as a map: ``(B, C_in, H, W)`` → ``(B, H/P, W/P, C)``."""
         x = self.patch_norm(self.patch_embed(images))  # (B, N, C)

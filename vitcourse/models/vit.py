@@ -109,8 +109,9 @@ class ViT(nn.Module):
         super().__init__()
         self.config = config
         D = config.embed_dim
-        # PatchEmbedding raises a clear error when img_size is not a multiple of patch_size.
-        self.patch_embed = patch_embed or PatchEmbedding(config.img_size, config.patch_size, config.in_chans, D)
+        if patch_embed is None:
+            patch_embed = PatchEmbedding(config.img_size, config.patch_size, config.in_chans, D)
+        self.patch_embed = patch_embed
         self.cls_token = nn.Parameter(torch.zeros(1, 1, D))
         self.pos_embed = LearnedPositionalEmbedding(self.num_prefix_tokens + self.num_patches, D)
         self.pos_drop = nn.Dropout(config.dropout)
