@@ -75,7 +75,14 @@ def _add(name: str, entry: _Entry) -> None:
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    """Sorted names of the registered models matching a shell-style pattern (``"vit_*"``)."""
+    """Names of the registered models.
+
+    Args:
+        pattern: shell-style pattern, e.g. ``"vit_*"`` or ``"*distilled*"``.
+
+    Returns:
+        The matching names, sorted.
+    """
     return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
 
 
@@ -134,5 +141,8 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     Args:
         model: any module.
         trainable_only: count only parameters with ``requires_grad``.
+
+    Returns:
+        The number of scalar parameters.
     """
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
