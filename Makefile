@@ -41,7 +41,7 @@ TEST_OUT := _build/test
 # Every TP is a folder with a tp.yml (see vitcourse/grading/tpdir.py).
 TPS := $(patsubst %/tp.yml,%,$(sort $(wildcard exercises/*/tp.yml)))
 
-.PHONY: help setup assets book test test-unit test-notebooks test-exercises test-book test-browser exercises tps sync-notebooks clean distclean
+.PHONY: help setup assets book test test-unit test-notebooks test-exercises test-book test-browser exercises tps bench sync-notebooks clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
@@ -101,6 +101,9 @@ exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one p
 
 tps: setup  ## from each TP's solved source: its student notebook (stubs) and its book page
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.build $(TPS),@echo "no TP folders (exercises/*/tp.yml)")
+
+bench: setup  ## time our ViT-Ti/S/B against timm's, same weights, CPU (minutes; not part of make test)
+	$(BIN)/python benchmarks/bench_vit_vs_timm.py $(BENCH_ARGS)
 
 sync-notebooks: setup  ## regenerate every .ipynb from its .md (and the Colab set-up cells)
 	$(BIN)/python -m vitcourse.notebooks sync

@@ -3,7 +3,8 @@
 The book's chapters import it; every layer and model is written to be read next to
 the chapter that explains it.
 
-* :mod:`vitcourse.layers`: patches, positional encodings, attention, MLP, blocks.
+* :mod:`vitcourse.layers`: patches, positional encodings, attention, MLP, blocks, windows.
+* :mod:`vitcourse.models`: ViT, DeiT, Swin, a hybrid and a small ResNet, by name (``create_model``).
 * :mod:`vitcourse.complexity`: the cost of attention, as the slides count it.
 * :mod:`vitcourse.viz`: the book's figures.
 * :mod:`vitcourse.data`: images that ship with the project or its dependencies.

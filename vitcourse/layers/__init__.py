@@ -1,4 +1,4 @@
-"""Reusable building blocks: patches, positions, attention, MLP, encoder blocks.
+"""Reusable building blocks: patches, positions, attention, MLP, encoder blocks, windows.
 
 Models in :mod:`vitcourse.models` are assembled from these; nothing here knows about a
 particular model.
@@ -6,7 +6,8 @@ particular model.
 
 from .attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from .blocks import EncoderBlock
-from .drop import DropPath, drop_path
+from .drop import DropPath, drop_path, drop_path_schedule
+from .merging import PatchMerging
 from .mlp import MLP
 from .patch import (
     PatchEmbedding,
@@ -17,6 +18,13 @@ from .patch import (
     unpatchify_einops,
 )
 from .positional import LearnedPositionalEmbedding, sincos_2d_encoding, sinusoidal_encoding
+from .window import (
+    WindowAttention,
+    relative_position_index,
+    shifted_window_mask,
+    window_partition,
+    window_reverse,
+)
 
 __all__ = [
     "MLP",
@@ -25,14 +33,21 @@ __all__ = [
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
     "PatchEmbedding",
+    "PatchMerging",
+    "WindowAttention",
     "causal_mask",
     "drop_path",
+    "drop_path_schedule",
     "grid_size_for",
     "patchify",
     "patchify_einops",
+    "relative_position_index",
     "scaled_dot_product_attention",
+    "shifted_window_mask",
     "sincos_2d_encoding",
     "sinusoidal_encoding",
     "unpatchify",
     "unpatchify_einops",
+    "window_partition",
+    "window_reverse",
 ]

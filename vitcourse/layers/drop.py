@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["DropPath", "drop_path"]
+__all__ = ["DropPath", "drop_path", "drop_path_schedule"]
 
 
 def drop_path(x: torch.Tensor, p: float = 0.0, training: bool = False) -> torch.Tensor:
@@ -40,3 +40,14 @@ class DropPath(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return drop_path(x, self.p, self.training)
+
+
+def drop_path_schedule(rate: float, depth: int) -> list[float]:
+    """Stochastic-depth probabilities growing linearly from 0 (first block) to ``rate`` (last).
+
+    Deeper blocks are dropped more often (Huang et al., 2016); plain Python, so it also
+    works while building a model on the meta device.
+    """
+    if depth == 1:
+        return [0.0]
+    return [rate * i / (depth - 1) for i in range(depth)]
