@@ -2,12 +2,15 @@
 interaction helps (sliders over positions and heads stay live in the static HTML)."""
 
 from .attention import attention_heatmap
+from .augment import plot_augmentations, plot_mixed_batch
 from .patches import plot_patch_grid, plot_patch_sequence, to_numpy_image
 from .positional import cosine_similarity_matrix, position_similarity_figure, positional_encoding_heatmap
 
 __all__ = [
     "attention_heatmap",
     "cosine_similarity_matrix",
+    "plot_augmentations",
+    "plot_mixed_batch",
     "plot_patch_grid",
     "plot_patch_sequence",
     "position_similarity_figure",
