@@ -17,7 +17,9 @@ class Tiny(nn.Module):
 
     def __init__(self, in_features=64, hidden=8, num_classes=10):
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
 
     def forward(self, x):
         return self.net(x)

@@ -19,9 +19,9 @@ from vitcourse.data import (
     detection_collate,
     load_cifar10,
     load_hub_dataset,
+    remote,
     text_collate,
 )
-from vitcourse.data import remote
 from vitcourse.data.shapes import SHAPE_NAMES
 
 
@@ -37,6 +37,12 @@ def test_classification_is_deterministic_balanced_and_split_apart():
     other_seed = ShapesClassification("train", 40, seed=8, img_size=24)
     assert not torch.equal(a.images, val.images) and not torch.equal(a.images, other_seed.images)
     assert a.classes == SHAPE_NAMES and a.classes_es[0] == "círculo" and len(a.captions) == 40
+
+
+def test_normalize_standardises_the_images():
+    data = ShapesClassification("val", 200, normalize=True)
+    images = torch.stack([data[i][0] for i in range(len(data))])
+    assert images.mean(dim=(0, 2, 3)).abs().max() < 0.1 and (images.std(dim=(0, 2, 3)) - 1).abs().max() < 0.1
 
 
 def test_a_larger_dataset_extends_a_smaller_one():
@@ -163,3 +169,23 @@ def test_cifar10_offline_fails_fast_and_clearly(tmp_path, monkeypatch):
         load_cifar10("test", root=tmp_path)
     with pytest.raises(DataUnavailableError, match="download=False"):
         load_cifar10("test", root=tmp_path, download=False)
+
+
+def test_augmentation_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vitcourse.viz import plot_augmentations, plot_mixed_batch
+
+    data = ShapesClassification("val", 4, img_size=32)
+    state = torch.random.get_rng_state()
+    fig = plot_augmentations(data[0][0], samples=3)
+    assert len(fig.axes) == 4 * 4 and torch.equal(torch.random.get_rng_state(), state)
+    again = plot_augmentations(data[0][0], samples=3)
+    assert (fig.axes[-1].images[0].get_array() == again.axes[-1].images[0].get_array()).all()  # seeded
+    images = torch.stack([data[i][0] for i in range(4)])
+    mixed = plot_mixed_batch(images, data.labels[:4], batch_mix("medium", 8), class_names=data.classes_es)
+    assert len(mixed.axes) == 4 and "%" in mixed.axes[0].get_title()
+    plt.close("all")

@@ -212,7 +212,7 @@ def test_batch_transform_and_custom_losses():
     history = fit(model, train, epochs=2, lr=0.01, batch_transform=batch_mix("heavy", num_classes=3), quiet=True)
     assert 0 <= history["train_accuracy"][-1] <= 1 and history["train_loss"][-1] < history["train_loss"][0]
 
-    train, val = loaders()
+    train, _ = loaders()
 
     seen = {}
 

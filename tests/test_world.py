@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vitcourse.data import shapes as shape_module
-from vitcourse.data.backgrounds import BACKGROUNDS, COLORS, render_background, sample_background_colors
+from vitcourse.data.backgrounds import BACKGROUNDS, COLORS, luminance, render_background, sample_background_colors
 from vitcourse.data.captions import describe_shape, join_phrases, position_index, size_index
 from vitcourse.data.shapes import SHAPE_NAMES, SHAPES, polygon_sdf, regular_polygon, shape_coverage
 from vitcourse.data.text import ascii_fold, generate_text_line
@@ -57,11 +57,12 @@ def test_backgrounds_are_deterministic_and_in_range(kind):
     assert 0.0 <= first.min() and first.max() <= 1.0
 
 
-def test_background_colors_keep_away_from_shape_colors():
-    avoid = [np.array(COLORS[name].rgb) for name in ("red", "white", "black")]
-    colors = sample_background_colors(np.random.default_rng(0), 50, avoid, min_distance=0.4)
-    distances = np.linalg.norm(colors[:, None] - np.array(avoid)[None], axis=2)
-    assert distances.min() >= 0.4
+def test_background_colors_keep_their_brightness_away_from_shape_colors():
+    avoid = [np.array(COLORS[name].rgb) for name in ("red", "yellow")]
+    colors = sample_background_colors(np.random.default_rng(0), 50, avoid, min_contrast=0.3)
+    assert np.abs(luminance(colors)[:, None] - luminance(np.array(avoid))[None]).min() >= 0.3
+    crowded = sample_background_colors(np.random.default_rng(0), 1, [(0, 0, 0), (1, 1, 1)], min_contrast=0.9)
+    assert np.allclose(crowded, 0.5)  # impossible: the middle grey, farthest from both
 
 
 def test_same_seed_same_sample_different_seed_different_sample():

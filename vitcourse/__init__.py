@@ -6,7 +6,10 @@ the chapter that explains it.
 * :mod:`vitcourse.layers`: patches, positional encodings, attention, MLP, blocks.
 * :mod:`vitcourse.complexity`: the cost of attention, as the slides count it.
 * :mod:`vitcourse.viz`: the book's figures.
-* :mod:`vitcourse.data`: images that ship with the project or its dependencies.
+* :mod:`vitcourse.data`: the generated image world, digits, bundled photos, augmentation,
+  and loaders for downloaded data sets.
+* :mod:`vitcourse.train`: the training loop, metrics, checkpoints, logging, MLflow.
+* :mod:`vitcourse.checkpoints`: small trained checkpoints shipped with the package.
 * :mod:`vitcourse.runtime`: profiles (``smoke``/``full``), device, seeds.
 """
 

@@ -2,8 +2,8 @@
 
 >>> from vitcourse import checkpoints
 >>> checkpoints.available()            # names
->>> checkpoints.info("vit_tiny_shapes")  # how it was made and what it reached
->>> model = checkpoints.load("vit_tiny_shapes")  # verified, in eval mode
+>>> checkpoints.info("vit_shapes")  # how it was made and what it reached
+>>> model = checkpoints.load("vit_shapes")  # verified, in eval mode
 
 Rebuild them with ``python -m vitcourse.checkpoints.build`` (minutes on a CPU).
 """

@@ -32,12 +32,13 @@ from torch.utils.data import DataLoader, Dataset
 from ..data.augment import batch_mix, build_transform
 from ..data.datasets import ShapesClassification
 from ..data.digits import DigitsDataset
+from ..data.world import WorldConfig
 from ..runtime import seed_everything
 from ..train.loop import fit
 from ..train.metrics import evaluate
 from .registry import register, registry_dir
 
-__all__ = ["RECIPES", "Recipe", "build", "build_one", "make_datasets", "main"]
+__all__ = ["RECIPES", "Recipe", "build", "build_one", "main", "make_datasets"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +53,12 @@ class Recipe:
         model: name registered in :mod:`vitcourse.models`; ``config`` its overrides.
         data: ``"shapes"`` (:class:`~vitcourse.data.ShapesClassification`) or ``"digits"``
             (:class:`~vitcourse.data.DigitsDataset`); ``data_config`` its arguments
-            (``train_size``/``val_size``/``test_size`` for shapes).
+            (for shapes: ``train_size``/``val_size``/``test_size``, ``seed``, ``img_size``,
+            ``normalize`` and any :class:`~vitcourse.data.world.WorldConfig` field).
         seed: seeds the data order, initialisation, dropout and augmentation.
         epochs, batch_size, lr, weight_decay, warmup, label_smoothing: as in :func:`~vitcourse.train.fit`.
-        augment: augmentation level of the training images (``"none"``/``"light"``/...).
+        augment: augmentation of the training images: ``"none"``, a level of
+            :mod:`vitcourse.data.augment` (``"light"``, ...), or ``"affine"``.
         mix: level whose MixUp/CutMix mixes the training batches (``None``: no mixing).
         target: least test accuracy accepted.
     """
@@ -82,40 +85,52 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
+        # Measured with the same architecture on a busy 2-core CPU, one thread: 99.0 % test
+        # accuracy after 20 epochs, 117 s of CPU time (4x4 patches reached 93.7 % in 12 epochs
+        # and 199 s; shapes turned by up to 15 degrees, 93.2 % in 25 epochs).
         Recipe(
             name="vit_shapes",
-            description="tiny ViT (32x32, 4x4 patches, D=64, 4 blocks) on the generated shapes, 8 classes",
+            description="tiny ViT (32x32 images, 8x8 patches, D=64, 4 blocks, 4 heads) on the generated shapes",
             model="vit_micro_patch4_32",
-            config=dict(img_size=32, patch_size=4, in_chans=3, num_classes=8, embed_dim=64, depth=4, num_heads=4,
-                        mlp_ratio=2.0),
+            config={"img_size": 32, "patch_size": 8, "in_chans": 3, "num_classes": 8, "embed_dim": 64, "depth": 4,
+                    "num_heads": 4, "mlp_ratio": 2.0},
             data="shapes",
-            data_config=dict(img_size=32, train_size=10_000, val_size=1_000, test_size=2_000, seed=0),
-            epochs=30,
+            data_config={"img_size": 32, "train_size": 10_000, "val_size": 1_000, "test_size": 2_000, "seed": 0,
+                         "normalize": True, "radius": (0.22, 0.40), "rotation": 0.0},
+            epochs=20,
+            batch_size=128,
             lr=2e-3,
             target=0.95,
         ),
+        # The teacher for distillation (DeiT): a CNN learns the same task faster from the same data.
         Recipe(
             name="resnet_shapes",
-            description="small ResNet teacher (widths 32-64-128) on the generated shapes, 8 classes",
+            description="small ResNet teacher (widths 32-64-128, two blocks per stage) on the generated shapes",
             model="resnet_tiny",
-            config=dict(img_size=32, in_chans=3, num_classes=8),
+            config={"img_size": 32, "in_chans": 3, "num_classes": 8},
             data="shapes",
-            data_config=dict(img_size=32, train_size=10_000, val_size=1_000, test_size=2_000, seed=0),
-            epochs=10,
+            data_config={"img_size": 32, "train_size": 10_000, "val_size": 1_000, "test_size": 2_000, "seed": 0,
+                         "normalize": True, "radius": (0.22, 0.40), "rotation": 0.0},
+            epochs=8,
+            batch_size=128,
             lr=2e-3,
             target=0.97,
         ),
+        # Measured with the same architecture: 97.8 / 97.2 / 97.5 % test accuracy for seeds
+        # 0 / 1 / 2, about 75 s of CPU time each (without augmentation: 97.8 % and 96.7 %).
         Recipe(
             name="vit_digits",
-            description="tiny ViT (16x16 grey digits, 4x4 patches, D=64, 4 blocks) on scikit-learn's digits",
+            description="tiny ViT (16x16 grey digits, 4x4 patches, D=64, 4 blocks, 4 heads) on scikit-learn's digits",
             model="vit_nano_patch4_16",
-            config=dict(img_size=16, patch_size=4, in_chans=1, num_classes=10, embed_dim=64, depth=4, num_heads=4,
-                        mlp_ratio=2.0),
+            config={"img_size": 16, "patch_size": 4, "in_chans": 1, "num_classes": 10, "embed_dim": 64, "depth": 4,
+                    "num_heads": 4, "mlp_ratio": 2.0},
             data="digits",
-            data_config=dict(img_size=16, channels=1),
+            data_config={"img_size": 16, "channels": 1},
             epochs=100,
             batch_size=64,
             lr=2e-3,
+            warmup=2.0,
+            augment="affine",
             target=0.97,
         ),
     )
@@ -123,20 +138,36 @@ RECIPES: dict[str, Recipe] = {
 """The checkpoints the book needs, by name."""
 
 
+def _train_transform(recipe: Recipe, img_size: int) -> Callable | None:
+    """``"none"``, an augmentation level, or ``"affine"``: small shifts, turns and zooms
+    (for digits, where flips and large crops would change the class)."""
+    if recipe.augment == "none":
+        return None
+    if recipe.augment == "affine":
+        from torchvision.transforms import v2
+
+        return v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+    return build_transform(recipe.augment, img_size)
+
+
 def make_datasets(recipe: Recipe) -> tuple[Dataset, Dataset, Dataset]:
-    """The ``(train, val, test)`` datasets of a recipe; only ``train`` is augmented."""
+    """The ``(train, val, test)`` datasets of a recipe; only ``train`` is augmented.
+
+    The book uses it to rebuild the exact test set a shipped checkpoint was measured on:
+    ``make_datasets(RECIPES["vit_shapes"])[2]``.
+    """
     options = dict(recipe.data_config)
     if recipe.data == "shapes":
         seed, img_size = options.pop("seed", 0), options.pop("img_size", 32)
+        normalize = options.pop("normalize", False)
         sizes = {split: options.pop(f"{split}_size", None) for split in ("train", "val", "test")}
-        transform = None if recipe.augment == "none" else build_transform(recipe.augment, img_size)
-        train = ShapesClassification("train", sizes["train"], seed, img_size, transform=transform, **options)
-        val = ShapesClassification("val", sizes["val"], seed, img_size, **options)
-        test = ShapesClassification("test", sizes["test"], seed, img_size, **options)
+        world = WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in options.items()})
+        common = {"seed": seed, "img_size": img_size, "normalize": normalize, "config": world}
+        train = ShapesClassification("train", sizes["train"], transform=_train_transform(recipe, img_size), **common)
+        val = ShapesClassification("val", sizes["val"], **common)
+        test = ShapesClassification("test", sizes["test"], **common)
     elif recipe.data == "digits":
-        train = DigitsDataset("train", **options)
-        if recipe.augment != "none":
-            train.transform = build_transform(recipe.augment, options.get("img_size", 8))
+        train = DigitsDataset("train", transform=_train_transform(recipe, options.get("img_size", 8)), **options)
         val, test = DigitsDataset("val", **options), DigitsDataset("test", **options)
     else:
         raise ValueError(f'recipe {recipe.name!r}: data must be "shapes" or "digits", got {recipe.data!r}')

@@ -6,10 +6,10 @@ The weights are small safetensors files next to this module, so ``pip install``
 
 .. code-block:: json
 
-    {"checkpoints": {"vit_tiny_shapes": {
-        "file": "vit_tiny_shapes.safetensors", "sha256": "…",
+    {"checkpoints": {"vit_shapes": {
+        "file": "vit_shapes.safetensors", "sha256": "…",
         "model": "vit_…", "config": {"img_size": 32, "num_classes": 8, "…": "…"},
-        "data": {"name": "shapes", "seed": 0, "…": "…"}, "recipe": {"epochs": 30, "…": "…"},
+        "data": {"name": "shapes", "seed": 0, "…": "…"}, "recipe": {"epochs": 20, "…": "…"},
         "metrics": {"test_accuracy": 0.97}, "date": "…", "torch_version": "…"}}}
 
 :func:`load` rebuilds the model from ``model`` + ``config`` with

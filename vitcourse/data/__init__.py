@@ -13,6 +13,9 @@
 from .augment import LEVELS, PRESETS, AugmentPreset, batch_mix, build_transform
 from .backgrounds import BACKGROUNDS, COLOR_NAMES, COLORS
 from .datasets import (
+    CLASSIFICATION_WORLD,
+    SHAPES_MEAN,
+    SHAPES_STD,
     SPLITS,
     ShapesClassification,
     ShapesDetection,
@@ -30,12 +33,15 @@ from .world import Sample, WorldConfig, generate
 __all__ = [
     "BACKGROUNDS",
     "CIFAR10_CLASSES",
+    "CLASSIFICATION_WORLD",
     "COLORS",
     "COLOR_NAMES",
     "LEVELS",
     "PHOTOS",
     "PRESETS",
     "SHAPES",
+    "SHAPES_MEAN",
+    "SHAPES_STD",
     "SHAPE_NAMES",
     "SPLITS",
     "WORDS",

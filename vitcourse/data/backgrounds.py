@@ -2,7 +2,7 @@
 
 Shapes are painted with named colours (so captions can say *rojo*), each jittered a
 little so no two reds are equal. Backgrounds are random colours kept at a minimum
-distance from every shape colour in the picture, drawn in one of four styles:
+brightness difference from every shape colour in the picture, drawn in one of four styles:
 
 * ``flat``: one colour;
 * ``gradient``: two colours blended along a random direction;
@@ -23,7 +23,9 @@ __all__ = [
     "BACKGROUNDS",
     "COLORS",
     "COLOR_NAMES",
+    "LUMA",
     "NamedColor",
+    "luminance",
     "render_background",
     "sample_background_colors",
 ]
@@ -68,41 +70,55 @@ COLOR_NAMES: tuple[str, ...] = tuple(COLORS)
 BACKGROUNDS: tuple[str, ...] = ("flat", "gradient", "noise", "stripes")
 
 
+LUMA: tuple[float, float, float] = (0.299, 0.587, 0.114)
+"""Weights of R, G, B in the luminance (brightness) of a colour (ITU-R BT.601)."""
+
+
+def luminance(colors: np.ndarray) -> np.ndarray:
+    """Brightness in ``[0, 1]`` of ``(..., 3)`` RGB colours: ``0.299 R + 0.587 G + 0.114 B``."""
+    return np.asarray(colors, dtype=np.float32) @ np.asarray(LUMA, dtype=np.float32)
+
+
 def sample_background_colors(
     rng: np.random.Generator,
     count: int,
     avoid: list[np.ndarray] | tuple[np.ndarray, ...] = (),
-    min_distance: float = 0.4,
+    min_contrast: float = 0.35,
     spread: float | None = None,
     max_tries: int = 200,
 ) -> np.ndarray:
-    """Random colours at least ``min_distance`` (Euclidean, RGB in ``[0, 1]``) from ``avoid``.
+    """Random colours whose brightness differs by at least ``min_contrast`` from every colour in ``avoid``.
+
+    Contrast is measured in luminance, as our eyes (and a linear patch embedding) see
+    edges best: a red star stays visible on a darker or a lighter background, whatever
+    its hue.
 
     Args:
         rng: random generator.
         count: how many colours.
         avoid: the shape colours that must stay visible over the background.
-        min_distance: contrast needed; 0.4 keeps a white shape off light greys.
+        min_contrast: least luminance difference (0 to 1).
         spread: if given, every colour after the first stays within ``spread`` of it in
             each channel, so stripes and blobs stay calmer than the shapes on them.
         max_tries: random draws per colour before falling back to the grey farthest
-            from ``avoid``.
+            (in luminance) from ``avoid``.
 
     Returns:
         ``(count, 3)`` float32 array.
     """
-    avoid = np.asarray(avoid, dtype=np.float32).reshape(-1, 3)
+    avoid_luma = luminance(np.asarray(avoid, dtype=np.float32).reshape(-1, 3))
     colors = []
     for index in range(count):
         for _ in range(max_tries):
             color = rng.random(3, dtype=np.float32)
             if spread is not None and index > 0:  # a shade near the first colour
                 color = np.clip(colors[0] + spread * (2 * color - 1), 0.0, 1.0)
-            if len(avoid) == 0 or np.linalg.norm(avoid - color, axis=1).min() >= min_distance:
+            if len(avoid_luma) == 0 or np.abs(avoid_luma - luminance(color)).min() >= min_contrast:
                 break
-        else:  # crowded palette: the grey level farthest from every shape colour
-            greys = np.linspace(0.0, 1.0, 21, dtype=np.float32)[:, None].repeat(3, axis=1)
-            color = greys[np.argmax(np.linalg.norm(greys[:, None] - avoid[None], axis=2).min(axis=1))]
+        else:  # crowded palette: the grey level farthest from every shape's brightness
+            levels = np.linspace(0.0, 1.0, 21, dtype=np.float32)
+            best = levels[np.argmax(np.abs(levels[:, None] - avoid_luma[None]).min(axis=1))]
+            color = np.full(3, best, dtype=np.float32)
         colors.append(color)
     return np.stack(colors)
 

@@ -26,6 +26,9 @@ from .text import generate_text_line
 from .world import WorldConfig, generate
 
 __all__ = [
+    "CLASSIFICATION_WORLD",
+    "SHAPES_MEAN",
+    "SHAPES_STD",
     "SPLITS",
     "ShapesClassification",
     "ShapesDetection",
@@ -38,6 +41,23 @@ SPLITS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 """Split name → the number mixed into every item's seed."""
 
 DEFAULT_SIZES: dict[str, int] = {"train": 10_000, "val": 1_000, "test": 2_000}
+
+CLASSIFICATION_WORLD = WorldConfig(radius=(0.22, 0.40), rotation=0.0)
+"""The classification task's world: one upright shape, 22 % to 40 % of the side in radius.
+
+The general world (:class:`~vitcourse.data.world.WorldConfig`'s defaults) turns shapes
+freely and makes them as small as 12 % of the side. A tiny ViT trained from scratch on
+10,000 such images stays far below 95 % after CPU minutes (measured: 59 % after 20
+epochs; 93 % with turns of at most 15 degrees): with no convolutional bias it must learn
+every rotated, shrunken outline from data, which is the course's point about ViTs and
+data scale. This preset keeps colours, backgrounds, positions and sizes varied but the
+task learnable in minutes (99 % for the shipped ``vit_shapes`` checkpoint's recipe).
+"""
+
+SHAPES_MEAN: tuple[float, float, float] = (0.52, 0.51, 0.51)
+SHAPES_STD: tuple[float, float, float] = (0.31, 0.35, 0.31)
+"""Per-channel mean and std of the world's images (measured on 3,000 training images,
+rounded), used by ``normalize=True``."""
 
 
 def _split_id(split: str) -> int:
@@ -66,11 +86,14 @@ class ShapesClassification(Dataset):
         seed: base seed of the world.
         img_size: image side in pixels.
         transform: applied to each ``(3, H, W)`` float image in ``[0, 1]``.
-        config: a :class:`~vitcourse.data.world.WorldConfig` for finer control;
-            ``img_size`` replaces its size and it must allow one shape per image.
+        normalize: after ``transform``, standardise with :data:`SHAPES_MEAN` and
+            :data:`SHAPES_STD` (zero-centred inputs help a ViT's linear patch embedding).
+        config: a :class:`~vitcourse.data.world.WorldConfig` for finer control (default
+            :data:`CLASSIFICATION_WORLD`); ``img_size`` replaces its size and it must allow
+            one shape per image.
 
     Items:
-        ``(image, label)``: ``(3, H, W)`` float32 in ``[0, 1]`` (before ``transform``) and an int.
+        ``(image, label)``: ``(3, H, W)`` float32, in ``[0, 1]`` unless ``normalize``, and an int.
 
     Attributes:
         images: ``(N, 3, H, W)`` uint8; ``labels``: ``(N,)`` int64.
@@ -85,13 +108,14 @@ class ShapesClassification(Dataset):
         seed: int = 0,
         img_size: int = 32,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        normalize: bool = False,
         config: WorldConfig | None = None,
     ) -> None:
-        config = replace(config or WorldConfig(), img_size=img_size)
+        config = replace(config or CLASSIFICATION_WORLD, img_size=img_size)
         if config.max_shapes != 1:
             raise ValueError(f"classification needs one shape per image, got max_shapes={config.max_shapes}")
         split_id, size = _split_id(split), _size(size, split)
-        self.split, self.seed, self.config, self.transform = split, seed, config, transform
+        self.split, self.seed, self.config, self.transform, self.normalize = split, seed, config, transform, normalize
         self.classes: tuple[str, ...] = config.shapes
         self.classes_es: tuple[str, ...] = tuple(SHAPES[name].name_es for name in config.shapes)
         H, W = config.img_size
@@ -121,6 +145,9 @@ class ShapesClassification(Dataset):
         image = self.images[index].float() / 255.0
         if self.transform is not None:
             image = self.transform(image)
+        if self.normalize:
+            mean, std = torch.tensor(SHAPES_MEAN).view(3, 1, 1), torch.tensor(SHAPES_STD).view(3, 1, 1)
+            image = (image - mean) / std
         return image, int(self.labels[index])
 
     def __repr__(self) -> str:

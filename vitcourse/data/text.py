@@ -174,7 +174,7 @@ def generate_text_line(
         )
     ink = np.array([0.0, 0.0, 0.0]) if rng.random() < 0.5 else np.array([1.0, 1.0, 1.0])
     kind = str(backgrounds[int(rng.integers(len(backgrounds)))])
-    colors = sample_background_colors(rng, 2, [ink], min_distance=0.6)
+    colors = sample_background_colors(rng, 2, [ink], min_contrast=0.5)
     image = render_background(kind, rng, (height, width), colors)
     margin = 1 if line_w + 2 <= width and line_h + 2 <= height else 0  # keep ink off the border
     x = int(rng.integers(margin, width - line_w - margin + 1))

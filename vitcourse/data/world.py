@@ -51,7 +51,7 @@ class WorldConfig:
             from 0.25 *grande*.
         rotation: largest rotation in degrees; each shape turns by a uniform angle in
             ``[-rotation, rotation]`` (0: upright, 180: any angle).
-        min_contrast: least RGB distance between a shape colour and the background colours.
+        min_contrast: least luminance difference between a shape colour and the background colours.
         background_spread: how far (per channel) a background's second colour may be from
             its first; small values keep stripes and blobs calmer than the shapes.
         color_jitter: uniform noise added to each channel of a shape's named colour.
@@ -69,7 +69,7 @@ class WorldConfig:
     max_shapes: int = 1
     radius: tuple[float, float] = (0.12, 0.34)
     rotation: float = 180.0
-    min_contrast: float = 0.4
+    min_contrast: float = 0.35
     background_spread: float = 0.3
     color_jitter: float = 0.04
     text_probability: float = 0.0

@@ -51,7 +51,10 @@ def warmup_cosine(step: int, total_steps: int, warmup_steps: int = 0, min_lr_rat
 def warmup_cosine_scheduler(
     optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.0
 ) -> torch.optim.lr_scheduler.LambdaLR:
-    """A ``LambdaLR`` that applies :func:`warmup_cosine` to every parameter group; call ``.step()`` after each optimiser step."""
+    """A ``LambdaLR`` applying :func:`warmup_cosine` to every parameter group.
+
+    Call its ``.step()`` after each optimiser step (not once per epoch).
+    """
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps, min_lr_ratio)
     )

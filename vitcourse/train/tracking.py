@@ -19,6 +19,7 @@ import contextlib
 import logging
 import math
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,13 +51,16 @@ def resolve_tracking(where: bool | str | Path) -> tuple[str, str | None]:
 
 @contextlib.contextmanager
 def _quiet(*names: str) -> Iterator[None]:
-    """Silence INFO chatter of other libraries (database migrations) for a moment."""
+    """Silence INFO chatter and deprecation warnings of other libraries (the store's
+    database set-up) for a moment: nothing a student can act on."""
     loggers = [logging.getLogger(name) for name in names]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
     finally:
         for log, level in zip(loggers, levels):
             log.setLevel(level)
