@@ -103,6 +103,8 @@ RECIPES: dict[str, Recipe] = {
             target=0.95,
         ),
         # The teacher for distillation (DeiT): a CNN learns the same task faster from the same data.
+        # Measured with 8 epochs: 99.95 % test accuracy, best epoch 4 (99.9 % validation), 630 s of
+        # CPU time; 5 epochs keep the margin at about 6.5 minutes.
         Recipe(
             name="resnet_shapes",
             description="small ResNet teacher (widths 32-64-128, two blocks per stage) on the generated shapes",
@@ -111,7 +113,7 @@ RECIPES: dict[str, Recipe] = {
             data="shapes",
             data_config={"img_size": 32, "train_size": 10_000, "val_size": 1_000, "test_size": 2_000, "seed": 0,
                          "normalize": True, "radius": (0.22, 0.40), "rotation": 0.0},
-            epochs=8,
+            epochs=5,
             batch_size=128,
             lr=2e-3,
             target=0.97,
