@@ -7,7 +7,10 @@ the chapter that explains it.
 * :mod:`vitcourse.models`: ViT, DeiT, Swin, a hybrid and a small ResNet, by name (``create_model``).
 * :mod:`vitcourse.complexity`: the cost of attention, as the slides count it.
 * :mod:`vitcourse.viz`: the book's figures.
-* :mod:`vitcourse.data`: images that ship with the project or its dependencies.
+* :mod:`vitcourse.data`: the generated image world, digits, bundled photos, augmentation,
+  and loaders for downloaded data sets.
+* :mod:`vitcourse.train`: the training loop, metrics, checkpoints, logging, MLflow.
+* :mod:`vitcourse.checkpoints`: small trained checkpoints shipped with the package.
 * :mod:`vitcourse.runtime`: profiles (``smoke``/``full``), device, seeds.
 """
 

@@ -1,5 +1,65 @@
-"""Data that works offline: photos bundled with scikit-image, scikit-learn and matplotlib."""
+"""Data that works offline, and loaders for the data that doesn't.
 
+* :mod:`.world`, :mod:`.shapes`, :mod:`.backgrounds`, :mod:`.captions`, :mod:`.text`:
+  the generated image world (shapes with boxes, masks, captions; words for OCR);
+* :mod:`.datasets`: PyTorch datasets over it (classification, detection/segmentation, text lines);
+* :mod:`.digits`: scikit-learn's 8×8 handwritten digits;
+* :mod:`.photos`: photos bundled with scikit-image, scikit-learn and matplotlib;
+* :mod:`.augment`: augmentation presets (none / light / medium / heavy, MixUp, CutMix);
+* :mod:`.remote`: CIFAR-10 and Hugging Face Hub data sets for the ``full`` profile,
+  failing fast and clearly offline.
+"""
+
+from .augment import LEVELS, PRESETS, AugmentPreset, batch_mix, build_transform
+from .backgrounds import BACKGROUNDS, COLOR_NAMES, COLORS
+from .datasets import (
+    CLASSIFICATION_WORLD,
+    SHAPES_MEAN,
+    SHAPES_STD,
+    SPLITS,
+    ShapesClassification,
+    ShapesDetection,
+    TextLines,
+    detection_collate,
+    text_collate,
+)
+from .digits import DigitsDataset
 from .photos import PHOTOS, load_photo
+from .remote import CIFAR10_CLASSES, DataUnavailableError, load_cifar10, load_hub_dataset
+from .shapes import SHAPE_NAMES, SHAPES
+from .text import WORDS, generate_text_line
+from .world import Sample, WorldConfig, generate
 
-__all__ = ["PHOTOS", "load_photo"]
+__all__ = [
+    "BACKGROUNDS",
+    "CIFAR10_CLASSES",
+    "CLASSIFICATION_WORLD",
+    "COLORS",
+    "COLOR_NAMES",
+    "LEVELS",
+    "PHOTOS",
+    "PRESETS",
+    "SHAPES",
+    "SHAPES_MEAN",
+    "SHAPES_STD",
+    "SHAPE_NAMES",
+    "SPLITS",
+    "WORDS",
+    "AugmentPreset",
+    "DataUnavailableError",
+    "DigitsDataset",
+    "Sample",
+    "ShapesClassification",
+    "ShapesDetection",
+    "TextLines",
+    "WorldConfig",
+    "batch_mix",
+    "build_transform",
+    "detection_collate",
+    "generate",
+    "generate_text_line",
+    "load_cifar10",
+    "load_hub_dataset",
+    "load_photo",
+    "text_collate",
+]

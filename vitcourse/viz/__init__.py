@@ -2,6 +2,7 @@
 interaction helps (sliders over positions and heads stay live in the static HTML)."""
 
 from .attention import attention_heatmap, plot_attention_overlay
+from .augment import plot_augmentations, plot_mixed_batch
 from .complexity import attention_memory_figure
 from .diagrams import plot_encoder_block
 from .patches import plot_patch_grid, plot_patch_sequence, to_numpy_image
@@ -12,7 +13,9 @@ __all__ = [
     "attention_memory_figure",
     "cosine_similarity_matrix",
     "plot_attention_overlay",
+    "plot_augmentations",
     "plot_encoder_block",
+    "plot_mixed_batch",
     "plot_patch_grid",
     "plot_patch_sequence",
     "position_similarity_figure",

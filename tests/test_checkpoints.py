@@ -1,0 +1,117 @@
+"""The shipped-checkpoint registry and its build script, with a tiny test model in a temporary registry."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from vitcourse import checkpoints
+from vitcourse.checkpoints import ChecksumError, UnknownCheckpointError
+from vitcourse.checkpoints.build import RECIPES, Recipe, build_one, main
+from vitcourse.train import file_sha256
+
+
+class Tiny(nn.Module):
+    """A stand-in for a registered model: ``Tiny(hidden=...)`` as ``create_model`` would build it."""
+
+    def __init__(self, in_features=64, hidden=8, num_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def tiny_builder(name, **config):
+    assert name == "tiny"
+    return Tiny(**config)
+
+
+@pytest.fixture
+def registry(tmp_path):
+    torch.manual_seed(0)
+    model = Tiny(hidden=8)
+    checkpoints.register("tiny_digits", model, "tiny", {"hidden": 8}, root=tmp_path, metrics={"test_accuracy": 0.5})
+    return tmp_path, model
+
+
+def test_register_info_available_load(registry):
+    root, model = registry
+    assert checkpoints.available(root) == ["tiny_digits"]
+    entry = checkpoints.info("tiny_digits", root)
+    assert entry["model"] == "tiny" and entry["config"] == {"hidden": 8}
+    assert entry["sha256"] == file_sha256(root / "tiny_digits.safetensors")
+    assert entry["torch_version"] == torch.__version__ and entry["metrics"] == {"test_accuracy": 0.5}
+    loaded = checkpoints.load("tiny_digits", root, builder=tiny_builder)
+    assert not loaded.training
+    x = torch.randn(3, 1, 8, 8)
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+def test_tampered_weights_are_refused_with_a_useful_message(registry):
+    root, _ = registry
+    path = root / "tiny_digits.safetensors"
+    expected = file_sha256(path)
+    path.write_bytes(path.read_bytes()[:-4] + b"\x00\x00\x00\x01")
+    with pytest.raises(ChecksumError) as error:
+        checkpoints.load("tiny_digits", root, builder=tiny_builder)
+    message = str(error.value)
+    assert str(path) in message and expected in message and file_sha256(path) in message
+    assert "python -m vitcourse.checkpoints.build tiny_digits" in message
+
+
+def test_missing_weights_and_unknown_names(registry):
+    root, _ = registry
+    with pytest.raises(UnknownCheckpointError, match="no checkpoint named 'vit_cifar'.*available: tiny_digits"):
+        checkpoints.info("vit_cifar", root)
+    (root / "tiny_digits.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="weights .* are missing"):
+        checkpoints.verify("tiny_digits", root)
+
+
+def test_environment_variable_moves_the_registry(registry, monkeypatch):
+    root, _ = registry
+    monkeypatch.setenv("VITCOURSE_CHECKPOINTS", str(root))
+    assert checkpoints.registry_dir() == root and checkpoints.available() == ["tiny_digits"]
+
+
+def test_shipped_registry_is_consistent(monkeypatch):
+    monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
+    data = json.loads((checkpoints.registry_dir() / "registry.json").read_text())
+    assert set(data) == {"checkpoints"}
+    for name in data["checkpoints"]:
+        assert checkpoints.verify(name).exists()  # every shipped file is there and intact
+        entry = checkpoints.info(name)
+        assert {"model", "config", "data", "recipe", "metrics", "date", "torch_version"} <= set(entry)
+        assert entry["metrics"]["test_accuracy"] >= entry["recipe"]["target"]
+
+
+def test_recipes_are_complete():
+    assert {"vit_shapes", "resnet_shapes", "vit_digits"} <= set(RECIPES)
+    for name, recipe in RECIPES.items():
+        assert recipe.name == name and recipe.data in ("shapes", "digits") and 0.9 <= recipe.target < 1
+        assert recipe.config["num_classes"] == (8 if recipe.data == "shapes" else 10)
+
+
+def test_build_one_trains_checks_and_registers(tmp_path):
+    recipe = Recipe(
+        name="tiny_digits", description="test", model="tiny", config={"hidden": 16}, data="digits",
+        data_config={"img_size": 8}, epochs=3, batch_size=64, lr=0.01, target=0.5,
+    )  # fmt: skip
+    entry = build_one(recipe, root=tmp_path, builder=tiny_builder)
+    assert entry["metrics"]["test_accuracy"] >= 0.5 and entry["data"]["name"] == "digits"
+    assert entry["recipe"]["epochs"] == 3 and entry["classes"][:2] == ["0", "1"]
+    model = checkpoints.load("tiny_digits", tmp_path, builder=tiny_builder)
+    assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 10)
+    impossible = Recipe(**{**recipe.__dict__, "name": "tiny_fail", "epochs": 1, "target": 0.999})
+    with pytest.raises(RuntimeError, match="below the target"):
+        build_one(impossible, root=tmp_path, builder=tiny_builder)
+    assert "tiny_fail" not in checkpoints.available(tmp_path)
+
+
+def test_build_cli_lists_recipes(capsys):
+    assert main(["--list"]) == 0
+    assert "vit_shapes" in capsys.readouterr().out
