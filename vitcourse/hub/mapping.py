@@ -36,6 +36,7 @@ __all__ = [
     "export_state",
     "import_state",
     "load_exactly",
+    "placement",
     "refuse",
     "translate",
 ]
@@ -65,6 +66,12 @@ class Rule:
     pattern: str
     target: str | Callable[[re.Match], str] | None
     part: int | None = None
+
+
+def placement(tensors: Iterable[torch.Tensor]) -> dict:
+    """``{"device": …, "dtype": …}`` of the first floating-point tensor (for ``module.to(**…)``)."""
+    first = next((t for t in tensors if t.is_floating_point()), None)
+    return {} if first is None else {"device": first.device, "dtype": first.dtype}
 
 
 def build_uninitialised(factory: Callable[[], nn.Module]) -> nn.Module:
@@ -206,7 +213,8 @@ def load_exactly(model: nn.Module, imported: Imported, what: str, hint: str = ""
         hint: what the user can do instead, appended to the message.
 
     Returns:
-        ``model``, with the weights loaded.
+        ``model``, with the weights loaded, on the device and in the floating-point
+        dtype of the source tensors.
 
     Raises:
         ConversionError: with the missing, unexpected and mismatched names and shapes.
@@ -225,6 +233,7 @@ def load_exactly(model: nn.Module, imported: Imported, what: str, hint: str = ""
     ]
     if missing or unexpected or mismatched:
         refuse(what, [], hint, missing, unexpected, mismatched)
+    model.to(**placement(imported.state.values()))  # the source's device and floating dtype
     with torch.no_grad():
         model.load_state_dict(imported.state, strict=True)
     return model
@@ -267,7 +276,8 @@ def export_state(
         tensor = ours[ours_name] if part is None else ours[ours_name].chunk(3, dim=0)[part]
         used.add(ours_name)
         if tensor.shape != reference.shape:
-            mismatched.append(f"{name} (from {ours_name}): got {tuple(tensor.shape)}, expected {tuple(reference.shape)}")
+            got, expected = tuple(tensor.shape), tuple(reference.shape)
+            mismatched.append(f"{name} (from {ours_name}): got {got}, expected {expected}")
         out[name] = tensor.detach().clone()
     unexpected = [name for name in ours if name not in used]
     if missing or unexpected or mismatched:

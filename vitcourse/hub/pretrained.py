@@ -176,9 +176,15 @@ _TRUE = {"1", "true", "yes", "on"}
 _reachability: dict[tuple[str, int], bool] = {}
 
 
-def hub_offline() -> bool:
-    """True when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` asks for no network (read now, not at import)."""
-    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+def hub_offline() -> str | None:
+    """The variable asking for no network, ``"HF_HUB_OFFLINE"`` or ``"TRANSFORMERS_OFFLINE"``, or None.
+
+    Read now, from the environment (huggingface_hub reads it once, when imported).
+    """
+    return next(
+        (var for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") if os.environ.get(var, "").strip().lower() in _TRUE),
+        None,
+    )
 
 
 def hub_address() -> tuple[str, int]:
@@ -214,8 +220,9 @@ def _why_not_the_hub(profile: str, timeout: float) -> str | None:
     """Why we won't ask the Hub (a short phrase), or None when we may."""
     if profile == "smoke":
         return "PROFILE='smoke' downloads nothing"
-    if hub_offline():
-        return "offline mode (HF_HUB_OFFLINE=1)"
+    offline = hub_offline()
+    if offline:
+        return f"offline mode ({offline}={os.environ[offline]})"
     if not hub_reachable(timeout):
         host, port = hub_address()
         return f"{host}:{port} can't be reached (no connection within {timeout:g} s)"
@@ -232,7 +239,8 @@ class Provenance:
     Attributes:
         hub_id: the Hub model asked for.
         revision: its pinned revision.
-        weights: ``"pretrained"`` or a description of the stand-in.
+        weights: ``"pretrained weights from the Hub"`` (or ``the local cache``), or
+            what the stand-in is.
         stand_in: True when these are not the Hub weights.
         reason: why not (``None`` for the Hub weights).
     """

@@ -121,7 +121,9 @@ def tiny_detr():
     """DETR: a 4-stage toy ResNet (transformers', not timm's), one encoder and one decoder layer, 10 queries."""
     from transformers import DetrConfig, ResNetConfig
 
-    backbone = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], out_features=["stage4"])
+    backbone = ResNetConfig(
+        embedding_size=8, hidden_sizes=[8, 16, 32, 64], depths=[1, 1, 1, 1], out_features=["stage4"]
+    )
     return DetrConfig(
         use_timm_backbone=False, use_pretrained_backbone=False, backbone_config=backbone, d_model=32,
         encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,

@@ -32,7 +32,7 @@ from torch import nn
 
 from ..layers import relative_position_index
 from ..models import Swin, SwinConfig
-from .mapping import Rule, export_state, import_state, load_exactly, refuse
+from .mapping import Rule, export_state, import_state, load_exactly, placement, refuse
 from .vit import _check_hf_class, _label_fields, _rate, _square, mlp_ratio_for
 
 __all__ = ["HF_SWIN_RULES", "TIMM_SWIN_RULES", "swin_from_hf", "swin_from_timm", "swin_to_hf"]
@@ -197,6 +197,7 @@ def swin_to_hf(model: Swin, labels: Sequence[str] | None = None) -> nn.Module:
     hf_model = SwinForImageClassification(hf_config) if c.num_classes > 0 else SwinModel(hf_config)
     prefix = f"{hf_model.base_model_prefix}." if c.num_classes > 0 else ""
     state = export_state(model.state_dict(), hf_model, HF_SWIN_RULES, what, prefix)
+    hf_model.to(**placement(model.parameters()))
     missing, unexpected = hf_model.load_state_dict(state, strict=False)
     assert not unexpected and all(key.endswith("relative_position_index") for key in missing), (missing, unexpected)
     return hf_model.train(model.training)
@@ -263,7 +264,7 @@ def swin_from_timm(timm_model: nn.Module) -> Swin:
         depths=tuple(len(stage.blocks) for stage in timm_model.layers),
         num_heads=tuple(stage.blocks[0].attn.num_heads for stage in timm_model.layers),
         window_size=max(reference[0]) if reference else max(windows),
-        mlp_ratio=float(getattr(first, "mlp_ratio", mlp_ratio_for(first.mlp.fc1.out_features, first.mlp.fc1.in_features))),
+        mlp_ratio=float(getattr(first, "mlp_ratio", mlp_ratio_for(first.mlp.fc1.out_features, first.dim))),
         qkv_bias=first.attn.qkv.bias is not None,
         dropout=first.mlp.drop1.p,
         attn_dropout=first.attn.attn_drop.p,

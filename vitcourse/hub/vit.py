@@ -32,7 +32,16 @@ from collections.abc import Sequence
 from torch import nn
 
 from ..models import ViT, ViTConfig, state_dict_from_timm
-from .mapping import Imported, Rule, build_uninitialised, export_state, import_state, load_exactly, refuse
+from .mapping import (
+    Imported,
+    Rule,
+    build_uninitialised,
+    export_state,
+    import_state,
+    load_exactly,
+    placement,
+    refuse,
+)
 
 __all__ = ["HF_VIT_RULES", "mlp_ratio_for", "replace_head", "vit_from_hf", "vit_from_timm", "vit_to_hf"]
 
@@ -238,6 +247,7 @@ def vit_to_hf(model: ViT, labels: Sequence[str] | None = None) -> nn.Module:
         hf_model = build_uninitialised(lambda: ViTModel(hf_config, add_pooling_layer=False))
     prefix = f"{hf_model.base_model_prefix}." if c.num_classes > 0 else ""
     state = export_state(model.state_dict(), hf_model, HF_VIT_RULES, f"vitcourse ViT into {target}", prefix)
+    hf_model.to(**placement(model.parameters()))
     hf_model.load_state_dict(state, strict=True)
     return hf_model.train(model.training)
 
@@ -261,7 +271,7 @@ def _timm_vit_reasons(timm_model: nn.Module) -> list[str]:
     for i, block in enumerate(timm_model.blocks):
         kinds = (type(block).__name__, type(block.attn).__name__, type(block.mlp).__name__)
         if kinds != ("Block", "Attention", "Mlp"):
-            reasons.append(f"blocks.{i} is {kinds[0]}({kinds[1]}, {kinds[2]}); ours is a pre-norm Block(Attention, Mlp)")
+            reasons.append(f"blocks.{i} is {kinds[0]}({kinds[1]}, {kinds[2]}); ours, a pre-norm Block(Attention, Mlp)")
             break
         act = block.mlp.act
         if not isinstance(act, nn.GELU) or act.approximate != "none":
@@ -340,6 +350,7 @@ def replace_head(model: ViT, num_classes: int) -> ViT:
     Every other weight is kept: this is what fine-tuning on a new label set starts from.
     """
     new = ViT(dataclasses.replace(model.config, num_classes=num_classes))
+    new.to(**placement(model.parameters()))
     kept = {key: value for key, value in model.state_dict().items() if not key.startswith("head.")}
     missing, unexpected = new.load_state_dict(kept, strict=False)
     assert not unexpected and all(key.startswith("head.") for key in missing), (missing, unexpected)
