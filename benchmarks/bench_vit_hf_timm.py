@@ -153,6 +153,7 @@ def main() -> None:
     parser.add_argument("--threads", default=str(os.cpu_count()), help="torch.set_num_threads values, e.g. 1,2")
     parser.add_argument("--reps-scale", type=float, default=1.0, help="multiply the number of repetitions")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--note", default="", help="how the run was made (machine state, options), kept in the JSON")
     args = parser.parse_args()
 
     models = build_models()
@@ -169,6 +170,7 @@ def main() -> None:
         "hf_attn_implementation": models["hf"].config._attn_implementation,
         "max_abs_logit_diff": check,
         "target": TARGET,
+        "notes": args.note,
         "cases": [],
     }
     print(HEADER)

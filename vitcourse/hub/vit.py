@@ -3,15 +3,16 @@
 The three implementations compute the same function; they differ in names and in
 a few choices that a converter must carry over or refuse:
 
-=====================  ================================  =====================  ==========================
-                       Hugging Face ``ViT*``             timm ``VisionTransformer``  ours
-=====================  ================================  =====================  ==========================
-Q, K, V                three ``nn.Linear`` (``q_proj``…)  one fused ``qkv``       one fused ``qkv``
-LayerNorm ε            ``layer_norm_eps`` (1e-12)         1e-6                   ``ViTConfig.norm_eps``
-activation             ``hidden_act`` (``"gelu"``: exact) ``nn.GELU`` (exact)    ``nn.GELU`` (exact)
-position table         ``embeddings.position_embeddings`` ``pos_embed``           ``pos_embed.weight``
-classifier             ``classifier`` on the [CLS] token  ``head``                ``head``
-=====================  ================================  =====================  ==========================
+* **Q, K, V**: three ``nn.Linear`` in Hugging Face (``q_proj``, ``k_proj``, ``v_proj``),
+  one fused ``qkv`` in timm and here (Q, K, V stacked along the output dimension, the
+  heads contiguous inside each): a converter concatenates or splits them.
+* **LayerNorm ε**: ``layer_norm_eps`` in Hugging Face (1e-12 by default), 1e-6 in timm;
+  ours is ``ViTConfig.norm_eps`` and takes the source's value.
+* **activation**: the exact GELU in all three (Hugging Face's ``hidden_act="gelu"``);
+  any other is refused.
+* **position table**: ``embeddings.position_embeddings`` (Hugging Face), ``pos_embed``
+  (timm), ``pos_embed.weight`` (ours).
+* **classifier**: ``classifier`` (Hugging Face), ``head`` (timm, ours), on the [CLS] token.
 
 Hugging Face's ``ViTModel`` also has a *pooler* (``tanh(W · [CLS])``, a leftover of
 BERT's next-sentence head) that ``ViTForImageClassification`` doesn't use; it has no
