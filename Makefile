@@ -102,8 +102,9 @@ exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one p
 tps: setup  ## from each TP's solved source: its student notebook (stubs) and its book page
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.build $(TPS),@echo "no TP folders (exercises/*/tp.yml)")
 
-bench: setup  ## time our ViT-Ti/S/B against timm's, same weights, CPU (minutes; not part of make test)
+bench: setup  ## time our ViT against timm's and Hugging Face's, same weights, CPU (many minutes; not part of make test)
 	$(BIN)/python benchmarks/bench_vit_vs_timm.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_vit_hf_timm.py $(BENCH_HF_ARGS)
 
 sync-notebooks: setup  ## regenerate every .ipynb from its .md (and the Colab set-up cells)
 	$(BIN)/python -m vitcourse.notebooks sync
