@@ -282,3 +282,13 @@ def test_stand_in_processors_fit_their_model(capsys):
 def test_a_processor_that_needs_a_tokenizer_says_so():
     with pytest.raises(HubUnavailableError, match="a text tokenizer needs its vocabulary files"):
         load_processor("openai/clip-vit-base-patch32", profile="smoke")
+
+
+def test_the_shipped_vit_shapes_stand_in_names_its_classes(monkeypatch):
+    """The registry written by checkpoints.build records "classes"; the stand-in's id2label must use them."""
+    monkeypatch.delenv(checkpoints.registry.ENV_VAR)  # the package's own registry, not the isolated one
+    if "vit_shapes" not in checkpoints.available():
+        pytest.skip("vit_shapes is not shipped in this checkout")
+    model = load_pretrained(VIT, profile="smoke", verbose=False)
+    assert model.config.id2label == dict(enumerate(checkpoints.info("vit_shapes")["classes"]))
+    assert model.config.label2id["circle"] == 0
