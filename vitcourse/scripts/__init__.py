@@ -1,0 +1,1 @@
+"""Command-line programs of the course (``python -m vitcourse.scripts.NAME``)."""
