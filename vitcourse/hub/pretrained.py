@@ -243,8 +243,6 @@ class Provenance:
             what the stand-in is.
         stand_in: True when these are not the Hub weights.
         reason: why not (``None`` for the Hub weights).
-        normalization: ``(mean, std)`` the stand-in's weights were trained with, when they
-            are a shipped checkpoint (its processor must use them); else None.
     """
 
     hub_id: str
@@ -252,7 +250,6 @@ class Provenance:
     weights: str
     stand_in: bool = False
     reason: str | None = None
-    normalization: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
     def __str__(self) -> str:
         if not self.stand_in:
@@ -320,22 +317,8 @@ def _shipped_checkpoint(name: str | None) -> str | None:
     return name if name in checkpoints.available() else None
 
 
-def _checkpoint_normalization(meta: dict) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """The ``(mean, std)`` a shipped checkpoint was trained with (None: plain ``[0, 1]`` inputs or unknown)."""
-    data = meta.get("data", {})
-    if data.get("name") == "shapes" and data.get("normalize"):
-        from ..data import SHAPES_MEAN, SHAPES_STD
-
-        return tuple(SHAPES_MEAN), tuple(SHAPES_STD)
-    return None
-
-
-def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> tuple[nn.Module, str, tuple | None]:
-    """Build the stand-in: a shipped checkpoint (converted to Hugging Face) or a tiny random model.
-
-    Returns:
-        The model, what its weights are, and the checkpoint's input normalisation (or None).
-    """
+def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> tuple[nn.Module, str]:
+    """Build the stand-in: a shipped checkpoint (converted to Hugging Face) or a tiny random model."""
     checkpoint = _shipped_checkpoint(entry.checkpoint) if stand_in == "auto" else None
     if checkpoint is not None:
         from .. import checkpoints
@@ -350,8 +333,7 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
         labels = labels or meta.get("labels") or meta.get("classes")  # build.py records "classes"
         model = vit_to_hf(ours, labels=labels if ours.config.num_classes else None).eval()
         what = meta.get("description") or f"trained on {meta.get('data', {}).get('name', '?')}"
-        weights = f"vitcourse checkpoint {checkpoint!r} ({what}), not the Hub weights"
-        return model, weights, _checkpoint_normalization(meta)
+        return model, f"vitcourse checkpoint {checkpoint!r} ({what}), not the Hub weights"
     config = entry.stand_in()
     if labels is not None:
         for key, value in _label_kwargs(labels).items():
@@ -360,7 +342,7 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _transformers_class(class_name)(config).eval()
-    return model, f"tiny {class_name} with random weights (its outputs mean nothing)", None
+    return model, f"tiny {class_name} with random weights (its outputs mean nothing)"
 
 
 def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
@@ -453,8 +435,8 @@ def load_pretrained(
                 f"{name}: {reason}, {why}. To get the real weights: run with the network and PROFILE='full' "
                 f"(unset HF_HUB_OFFLINE); to go on without them: fallback='stand-in' with one of {list(HUB_MODELS)}"
             )
-        model, weights, normalization = _stand_in(entry, task, labels, stand_in, seed)
-        provenance = Provenance(name, revision, weights, stand_in=True, reason=reason, normalization=normalization)
+        model, weights = _stand_in(entry, task, labels, stand_in, seed)
+        provenance = Provenance(name, revision, weights, stand_in=True, reason=reason)
     _label(model, provenance)
     _say(str(provenance), verbose)
     return _to_ours(model, entry) if framework == "vitcourse" else model
@@ -515,9 +497,5 @@ def load_processor(
         raise HubUnavailableError(f"{name}: {reason}, {why}. For the real one: the network and PROFILE='full'.")
     image_size = getattr(getattr(model, "config", None), "image_size", None) or entry.stand_in_image_size
     image_size = image_size if isinstance(image_size, int) else int(image_size[0])
-    normalization = getattr(provenance, "normalization", None)
     _say(f"{name}: {reason} -> STAND-IN processor for {image_size}x{image_size} images", verbose)
-    if normalization is not None:  # a shipped checkpoint: normalise as it was trained
-        mean, std = normalization
-        return entry.stand_in_processor(image_size, mean=mean, std=std)
     return entry.stand_in_processor(image_size)
