@@ -26,6 +26,7 @@ def test_options_and_their_errors():
         script.parse_args(["--mode", "linear"])
 
 
+@pytest.mark.slow
 def test_full_fine_tuning_in_process(tmp_path):
     results = script.main([*TINY, "--epochs", "2", "--output-dir", str(tmp_path)])
     assert results["labels"][:3] == ["red", "green", "blue"] and len(results["labels"]) == 10
