@@ -150,6 +150,7 @@ def test_head_is_new_but_the_backbone_is_the_pretrained_one():
     pretrained = load_pretrained("google/vit-base-patch16-224", profile="smoke", verbose=False)
     model = ft.load_for_finetuning(list(COLORS), profile="smoke", verbose=False)
     assert ft.head_of(pretrained).out_features == 8  # the stand-in's shapes head ...
+    assert pretrained.config.id2label[0] == "circle"  # ... named after the checkpoint's classes
     assert ft.head_of(model).out_features == 3  # ... is gone
     for (name, ours), (_, theirs) in zip(model.vit.named_parameters(), pretrained.vit.named_parameters()):
         assert torch.equal(ours, theirs), name
