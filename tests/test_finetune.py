@@ -150,6 +150,7 @@ def test_head_is_new_but_the_backbone_is_the_pretrained_one():
     pretrained = load_pretrained("google/vit-base-patch16-224", profile="smoke", verbose=False)
     model = ft.load_for_finetuning(list(COLORS), profile="smoke", verbose=False)
     assert ft.head_of(pretrained).out_features == 8  # the stand-in's shapes head ...
+    assert pretrained.config.id2label[0] == "circle"  # ... named after the checkpoint's classes
     assert ft.head_of(model).out_features == 3  # ... is gone
     for (name, ours), (_, theirs) in zip(model.vit.named_parameters(), pretrained.vit.named_parameters()):
         assert torch.equal(ours, theirs), name
@@ -296,3 +297,30 @@ def test_hub_datasets_get_the_same_layout_as_ours(monkeypatch):
         assert len(data["test"]) == 5
     assert [len(split) for split in data.values()] == [54, 6, 5]  # cifar10: 10 % of train for validation
     assert sorted(data["validation"]["label"]) == [0, 0, 1, 1, 2, 2]  # stratified
+
+
+def test_make_splits_is_stratified_disjoint_and_leaves_test_alone(digits):
+    pool = datasets.DatasetDict({"train": digits["train"], "test": digits["test"]})
+    data = ft.make_splits(pool, validation_size=0.25, seed=0)
+    assert list(data) == ["train", "validation", "test"]
+    assert (len(data["train"]), len(data["validation"])) == (300, 100)
+    assert data["test"]["label"] == digits["test"]["label"]
+    counts = torch.bincount(torch.tensor(data["validation"]["label"]), minlength=10)
+    expected = torch.bincount(torch.tensor(digits["train"]["label"]), minlength=10) * 0.25
+    assert (counts - expected).abs().max() <= 1  # every class keeps its share
+    again = ft.make_splits(pool, validation_size=0.25, seed=0)
+    assert again["validation"]["label"] == data["validation"]["label"]
+
+
+def test_replace_classifier_by_hand_matches_labels_and_keeps_the_backbone():
+    from vitcourse.hub import load_pretrained
+
+    model = load_pretrained("google/vit-base-patch16-224", profile="smoke", stand_in="random", verbose=False)
+    backbone = {key: value.clone() for key, value in model.vit.state_dict().items()}
+    assert ft.head_of(model).out_features == 1000  # the ImageNet classes of the original TP's bug
+    ft.replace_classifier(model, COLORS)
+    ft.check_head(model, COLORS)
+    assert all(torch.equal(value, backbone[key]) for key, value in model.vit.state_dict().items())
+    output = model(torch.randn(4, 3, 32, 32), labels=torch.tensor([0, 1, 2, 0]))
+    assert output.logits.shape == (4, 3)
+    assert torch.isclose(output.loss, torch.nn.functional.cross_entropy(output.logits, torch.tensor([0, 1, 2, 0])))

@@ -56,7 +56,9 @@ __all__ = [
     "head_of",
     "load_for_finetuning",
     "load_image_dataset",
+    "make_splits",
     "processor_transform",
+    "replace_classifier",
     "to_pil",
     "trainable_parameters",
     "unfreeze",
@@ -154,6 +156,24 @@ def _photos_split(split: str, size: int, seed: int, img_size: int | None):
     return images, labels, list(PHOTO_CLASSES)
 
 
+def make_splits(data, validation_size: float = 0.1, seed: int = 0):
+    """Carve a stratified validation split out of ``train``; ``test`` is left untouched.
+
+    Args:
+        data: a ``DatasetDict`` with ``train`` and ``test`` (a ``ClassLabel`` column ``label``).
+        validation_size: fraction of ``train`` that goes to validation.
+        seed: seed of the split (the same seed, the same split).
+
+    Returns:
+        A ``DatasetDict`` with ``train``, ``validation`` and ``test``; every class keeps
+        its share of images in ``train`` and ``validation``.
+    """
+    import datasets
+
+    parts = data["train"].train_test_split(test_size=validation_size, stratify_by_column="label", seed=seed)
+    return datasets.DatasetDict({"train": parts["train"], "validation": parts["test"], "test": data["test"]})
+
+
 def _hub_dataset(name: str, seed: int, sizes: dict[str, int] | None):
     import datasets
 
@@ -161,13 +181,13 @@ def _hub_dataset(name: str, seed: int, sizes: dict[str, int] | None):
 
     image_column, label_column, validation = HUB_DATASETS[name]
     data = load_hub_dataset(name)
+    splits = ("train", "test") if validation is None else ("train", validation, "test")
+    data = datasets.DatasetDict({split: data[split] for split in splits}).select_columns([image_column, label_column])
+    data = data.rename_columns({c: n for c, n in ((image_column, "image"), (label_column, "label")) if c != n})
     if validation is None:  # stratified, seeded: the same split on every run
-        parts = data["train"].train_test_split(test_size=0.1, stratify_by_column=label_column, seed=seed)
-        data = datasets.DatasetDict({"train": parts["train"], "validation": parts["test"], "test": data["test"]})
+        data = make_splits(data, validation_size=0.1, seed=seed)
     else:
         data = datasets.DatasetDict({"train": data["train"], "validation": data[validation], "test": data["test"]})
-    data = data.select_columns([image_column, label_column])
-    data = data.rename_columns({c: n for c, n in ((image_column, "image"), (label_column, "label")) if c != n})
     if sizes:
         data = datasets.DatasetDict(
             {split: part.shuffle(seed=seed).select(range(min(sizes.get(split, len(part)), len(part))))
@@ -326,6 +346,35 @@ def check_head(model: nn.Module, labels: Sequence[str]) -> None:
         )
 
 
+def replace_classifier(model: nn.Module, labels: Sequence[str]) -> nn.Module:
+    """Replace a Hugging Face classifier's head by a new one for ``labels``, by hand.
+
+    What ``from_pretrained(..., num_labels=..., id2label=..., label2id=...,
+    ignore_mismatched_sizes=True)`` does: a new ``nn.Linear(hidden_size, C)``, drawn as
+    the model draws its weights (truncated normal, ``config.initializer_range``; bias 0),
+    and a config that agrees with it. The config matters: the loss reshapes the logits
+    with ``config.num_labels``, and ``id2label`` names the predictions.
+
+    Args:
+        model: a transformers ``*ForImageClassification`` model (changed in place).
+        labels: the new class names, in label order.
+
+    Returns:
+        ``model``, with ``model.classifier`` ``(C, hidden_size)`` and ``config.num_labels = C``.
+    """
+    labels = list(labels)
+    old = head_of(model)
+    new = nn.Linear(old.in_features, len(labels)).to(device=old.weight.device, dtype=old.weight.dtype)
+    nn.init.trunc_normal_(new.weight, std=getattr(model.config, "initializer_range", 0.02))
+    nn.init.zeros_(new.bias)
+    model.classifier = new
+    model.num_labels = len(labels)
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: i for i, label in enumerate(labels)}
+    model.config.num_labels = len(labels)
+    return model
+
+
 def load_for_finetuning(
     labels: Sequence[str],
     name: str = DEFAULT_MODEL,
@@ -433,6 +482,23 @@ class FinetuneResult:
     args: Any = field(repr=False)
 
 
+def _epoch_printer():
+    """A ``TrainerCallback`` printing one line per evaluation: epoch, last training loss, validation metrics."""
+    from transformers import TrainerCallback
+
+    class EpochPrinter(TrainerCallback):
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs) -> None:
+            losses = [entry["loss"] for entry in state.log_history if "loss" in entry]
+            loss = f"train loss {losses[-1]:.3f} | " if losses else ""
+            print(
+                f"epoch {state.epoch:.0f}/{args.num_train_epochs:g}: {loss}validation accuracy "
+                f"{metrics['eval_accuracy']:.3f}, macro F1 {metrics['eval_f1']:.3f}",
+                flush=True,
+            )
+
+    return EpochPrinter()
+
+
 def _trainer_metrics(prediction) -> dict[str, float]:
     from .train.metrics import classification_metrics
 
@@ -456,6 +522,7 @@ def finetune(
     warmup: float = 0.1,
     seed: int = 0,
     logging_steps: int = 10,
+    verbose: bool = True,
     **training_args: Any,
 ) -> FinetuneResult:
     """Fine-tune ``model`` with ``transformers.Trainer`` (AdamW, linear warm-up then linear decay).
@@ -476,14 +543,15 @@ def finetune(
         weight_decay: AdamW's decoupled weight decay.
         warmup: warm-up length, a fraction of the steps (< 1) or a number of steps.
         seed: seed of the data order and of dropout.
-        logging_steps: log the training loss every this many steps.
+        logging_steps: log the training loss every this many steps (into ``history``).
+        verbose: print one line per evaluation (instead of the Trainer's log dicts).
         **training_args: any other ``TrainingArguments`` (``lr_scheduler_type``,
             ``gradient_accumulation_steps``, ``fp16``…).
 
     Returns:
         A :class:`FinetuneResult`.
     """
-    from transformers import Trainer, TrainingArguments
+    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments
 
     if len(train_dataset) == 0:
         raise ValueError("train_dataset is empty: there is nothing to fine-tune on")
@@ -519,6 +587,10 @@ def finetune(
         data_collator=collate,
         compute_metrics=_trainer_metrics,
     )
+    trainer.remove_callback(PrinterCallback)
+    trainer.remove_callback(ProgressCallback)
+    if verbose:
+        trainer.add_callback(_epoch_printer())
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
