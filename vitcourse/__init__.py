@@ -13,6 +13,7 @@ the chapter that explains it.
 * :mod:`vitcourse.checkpoints`: small trained checkpoints shipped with the package.
 * :mod:`vitcourse.hub`: Hub models at pinned revisions (offline stand-ins), and our ViT/Swin
   converted to and from Hugging Face and timm, proven equal layer by layer.
+* :mod:`vitcourse.finetune`: fine-tuning a Hub ViT with ``datasets`` and ``Trainer``, the head replaced.
 * :mod:`vitcourse.runtime`: profiles (``smoke``/``full``), device, seeds.
 """
 

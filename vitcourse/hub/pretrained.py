@@ -314,7 +314,7 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
         elif labels is not None:
             ours = replace_head(ours, len(labels))
         meta = checkpoints.info(checkpoint)
-        labels = labels or meta.get("labels")
+        labels = labels or meta.get("labels") or meta.get("classes")  # the registry says "classes"
         model = vit_to_hf(ours, labels=labels if ours.config.num_classes else None).eval()
         what = meta.get("description") or f"trained on {meta.get('data', {}).get('name', '?')}"
         return model, f"vitcourse checkpoint {checkpoint!r} ({what}), not the Hub weights"
