@@ -74,7 +74,7 @@ test: setup  ## every check: unit tests, chapter notebooks, exercises, the book 
 	$(MAKE) --no-print-directory test-browser
 
 test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells)
-	$(BIN)/python -m pytest tests -q -m "not browser"
+	$(BIN)/python -m pytest tests -q -m "not browser" --durations=10
 
 test-notebooks: setup  ## execute every chapter notebook with nbval (lax: no stored outputs to compare)
 	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider $(CHAPTERS)
