@@ -74,24 +74,17 @@ test: setup  ## every check: unit tests, chapter notebooks, exercises, the book 
 	$(MAKE) --no-print-directory test-browser
 
 test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells)
-	$(BIN)/python -m pytest tests -q -m "not browser"
+	$(BIN)/python -m pytest tests -q -m "not browser" --durations=10
 
 test-notebooks: setup  ## execute every chapter notebook with nbval (lax: no stored outputs to compare)
 	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider $(CHAPTERS)
 
-test-exercises: setup  ## every TP graded: solution gets every point, student notebook runs to the end; TP1-TP3 under nbval
+test-exercises: setup  ## every TP graded (solution gets every point, student notebook runs to the end), then the graded solution re-run under nbval
 	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises)
-	$(BIN)/python -m papermill exercises/tp1/tp1.ipynb $(TEST_OUT)/exercises/tp1.ipynb \
-		--cwd exercises/tp1 -p PROFILE smoke -p SWEEP_DIR $(abspath $(TEST_OUT))/exercises/tp1-sweep \
-		--log-level WARNING
-	$(BIN)/python -m papermill exercises/tp2/tp2.ipynb $(TEST_OUT)/exercises/tp2.ipynb \
-		--cwd exercises/tp2 -p PROFILE smoke --log-level WARNING
-	$(BIN)/python -m papermill exercises/tp3/tp3.ipynb $(TEST_OUT)/exercises/tp3.ipynb \
-		--cwd exercises/tp3 -p PROFILE smoke --log-level WARNING
-	$(BIN)/python -m pytest -q --nbval -p no:cacheprovider \
+	$(if $(TPS),$(BIN)/python -m pytest -q --nbval -p no:cacheprovider \
 		--nbval-sanitize-with exercises/nbval_sanitize.cfg --nbval-cell-timeout 600 \
-		$(TEST_OUT)/exercises/tp1.ipynb $(TEST_OUT)/exercises/tp2.ipynb $(TEST_OUT)/exercises/tp3.ipynb
+		$(foreach tp,$(TPS),$(TEST_OUT)/exercises/$(notdir $(tp)).ipynb))
 
 test-book: book  ## the book builds with warnings as errors, and shows no TP's solution
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.leaks _build/html $(TPS))

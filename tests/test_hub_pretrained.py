@@ -152,8 +152,8 @@ def test_unreachable_hub_falls_back_in_one_line(tmp_path, monkeypatch, capsys):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
     calls = []
-    connect = pretrained._connects
-    monkeypatch.setattr(pretrained, "_connects", lambda *args: calls.append(args) or connect(*args))
+    connect = pretrained.reachable
+    monkeypatch.setattr(pretrained, "reachable", lambda *args, **kwargs: calls.append(args) or connect(*args, **kwargs))
     warm(SWIN)
     start = time.perf_counter()
     model = load_pretrained(SWIN, profile="full", cache_dir=tmp_path)
@@ -169,7 +169,7 @@ def reachable_hub(monkeypatch):
     """A Hub that answers the connection test; what ``from_pretrained`` then does is up to each test."""
     for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(pretrained, "_connects", lambda *args: True)
+    monkeypatch.setattr(pretrained, "reachable", lambda *args, **kwargs: True)
     calls, real = [], pretrained._transformers_class
 
     class Hub:

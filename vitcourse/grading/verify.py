@@ -10,7 +10,10 @@
    what the student has not written yet, and it is graded 0 with status ``partial``.
 
 Every automatic part must be checked at least once in each notebook. The executed
-notebooks, the CSV and the feedback files are left in ``--out`` for inspection.
+notebooks, the CSV and the feedback files are left in ``--out`` for inspection, and the
+solution as the grader executed it (papermill, ``smoke`` profile injected) is also copied
+to ``--out/<tp>.ipynb``: ``make test-exercises`` re-checks that copy with nbval rather
+than executing the solution a second time.
 """
 
 from __future__ import annotations
@@ -77,7 +80,8 @@ def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
             tp.folder,
             [solution, student],
             out / "notas.csv",
-            GradeOptions(workers=workers),
+            # The TP's own notebooks: their figures are kept whole for the nbval re-check.
+            GradeOptions(workers=workers, max_output_bytes=256 * 2**20),
             log=lambda line: print(line, flush=True),
         )
     }
@@ -91,6 +95,7 @@ def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
         nbformat.read(tp.student, as_version=4),
         assignment,
     )
+    (out.parent / f"{out.name}.ipynb").write_bytes((feedback / "solucion.ipynb").read_bytes())
     return problems
 
 

@@ -22,10 +22,8 @@ loads, ``model.provenance``, the first line of ``print(model)`` and
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import os
-import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +33,7 @@ from urllib.parse import urlparse
 import torch
 from torch import nn
 
+from ..data.remote import reachable
 from ..runtime import resolve_profile
 from . import standins
 from .standins import IMAGENET_MEAN, IMAGENET_STD, STAND_IN_IMAGE_SIZE
@@ -193,26 +192,11 @@ def hub_address() -> tuple[str, int]:
     return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
 
 
-def _connects(host: str, port: int, timeout: float) -> bool:
-    def connect() -> bool:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-
-    # The DNS lookup ignores socket timeouts, so the whole attempt runs in a thread we stop waiting for.
-    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-    try:
-        return pool.submit(connect).result(timeout=timeout)
-    except (OSError, concurrent.futures.TimeoutError):
-        return False
-    finally:
-        pool.shutdown(wait=False)
-
-
 def hub_reachable(timeout: float = 1.5) -> bool:
     """Whether a TCP connection to the Hub opens within ``timeout`` seconds (asked once per process and address)."""
     address = hub_address()
     if address not in _reachability:
-        _reachability[address] = _connects(*address, timeout)
+        _reachability[address] = reachable(*address, timeout=timeout)
     return _reachability[address]
 
 
