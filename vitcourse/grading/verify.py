@@ -25,6 +25,7 @@ from pathlib import Path
 import nbformat
 
 from .build import build
+from .execute import EXPORT_TAG
 from .grader import GradeOptions, grade
 from .registry import load_checks
 from .results import MIME_TYPE
@@ -50,7 +51,7 @@ def _errors(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
     found, position = [], 0
     for cell in notebook.cells:
         tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags or "vitcourse-export" in tags or "papermill-error-cell-tag" in tags:
+        if "injected-parameters" in tags or EXPORT_TAG in tags or "papermill-error-cell-tag" in tags:
             continue
         position += 1
         for output in cell.get("outputs", []):
@@ -95,7 +96,9 @@ def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
         nbformat.read(tp.student, as_version=4),
         assignment,
     )
-    (out.parent / f"{out.name}.ipynb").write_bytes((feedback / "solucion.ipynb").read_bytes())
+    graded = nbformat.read(feedback / "solucion.ipynb", as_version=4)
+    graded.cells = [cell for cell in graded.cells if EXPORT_TAG not in cell.metadata.get("tags", [])]
+    nbformat.write(graded, out.parent / f"{out.name}.ipynb")  # as papermill left it, without the grader's cells
     return problems
 
 
