@@ -279,6 +279,23 @@ def test_stand_in_processors_fit_their_model(capsys):
     assert type(sam).__name__ == "SamProcessor"
 
 
+def test_a_shipped_stand_in_gets_the_normalisation_it_was_trained_with(monkeypatch):
+    from vitcourse.data import SHAPES_MEAN, SHAPES_STD, ShapesClassification
+
+    monkeypatch.delenv(checkpoints.registry.ENV_VAR)  # the checkpoints this package really ships
+    model = load_pretrained(VIT, profile="smoke", verbose=False)
+    assert model.provenance.checkpoint == "vit_shapes"
+    processor = load_processor(VIT, model=model, verbose=False)
+    assert processor.image_mean == pytest.approx(SHAPES_MEAN) and processor.image_std == pytest.approx(SHAPES_STD)
+    test = ShapesClassification("test", size=8, seed=0, normalize=True)  # what the checkpoint was trained on
+    processed = processor(images=list(ShapesClassification("test", size=8, seed=0).images), return_tensors="pt")
+    trained = torch.stack([test[i][0] for i in range(len(test))])  # (8, 3, 32, 32)
+    assert torch.allclose(processed["pixel_values"], trained, atol=1e-4)
+    random = load_pretrained(VIT, profile="smoke", stand_in="random", verbose=False)
+    assert random.provenance.checkpoint is None
+    assert load_processor(VIT, model=random, verbose=False).image_mean == pytest.approx([0.5] * 3)  # the real model's
+
+
 def test_a_processor_that_needs_a_tokenizer_says_so():
     with pytest.raises(HubUnavailableError, match="a text tokenizer needs its vocabulary files"):
         load_processor("openai/clip-vit-base-patch32", profile="smoke")

@@ -227,6 +227,8 @@ class Provenance:
             what the stand-in is.
         stand_in: True when these are not the Hub weights.
         reason: why not (``None`` for the Hub weights).
+        checkpoint: the shipped :mod:`vitcourse.checkpoints` entry standing in, if one does
+            (its processor then normalises as that checkpoint was trained).
     """
 
     hub_id: str
@@ -234,6 +236,7 @@ class Provenance:
     weights: str
     stand_in: bool = False
     reason: str | None = None
+    checkpoint: str | None = None
 
     def __str__(self) -> str:
         if not self.stand_in:
@@ -301,8 +304,12 @@ def _shipped_checkpoint(name: str | None) -> str | None:
     return name if name in checkpoints.available() else None
 
 
-def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> tuple[nn.Module, str]:
-    """Build the stand-in: a shipped checkpoint (converted to Hugging Face) or a tiny random model."""
+def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> tuple[nn.Module, str, str | None]:
+    """Build the stand-in: a shipped checkpoint (converted to Hugging Face) or a tiny random model.
+
+    Returns:
+        The model, what it is (for :class:`Provenance`), and the checkpoint's name or None.
+    """
     checkpoint = _shipped_checkpoint(entry.checkpoint) if stand_in == "auto" else None
     if checkpoint is not None:
         from .. import checkpoints
@@ -317,7 +324,7 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
         labels = labels or meta.get("labels") or meta.get("classes")  # the registry says "classes"
         model = vit_to_hf(ours, labels=labels if ours.config.num_classes else None).eval()
         what = meta.get("description") or f"trained on {meta.get('data', {}).get('name', '?')}"
-        return model, f"vitcourse checkpoint {checkpoint!r} ({what}), not the Hub weights"
+        return model, f"vitcourse checkpoint {checkpoint!r} ({what}), not the Hub weights", checkpoint
     config = entry.stand_in()
     if labels is not None:
         for key, value in _label_kwargs(labels).items():
@@ -326,7 +333,7 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = _transformers_class(class_name)(config).eval()
-    return model, f"tiny {class_name} with random weights (its outputs mean nothing)"
+    return model, f"tiny {class_name} with random weights (its outputs mean nothing)", None
 
 
 def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
@@ -419,8 +426,8 @@ def load_pretrained(
                 f"{name}: {reason}, {why}. To get the real weights: run with the network and PROFILE='full' "
                 f"(unset HF_HUB_OFFLINE); to go on without them: fallback='stand-in' with one of {list(HUB_MODELS)}"
             )
-        model, weights = _stand_in(entry, task, labels, stand_in, seed)
-        provenance = Provenance(name, revision, weights, stand_in=True, reason=reason)
+        model, weights, checkpoint = _stand_in(entry, task, labels, stand_in, seed)
+        provenance = Provenance(name, revision, weights, stand_in=True, reason=reason, checkpoint=checkpoint)
     _label(model, provenance)
     _say(str(provenance), verbose)
     return _to_ours(model, entry) if framework == "vitcourse" else model
@@ -481,5 +488,24 @@ def load_processor(
         raise HubUnavailableError(f"{name}: {reason}, {why}. For the real one: the network and PROFILE='full'.")
     image_size = getattr(getattr(model, "config", None), "image_size", None) or entry.stand_in_image_size
     image_size = image_size if isinstance(image_size, int) else int(image_size[0])
+    normalization = _checkpoint_normalization(provenance.checkpoint if provenance is not None else None)
     _say(f"{name}: {reason} -> STAND-IN processor for {image_size}x{image_size} images", verbose)
-    return entry.stand_in_processor(image_size)
+    if normalization is None:
+        return entry.stand_in_processor(image_size)
+    mean, std = normalization
+    return entry.stand_in_processor(image_size, mean=mean, std=std)
+
+
+def _checkpoint_normalization(name: str | None) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """``(mean, std)`` a shipped checkpoint was trained with, or None (no checkpoint, or data it can't tell)."""
+    if name is None:
+        return None
+    from .. import checkpoints
+    from ..data import SHAPES_MEAN, SHAPES_STD
+
+    data = checkpoints.info(name).get("data", {})
+    if not data.get("normalize"):
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # trained on [0, 1] pixels
+    if data.get("name") == "shapes":
+        return SHAPES_MEAN, SHAPES_STD
+    return None
