@@ -115,3 +115,27 @@ def test_build_one_trains_checks_and_registers(tmp_path):
 def test_build_cli_lists_recipes(capsys):
     assert main(["--list"]) == 0
     assert "vit_shapes" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_shipped_checkpoint_reaches_its_recorded_accuracy(name, monkeypatch):
+    """Re-measure each shipped model on the exact test set of its recipe: the registry's
+    numbers must be what the committed weights really do, not what a past run printed."""
+    from torch.utils.data import DataLoader
+
+    from vitcourse.checkpoints.build import make_datasets
+    from vitcourse.train import evaluate
+
+    monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
+    if name not in checkpoints.available():
+        pytest.fail(f"recipe {name!r} has no shipped checkpoint; run `python -m vitcourse.checkpoints.build {name}`")
+    entry = checkpoints.info(name)
+    model = checkpoints.load(name)
+    assert not model.training
+    test_set = make_datasets(RECIPES[name])[2]
+    torch.set_num_threads(1)
+    metrics = evaluate(model, DataLoader(test_set, batch_size=256))
+    assert metrics["num_samples"] == entry["data"].get("test_size", metrics["num_samples"])
+    assert metrics["accuracy"] == pytest.approx(entry["metrics"]["test_accuracy"], abs=1e-3)
+    assert metrics["accuracy"] >= RECIPES[name].target
