@@ -91,3 +91,26 @@ def test_distilled_run_asks_the_teacher(data):
     assert result.model.__class__.__name__ == "DistilledViT"
     with pytest.raises(ValueError, match="no teacher"):
         run_experiment(spec, train, test)
+
+
+def test_compare_accuracies_needs_more_than_noise():
+    from vitcourse.experiments import compare_accuracies
+
+    close = compare_accuracies(0.31, 0.30, 1000)
+    assert close["sign"] == 0 and close["difference"] == pytest.approx(0.01)
+    assert close["stderr"] == pytest.approx(((0.31 * 0.69 + 0.3 * 0.7) / 1000) ** 0.5)
+    assert compare_accuracies(0.40, 0.30, 1000)["sign"] == 1
+    assert compare_accuracies(0.20, 0.30, 1000)["sign"] == -1
+    with pytest.raises(ValueError, match="num_samples"):
+        compare_accuracies(0.5, 0.5, 0)
+
+
+def test_compare_accuracies_against_several_seeds_needs_to_beat_them_all():
+    from vitcourse.experiments import compare_accuracies
+
+    assert compare_accuracies(0.40, [0.30, 0.31], 1000)["sign"] == 1
+    assert compare_accuracies(0.33, [0.23, 0.31], 1000)["sign"] == 0  # inside the seeds' spread
+    assert compare_accuracies(0.14, [0.23, 0.31], 1000)["sign"] == -1
+    assert compare_accuracies(0.40, [0.30, 0.32], 1000)["difference"] == pytest.approx(0.09)
+    with pytest.raises(ValueError, match="empty"):
+        compare_accuracies(0.5, [], 100)

@@ -37,6 +37,7 @@ __all__ = [
     "CIFAR10_STD",
     "ExperimentResult",
     "ExperimentSpec",
+    "compare_accuracies",
     "first",
     "load_data",
     "results_frame",
@@ -242,6 +243,7 @@ class ExperimentResult:
             "augment": spec.augment,
             "distill": spec.distill or "",
             "epochs": spec.num_epochs,
+            "seed": spec.seed,
             "train_accuracy": self.train_accuracy,
             "test_accuracy": self.test_accuracy,
             "test_loss": self.test_loss,
@@ -256,6 +258,7 @@ def run_experiment(
     test: Dataset,
     teacher: nn.Module | None = None,
     device: str | torch.device = "cpu",
+    curve: Dataset | None = None,
 ) -> ExperimentResult:
     """Train ``spec`` on the first ``spec.train_size`` images of ``train`` and test it.
 
@@ -266,6 +269,9 @@ def run_experiment(
         teacher: required when ``spec.distill`` is set: a classifier of the same classes
             (wrap it in :class:`~vitcourse.train.CachedTeacher` to compute each image once).
         device: where to train.
+        curve: optional images evaluated after every epoch, for a learning curve
+            (``result.history["val_accuracy"]``); they never choose the weights (the
+            model keeps its last epoch's).
 
     Returns:
         An :class:`ExperimentResult`.
@@ -293,6 +299,9 @@ def run_experiment(
     history = fit(
         trained,
         loader,
+        DataLoader(curve, 500) if curve is not None else None,
+        restore_best=False,
+        monitor="val_accuracy",
         epochs=spec.num_epochs,
         lr=spec.lr,
         weight_decay=spec.weight_decay,
@@ -333,3 +342,44 @@ def results_frame(results: Sequence[ExperimentResult]):
 
     return pd.DataFrame([result.row() for result in results])
 
+
+
+def compare_accuracies(
+    accuracy_a: float, accuracy_b: float | Sequence[float], num_samples: int, z: float = 2.0
+) -> dict[str, float]:
+    """Is ``a`` better than ``b`` on a test set of ``num_samples`` images, beyond chance?
+
+    Each accuracy is a proportion with binomial standard error ``√(p(1-p)/n)``; a
+    difference has standard error ``√(se_a² + se_b²)`` (conservative when both models
+    are tested on the same images, which makes their errors correlated). That is the
+    noise of the *test set*. Training has its own: another seed gives another model.
+    Pass several accuracies of the baseline (one per seed) as ``accuracy_b``; ``a`` then
+    counts as better (worse) only if it is clearly above (below) **every** one of them.
+
+    Args:
+        accuracy_a: accuracy in ``[0, 1]``.
+        accuracy_b: the baseline's accuracy, or one per training seed.
+        num_samples: test images behind each accuracy.
+        z: how many standard errors count as a clear difference (2 ≈ 95 %).
+
+    Returns:
+        ``{"difference": a - mean(b), "stderr": of that difference, "sign": +1 (a better),
+        -1 (b better) or 0 (can't tell)}``.
+    """
+    if num_samples < 1:
+        raise ValueError(f"num_samples must be positive, got {num_samples}")
+    references = [accuracy_b] if isinstance(accuracy_b, (int, float)) else list(accuracy_b)
+    if not references:
+        raise ValueError("accuracy_b is empty: give the baseline's accuracy (or one per seed)")
+
+    def stderr(p: float, q: float) -> float:
+        return math.sqrt((p * (1 - p) + q * (1 - q)) / num_samples)
+
+    above = all(accuracy_a - b > z * stderr(accuracy_a, b) for b in references)
+    below = all(b - accuracy_a > z * stderr(accuracy_a, b) for b in references)
+    mean_b = sum(references) / len(references)
+    return {
+        "difference": accuracy_a - mean_b,
+        "stderr": stderr(accuracy_a, mean_b),
+        "sign": 1 if above else -1 if below else 0,
+    }
