@@ -79,15 +79,17 @@ test-unit: setup  ## unit tests of the package and the repository (pairs in sync
 test-notebooks: setup  ## execute every chapter notebook with nbval (lax: no stored outputs to compare)
 	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider $(CHAPTERS)
 
-test-exercises: setup  ## every TP graded: solution gets every point, student notebook runs to the end; TP1 under nbval
+test-exercises: setup  ## every TP graded: solution gets every point, student notebook runs to the end; TP1, TP2 under nbval
 	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises)
 	$(BIN)/python -m papermill exercises/tp1/tp1.ipynb $(TEST_OUT)/exercises/tp1.ipynb \
 		--cwd exercises/tp1 -p PROFILE smoke -p SWEEP_DIR $(abspath $(TEST_OUT))/exercises/tp1-sweep \
 		--log-level WARNING
+	$(BIN)/python -m papermill exercises/tp2/tp2.ipynb $(TEST_OUT)/exercises/tp2.ipynb \
+		--cwd exercises/tp2 -p PROFILE smoke --log-level WARNING
 	$(BIN)/python -m pytest -q --nbval -p no:cacheprovider \
 		--nbval-sanitize-with exercises/nbval_sanitize.cfg --nbval-cell-timeout 600 \
-		$(TEST_OUT)/exercises/tp1.ipynb
+		$(TEST_OUT)/exercises/tp1.ipynb $(TEST_OUT)/exercises/tp2.ipynb
 
 test-book: book  ## the book builds with warnings as errors, and shows no TP's solution
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.leaks _build/html $(TPS))
@@ -102,8 +104,9 @@ exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one p
 tps: setup  ## from each TP's solved source: its student notebook (stubs) and its book page
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.build $(TPS),@echo "no TP folders (exercises/*/tp.yml)")
 
-bench: setup  ## time our ViT-Ti/S/B against timm's, same weights, CPU (minutes; not part of make test)
+bench: setup  ## time our ViT against timm's and Hugging Face's, same weights, CPU (many minutes; not part of make test)
 	$(BIN)/python benchmarks/bench_vit_vs_timm.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_vit_hf_timm.py $(BENCH_HF_ARGS)
 
 sync-notebooks: setup  ## regenerate every .ipynb from its .md (and the Colab set-up cells)
 	$(BIN)/python -m vitcourse.notebooks sync

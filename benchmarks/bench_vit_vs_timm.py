@@ -26,14 +26,13 @@ import argparse
 import collections
 import json
 import os
-import platform
 import statistics
-import time
 from pathlib import Path
 
 import timm
 import torch
 import torch.nn.functional as F
+from timing import machine_info, make_step, paired_ratio, time_interleaved
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from vitcourse.models import create_model, state_dict_from_timm
@@ -103,55 +102,6 @@ def op_census(ours: torch.nn.Module, theirs: torch.nn.Module, images: torch.Tens
     }
 
 
-def make_step(model: torch.nn.Module, task: str, images: torch.Tensor, labels: torch.Tensor):
-    """A closure running one forward (inference) or one training step of ``model``."""
-    if task == "forward":
-        model.eval()
-
-        def step() -> None:
-            with torch.inference_mode():
-                model(images)
-
-        return step
-    model.train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
-
-    def step() -> None:
-        optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(images), labels).backward()
-        optimizer.step()
-
-    return step
-
-
-def time_interleaved(steps: dict, reps: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each step, alternating the order every repetition."""
-    for _ in range(warmup):
-        for step in steps.values():
-            step()
-    times = {name: [] for name in steps}
-    order = list(steps)
-    for rep in range(reps):
-        for name in order if rep % 2 == 0 else order[::-1]:
-            start = time.perf_counter()
-            steps[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
-
-
-def machine_info() -> dict:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "timm": timm.__version__,
-        "mkldnn": torch.backends.mkldnn.is_available(),
-        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-    }
-
-
 HEADER = f"{'model':<24}{'batch':>6}{'task':>9}{'threads':>8}{'reps':>6}{'ours ms':>10}{'timm ms':>10}" \
          f"{'ours/timm':>10}{'paired':>8}{'load':>6}"
 
@@ -184,7 +134,7 @@ def benchmark_size(size: str, args: argparse.Namespace, results: dict, rows: lis
                 median = {key: statistics.median(value) for key, value in times.items()}
                 ratio = median["ours"] / median["timm"]
                 # each repetition runs both models back to back, under nearly the same load
-                paired = statistics.median(a / b for a, b in zip(times["ours"], times["timm"]))
+                paired = paired_ratio(times, "ours", "timm")
                 rows.append(f"{name:<24}{batch_size:>6}{task:>9}{threads:>8}{reps:>6}{median['ours'] * 1e3:>10.1f}"
                             f"{median['timm'] * 1e3:>10.1f}{ratio:>10.3f}{paired:>8.3f}{load:>6.1f}")
                 print(rows[-1], flush=True)
@@ -209,7 +159,8 @@ def main() -> None:
         args.sizes, args.reps_scale = "tiny", args.reps_scale / 3
 
     torch.manual_seed(0)
-    results = {"machine": machine_info(), "dtype": "float32", "device": "cpu", "checks": {}, "cases": []}
+    results = {"machine": machine_info(timm=timm.__version__), "dtype": "float32", "device": "cpu", "checks": {},
+               "cases": []}
     print(f"torch {torch.__version__}, timm {timm.__version__}, threads {args.threads}, {os.cpu_count()} CPUs")
     print(HEADER)
     rows: list[str] = []

@@ -24,3 +24,20 @@ def test_non_scalars_are_glued_unchanged(monkeypatch):
     table = np.arange(3)
     book.glue("table", table)
     assert stored["table"] is table
+
+
+def test_repository_file_in_a_checkout(tmp_path):
+    (tmp_path / "_config.yml").write_text("title: x\n")
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    target = tmp_path / "benchmarks" / "results" / "r.json"
+    target.write_text("{}")
+    assert book.repository_file("benchmarks/results/r.json", root=tmp_path) == target
+
+
+def test_repository_file_url_is_the_installed_commit():
+    direct_url = {"url": "https://github.com/ceia-vit/vitcourse", "vcs_info": {"vcs": "git", "commit_id": "abc123"}}
+    assert book._raw_url(direct_url, "benchmarks/results/r.json") == (
+        "https://raw.githubusercontent.com/ceia-vit/vitcourse/abc123/benchmarks/results/r.json"
+    )
+    with pytest.raises(FileNotFoundError, match="open this notebook from a clone of the repository"):
+        book._raw_url({"url": "file:///work/main", "dir_info": {"editable": True}}, "benchmarks/results/r.json")

@@ -11,6 +11,8 @@ the chapter that explains it.
   and loaders for downloaded data sets.
 * :mod:`vitcourse.train`: the training loop, metrics, checkpoints, logging, MLflow.
 * :mod:`vitcourse.checkpoints`: small trained checkpoints shipped with the package.
+* :mod:`vitcourse.hub`: Hub models at pinned revisions (offline stand-ins), and our ViT/Swin
+  converted to and from Hugging Face and timm, proven equal layer by layer.
 * :mod:`vitcourse.runtime`: profiles (``smoke``/``full``), device, seeds.
 """
 

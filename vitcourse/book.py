@@ -1,16 +1,24 @@
-"""Helpers for chapter notebooks: putting computed numbers into the prose.
+"""Helpers for chapter notebooks: putting computed numbers into the prose, reading repository files.
 
 In the built book, ``glue("acc", 0.973)`` lets the Markdown say
 ``{glue:text}`acc:.1%``` so no number in the text is ever typed by hand
 (myst-nb's glue). On Colab or in plain Jupyter, myst-nb is not installed and the
 value is simply shown, so the notebook still reads well.
+
+:func:`repository_file` finds a file of the repository that is not part of the
+package (the benchmark results, say): in a checkout, on disk; on Colab, where only the
+package was installed from git, downloaded from the very commit that was installed.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import urllib.request
+from pathlib import Path
 from typing import Any
 
-__all__ = ["glue"]
+__all__ = ["glue", "repository_file"]
 
 
 def _plain_scalar(value: Any) -> Any:
@@ -43,3 +51,50 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     myst_glue(name, _plain_scalar(value), display=display)
     return value
+
+
+def _raw_url(direct_url: dict, path: str) -> str:
+    """The raw-file URL of ``path`` at the commit pip installed (PEP 610's ``direct_url.json``)."""
+    url, commit = direct_url.get("url", ""), direct_url.get("vcs_info", {}).get("commit_id")
+    prefix = "https://github.com/"
+    if not url.startswith(prefix) or not commit:
+        raise FileNotFoundError(
+            f"{path} is a file of the repository, not of the package, and vitcourse was not installed from a "
+            f"GitHub commit (direct_url.json: {direct_url}); open this notebook from a clone of the repository"
+        )
+    repository = url[len(prefix) :].removesuffix(".git").rstrip("/")
+    return f"https://raw.githubusercontent.com/{repository}/{commit}/{path}"
+
+
+def repository_file(path: str, root: str | Path | None = None, timeout: float = 10.0) -> Path:
+    """A file of the vitcourse repository, e.g. ``"benchmarks/results/vit_hf_timm.json"``.
+
+    Args:
+        path: relative to the repository root.
+        root: the checkout (default: the nearest folder above the working directory
+            holding ``_config.yml``).
+        timeout: seconds to wait for GitHub when the file must be downloaded.
+
+    Returns:
+        A local path: the checkout's file, or a copy downloaded (once) from the commit
+        of the installed package into ``~/.cache/vitcourse/repository``.
+
+    Raises:
+        FileNotFoundError: neither a checkout nor a package installed from GitHub.
+    """
+    if root is None:
+        here = Path.cwd().resolve()
+        root = next((folder for folder in (here, *here.parents) if (folder / "_config.yml").exists()), None)
+    if root is not None and (Path(root) / path).exists():
+        return Path(root) / path
+    from importlib.metadata import distribution
+
+    direct_url = json.loads(distribution("vitcourse").read_text("direct_url.json") or "{}")
+    url = _raw_url(direct_url, path)
+    cache = Path(os.environ.get("VITCOURSE_CACHE", Path.home() / ".cache" / "vitcourse")) / "repository"
+    local = cache / direct_url["vcs_info"]["commit_id"] / path
+    if not local.exists():
+        local.parent.mkdir(parents=True, exist_ok=True)
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            local.write_bytes(response.read())
+    return local

@@ -52,8 +52,8 @@ from .submission import (
     dependent_cells,
     extract_definitions,
     read_submission,
+    reference_used,
     unfinished_names,
-    uses_reference,
     written_answers,
 )
 from .tpdir import TPConfig, load_tp
@@ -275,13 +275,19 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
             if not isinstance(part.target, Definition):
                 continue
             kind = kinds.get(part.target_name)
+            used = "" if kind in (None, "import") else reference_used(chunks, part.target_name, part.originals)
             for test in context.tests[part.key]:
                 if kind is None:
                     fixed[test.id] = {"status": "missing", "message": f"el notebook no define `{part.target_name}`"}
-                elif kind == "import" or uses_reference(chunks, part.target_name, part.reference):
+                elif kind == "import":
                     fixed[test.id] = {
                         "status": "imported",
                         "message": f"`{part.target_name}` usa la implementación de referencia en lugar de escribirla",
+                    }
+                elif used:
+                    fixed[test.id] = {
+                        "status": "imported",
+                        "message": f"`{part.target_name}` usa `{used}`, ya hecha, en lugar de escribirla",
                     }
                 else:
                     to_run.append(({"id": test.id, "target": part.target_name, "file": f"{len(to_run)}.pt"}, test))

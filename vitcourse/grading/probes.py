@@ -13,7 +13,7 @@ process that ran the student's code to the one that judges it, saved with
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["parameter_shapes", "seeded", "set_parameters", "to_wire"]
+__all__ = ["parameter_shapes", "raised", "seeded", "set_parameters", "to_wire"]
 
 # Lists longer than this, strings longer than this, are cut: an observation is a summary.
 MAX_ITEMS = 10_000
@@ -73,6 +73,22 @@ def set_parameters(module: nn.Module, seed: int = 0, std: float = 0.5) -> nn.Mod
 def parameter_shapes(module: nn.Module) -> list[list[int]]:
     """Shapes of the trainable parameters, sorted, so the names students choose don't matter."""
     return sorted(list(p.shape) for p in module.parameters() if p.requires_grad)
+
+
+def raised(action: Callable[[], Any]) -> str:
+    """The name of the exception ``action()`` raises, or ``"sin error"``.
+
+    For tests of the errors a student's code must raise (``ValueError`` for a size that
+    doesn't divide). ``NotImplementedError`` is let through: code that isn't written yet
+    is "not implemented", not "raises the wrong error".
+    """
+    try:
+        action()
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 (which exception came is the observation)
+        return type(error).__name__
+    return "sin error"
 
 
 def _is_dataframe(value: Any) -> bool:

@@ -133,6 +133,10 @@ class Part:
             function of no arguments returning the expected value for a :class:`Variable`.
         description: one or two sentences for the book page (Spanish).
         manual: graded by the instructor (written answers); no tests.
+        forbidden: other ready-made implementations whose use inside the student's
+            definition doesn't count either: the package's model when ``reference`` is an
+            adapter of it, or a PyTorch layer that does the whole job
+            (``nn.MultiheadAttention`` for an attention part).
     """
 
     key: str
@@ -142,6 +146,7 @@ class Part:
     reference: Any = None
     description: str = ""
     manual: bool = False
+    forbidden: tuple[Any, ...] = ()
     tests: list[Test] = field(default_factory=list)
 
     def test(
@@ -176,6 +181,11 @@ class Part:
         return [t for t in self.tests if not t.private]
 
     @property
+    def originals(self) -> tuple[Any, ...]:
+        """What the student must not lean on: the reference and the ``forbidden`` ones."""
+        return (self.reference, *self.forbidden)
+
+    @property
     def target_name(self) -> str | None:
         """The name the student's notebook defines (``None`` for manual parts)."""
         return self.target.name if self.target is not None else None
@@ -205,6 +215,7 @@ class Assignment:
         reference: Any = None,
         description: str = "",
         manual: bool = False,
+        forbidden: tuple[Any, ...] = (),
     ) -> Part:
         """Declare a part; a plain string ``target`` means a :class:`Definition`."""
         if isinstance(target, str):
@@ -213,7 +224,7 @@ class Assignment:
             raise ValueError(f"part {self.key}.{name} needs a target and a reference (or manual=True)")
         if any(p.key == f"{self.key}.{name}" for p in self.parts):
             raise ValueError(f"assignment {self.key} already has a part {name!r}")
-        part = Part(f"{self.key}.{name}", title, points, target, reference, description, manual)
+        part = Part(f"{self.key}.{name}", title, points, target, reference, description, manual, tuple(forbidden))
         self.parts.append(part)
         return part
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import ast
 import builtins
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ __all__ = [
     "dependent_cells",
     "extract_definitions",
     "read_submission",
+    "reference_used",
     "unfinished_names",
     "uses_reference",
     "written_answers",
@@ -294,20 +296,36 @@ def dependent_cells(notebook: nbformat.NotebookNode, names: set[str]) -> set[int
     return dependent
 
 
-def uses_reference(chunks: list[Chunk], target: str, reference: object) -> bool:
-    """Does the student's definition of ``target`` lean on the reference implementation?
+def reference_used(chunks: list[Chunk], target: str, references: object | Sequence[object]) -> str:
+    """The ready-made implementation the student's definition of ``target`` leans on, or ``""``.
 
     The reference is installed wherever the student's code runs, so nothing stops a
     notebook from subclassing it or calling it. This catches the plain cases: inside
-    the last ``def``/``class`` of ``target``, a name imported as the reference
+    the last ``def``/``class`` of ``target``, a name imported as one of ``references``
     (``from vitcourse.layers import LearnedPositionalEmbedding as L``) or an attribute
-    of an imported module with the reference's name (``vitcourse.layers.LearnedPositionalEmbedding``).
+    of an imported module with its name (``vitcourse.layers.LearnedPositionalEmbedding``,
+    ``nn.MultiheadAttention``).
+
+    Args:
+        chunks: the submission's definitions (:func:`extract_definitions`).
+        target: the name the part grades.
+        references: the reference, or several objects whose use doesn't count
+            (:attr:`vitcourse.grading.registry.Part.originals`).
+
+    Returns:
+        ``"module.Name"`` of the first one found, or ``""``.
     """
-    name = getattr(reference, "__name__", None)
-    module = getattr(reference, "__module__", None) or ""
-    if not name:
-        return False
-    aliases, modules, definition = set(), set(), None
+    if not isinstance(references, (list, tuple)):
+        references = (references,)
+    wanted = {}  # name -> (module, "module.Name")
+    for reference in references:
+        name = getattr(reference, "__name__", None)
+        if name:
+            module = getattr(reference, "__module__", None) or ""
+            wanted.setdefault(name, (module, f"{module}.{name}" if module else name))
+    if not wanted:
+        return ""
+    aliases, modules, definition = {}, set(), None
     for chunk in chunks:
         try:
             tree = ast.parse(chunk.code)
@@ -318,21 +336,27 @@ def uses_reference(chunks: list[Chunk], target: str, reference: object) -> bool:
                 modules |= {(a.asname or a.name).split(".")[0] for a in node.names}
             elif isinstance(node, ast.ImportFrom):
                 for alias in node.names:
-                    if alias.name == name and (module == node.module or module.startswith(f"{node.module}.")):
-                        aliases.add(alias.asname or alias.name)
+                    module = wanted.get(alias.name, ("", ""))[0]
+                    if alias.name in wanted and (module == node.module or module.startswith(f"{node.module}.")):
+                        aliases[alias.asname or alias.name] = wanted[alias.name][1]
                     else:
                         modules.add(alias.asname or alias.name)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name == target:
                 definition = node
     if definition is None:
-        return False
+        return ""
     for node in ast.walk(definition):
         if isinstance(node, ast.Name) and node.id in aliases:
-            return True
-        if isinstance(node, ast.Attribute) and node.attr == name:
+            return aliases[node.id]
+        if isinstance(node, ast.Attribute) and node.attr in wanted:
             root = node.value
             while isinstance(root, ast.Attribute):
                 root = root.value
             if isinstance(root, ast.Name) and root.id in modules:
-                return True
-    return False
+                return wanted[node.attr][1]
+    return ""
+
+
+def uses_reference(chunks: list[Chunk], target: str, reference: object | Sequence[object]) -> bool:
+    """Does the student's definition of ``target`` lean on the reference (see :func:`reference_used`)?"""
+    return bool(reference_used(chunks, target, reference))

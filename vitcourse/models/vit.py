@@ -51,6 +51,9 @@ class ViTConfig:
         drop_path: stochastic-depth rate of the last block; block ``i`` gets
             ``drop_path * i / (depth - 1)`` (the usual linear schedule).
         pool: ``"cls"`` (the ``[CLS]`` token) or ``"mean"`` (average of the patch tokens).
+        norm_eps: epsilon of every LayerNorm: 1e-6 in timm and the original JAX code,
+            1e-12 in Hugging Face's ``ViTConfig`` (``layer_norm_eps``). A converted model
+            keeps its source's value, so it computes the same numbers.
     """
 
     img_size: int | tuple[int, int] = 224
@@ -66,6 +69,7 @@ class ViTConfig:
     attn_dropout: float = 0.0
     drop_path: float = 0.0
     pool: str = "cls"
+    norm_eps: float = 1e-6
 
     def __post_init__(self) -> None:
         if self.pool not in ("cls", "mean"):
@@ -124,10 +128,11 @@ class ViT(nn.Module):
                 dropout=config.dropout,
                 attn_dropout=config.attn_dropout,
                 drop_path=rate,
+                norm_eps=config.norm_eps,
             )
             for rate in drop_path_schedule(config.drop_path, config.depth)
         )
-        self.norm = nn.LayerNorm(D, eps=1e-6)
+        self.norm = nn.LayerNorm(D, eps=config.norm_eps)
         self.head = nn.Linear(D, config.num_classes) if config.num_classes > 0 else nn.Identity()
         self.init_weights()
 

@@ -3,6 +3,7 @@ interaction helps (sliders over positions and heads stay live in the static HTML
 
 from .attention import attention_heatmap, plot_attention_overlay
 from .augment import plot_augmentations, plot_mixed_batch
+from .classification import plot_confusion_matrix, plot_prediction_grid
 from .complexity import attention_memory_figure
 from .diagrams import plot_encoder_block
 from .patches import plot_patch_grid, plot_patch_sequence, to_numpy_image
@@ -14,10 +15,12 @@ __all__ = [
     "cosine_similarity_matrix",
     "plot_attention_overlay",
     "plot_augmentations",
+    "plot_confusion_matrix",
     "plot_encoder_block",
     "plot_mixed_batch",
     "plot_patch_grid",
     "plot_patch_sequence",
+    "plot_prediction_grid",
     "position_similarity_figure",
     "positional_encoding_heatmap",
     "to_numpy_image",

@@ -1,0 +1,837 @@
+"""Checks of TP2: a Vision Transformer from scratch, trained on CIFAR-10 (or the shapes world).
+
+The student writes the pieces of a batch-first ViT, each graded on its own:
+``PatchEmbedding``, ``MultiHeadSelfAttention``, ``EncoderBlock`` and ``ViT``; the formula
+of its parameter count, ``vit_num_params``; and ``batch_influence``, the test that
+catches the original TP's bug (an encoder built with ``batch_first=False`` fed
+``(B, N, D)`` tensors mixes the images of a batch).
+
+Most tests are *behavioural*, so they hold whatever the student names things: output
+shapes for odd sizes (images of 30 pixels, patches of 3, 5 and 6, ``D = 36`` with 3
+heads), each output depending only on its own sample, permutation equivariance,
+gradients reaching every parameter, the parameter count against the formula, the
+errors a user can cause. Where outputs are compared number by number with the
+reference (attention and encoder block), both modules get the same parameter values
+with :func:`~vitcourse.grading.probes.set_parameters`, which fills parameters **in
+registration order**; the statement says which order (the one the forward pass uses,
+as in ``vitcourse.layers``). The ViT itself is never compared by value: students
+create its parameters in any order.
+
+The references: :mod:`vitcourse.layers` for the pieces, :class:`vitcourse.models.ViT`
+behind the flat signature of :class:`ReferenceViT`, and :mod:`vitcourse.exercises.tp2`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..exercises.tp2 import TorchEncoderViT, batch_influence, vit_num_params, vit_param_breakdown
+from ..layers import (
+    MLP,
+    EncoderBlock,
+    LearnedPositionalEmbedding,
+    MultiHeadAttention,
+    PatchEmbedding,
+    patchify,
+    unpatchify,
+)
+from ..models import ViT, ViTConfig
+from .compare import compare
+from .probes import parameter_shapes, raised, set_parameters
+from .registry import Assignment
+
+__all__ = ["TP", "ReferenceViT"]
+
+
+class ReferenceViT(ViT):
+    """:class:`vitcourse.models.ViT` with TP2's flat signature (the reference of ``tp2.vit``).
+
+    Args:
+        img_size, patch_size, in_chans, num_classes, embed_dim, depth, num_heads, mlp_ratio:
+            as in :class:`~vitcourse.models.ViTConfig`.
+    """
+
+    def __init__(
+        self,
+        img_size: int,
+        patch_size: int,
+        in_chans: int = 3,
+        num_classes: int = 10,
+        embed_dim: int = 192,
+        depth: int = 6,
+        num_heads: int = 3,
+        mlp_ratio: float = 4.0,
+    ) -> None:
+        config = ViTConfig(
+            img_size=img_size,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            num_classes=num_classes,
+            embed_dim=embed_dim,
+            depth=depth,
+            num_heads=num_heads,
+            mlp_ratio=mlp_ratio,
+        )
+        super().__init__(config)
+
+
+TP = Assignment("tp2", title="TP2: un ViT desde cero, sus hiperparámetros y el aumento de datos")
+
+# Odd sizes everywhere, so that a transposed or misplaced axis can't pass by accident:
+# 30-pixel images cut into patches of 5 (a 6x6 grid), D = 36 with 3 heads of 12.
+IMG, PATCH, CHANS, D, HEADS, TOKENS = 30, 5, 3, 36, 3, 11
+VIT = {
+    "img_size": IMG,
+    "patch_size": PATCH,
+    "in_chans": CHANS,
+    "num_classes": 7,
+    "embed_dim": D,
+    "depth": 2,
+    "num_heads": HEADS,
+    "mlp_ratio": 2.0,
+}
+ATOL = 1e-5  # an output "changed" when a value moved by more than this
+
+
+def _all_get_gradients(module: nn.Module) -> bool:
+    return all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in module.parameters())
+
+
+def _count(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+class _Method(nn.Module):
+    """Call ``module.<method>`` as a module (eval/train reach the wrapped module)."""
+
+    def __init__(self, module: nn.Module, method: str) -> None:
+        super().__init__()
+        self.module, self.method = module, method
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return getattr(self.module, self.method)(x)
+
+
+def _mixing(matrix: torch.Tensor) -> str:
+    """Spanish: which outputs moved with another sample, from an influence matrix ``(B, B)``."""
+    pairs = [(i, j) for i in range(len(matrix)) for j in range(len(matrix)) if i != j and bool(matrix[i, j])]
+    if pairs:
+        i, j = pairs[0]
+        more = f" (y {len(pairs) - 1} pares más)" if len(pairs) > 1 else ""
+        return f"cambiar la muestra {j} cambió la salida de la muestra {i}{more}"
+    blind = [i for i in range(len(matrix)) if not bool(matrix[i, i])]
+    if blind:
+        return f"la salida de la muestra {blind[0]} no cambió al cambiar su propia entrada"
+    return "cada salida depende sólo de su muestra"
+
+
+def _independence_judge(got, expected):
+    """Say which sample moved which output, instead of an index into a boolean matrix."""
+    difference = compare(got, expected)
+    if difference is None or not isinstance(got, dict):
+        return difference
+    wrong = [
+        (key, matrix)
+        for key, matrix in got.items()
+        if isinstance(matrix, torch.Tensor)
+        and isinstance(expected.get(key), torch.Tensor)
+        and matrix.shape == expected[key].shape
+        and matrix.dtype == torch.bool
+        and not torch.equal(matrix, expected[key])
+    ]
+    # Samples that mix are the bug this test is about: name them first.
+    wrong.sort(key=lambda item: not bool((item[1] & ~torch.eye(len(item[1]), dtype=torch.bool)).any()))
+    if wrong:
+        key, matrix = wrong[0]
+        return f"{key}: cada salida depende sólo de su propia muestra", f"{key}: {_mixing(matrix)}"
+    return difference
+
+
+def _independent(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The influence matrix of a module on a batch (the package's :func:`batch_influence`)."""
+    return batch_influence(module, x, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- part 1: PatchEmbedding
+
+patch_embed = TP.part(
+    "patch_embed",
+    title="PatchEmbedding",
+    points=1.5,
+    target="PatchEmbedding",
+    reference=PatchEmbedding,
+    description=(
+        "Corta imágenes $(B, C, H, W)$ en parches de $P \\times P$ y proyecta cada uno a $D$ números con la misma "
+        "capa lineal (o una `Conv2d` con `kernel_size = stride = P`): $(B, N, D)$ con $N = (H/P)^2$ en orden raster. "
+        "Tamaños que no se dividen y entradas de otra forma levantan `ValueError`."
+    ),
+)
+
+
+@patch_embed.test(
+    "Devuelve (B, N, D) y guarda num_patches, para imágenes de 30 px con parches de 3, 5 y 6",
+    hint="N = (img_size // patch_size) ** 2 tokens de D números; con Conv2d: flatten(2).transpose(1, 2).",
+)
+def shapes(cls):
+    shapes_, counts = [], []
+    for patch_size, in_chans, embed_dim in [(5, 3, 36), (6, 3, 36), (3, 1, 20)]:
+        images = torch.randn(2, in_chans, IMG, IMG)
+        module = cls(img_size=IMG, patch_size=patch_size, in_chans=in_chans, embed_dim=embed_dim)
+        shapes_.append(list(module(images).shape))
+        counts.append(module.num_patches)
+    return {"formas de la salida": shapes_, "num_patches": counts}
+
+
+@patch_embed.test(
+    "Tiene P²·C·D + D parámetros (una proyección con sesgo)",
+    hint="Una sola capa: nn.Conv2d(C, D, kernel_size=P, stride=P) o nn.Linear(P * P * C, D).",
+)
+def parameters(cls):
+    return {"número de parámetros": _count(cls(img_size=IMG, patch_size=PATCH, in_chans=CHANS, embed_dim=D))}
+
+
+@patch_embed.test(
+    "Cada parche cambia sólo su token, en orden raster (fila por fila)",
+    weight=2,
+    hint="El token k es el parche de la fila k // (H/P) y la columna k % (H/P); no mezcles parches ni columnas.",
+)
+def one_token_per_patch(cls):
+    images = torch.randn(1, CHANS, IMG, IMG)
+    noise = torch.randn(4, CHANS, PATCH, PATCH)
+    module = set_parameters(cls(img_size=IMG, patch_size=PATCH, in_chans=CHANS, embed_dim=D), seed=1, std=0.2)
+    base = module(images)  # (1, N, D)
+    moved = {}
+    for (row, col), delta in zip([(0, 0), (0, 1), (2, 3), (5, 4)], noise):
+        changed = images.clone()
+        changed[0, :, row * PATCH : (row + 1) * PATCH, col * PATCH : (col + 1) * PATCH] += delta
+        difference = (module(changed) - base).abs().amax(dim=-1)[0]  # (N,)
+        moved[f"tokens que cambian al tocar el parche (fila {row}, columna {col})"] = (
+            (difference > ATOL).nonzero().flatten().tolist()
+        )
+    return moved
+
+
+@patch_embed.test(
+    "Todos los parches pasan por la misma proyección afín, sin posiciones",
+    hint="Una sola capa compartida por todos los parches; las posiciones se suman después, en el ViT.",
+)
+def shared_affine_map(cls):
+    patch = torch.randn(CHANS, PATCH, PATCH)
+    x, y = torch.randn(2, 1, CHANS, IMG, IMG)
+    module = set_parameters(cls(img_size=IMG, patch_size=PATCH, in_chans=CHANS, embed_dim=D), seed=2, std=0.2)
+    twice = torch.zeros(1, CHANS, IMG, IMG)
+    twice[0, :, :PATCH, :PATCH] = patch  # patch (0, 0): token 0
+    twice[0, :, 2 * PATCH : 3 * PATCH, 4 * PATCH : 5 * PATCH] = patch  # patch (2, 4): token 16
+    tokens = module(twice)[0]  # (N, D)
+    left = module(x + y) - module(y)
+    right = module(x) - module(torch.zeros_like(x))
+    same = torch.allclose(tokens[0], tokens[16], atol=1e-5)
+    return {
+        "el mismo parche da el mismo token en cualquier posición": bool(same),
+        "cada token es una función afín de su parche": bool(torch.allclose(left, right, atol=1e-4)),
+    }
+
+
+@patch_embed.test(
+    "Tamaños que no se dividen e imágenes de otra forma levantan ValueError",
+    hint=(
+        "En __init__, si img_size % patch_size != 0, raise ValueError(...); en forward, compará images.shape con "
+        "(B, in_chans, img_size, img_size): una Conv2d acepta otro tamaño sin quejarse y devuelve otra N."
+    ),
+)
+def errors(cls):
+    module = cls(img_size=IMG, patch_size=PATCH, in_chans=CHANS, embed_dim=D)
+    return {
+        "img_size=30 con patch_size=4": raised(lambda: cls(img_size=IMG, patch_size=4, in_chans=CHANS, embed_dim=D)),
+        "una imagen de 28 px": raised(lambda: module(torch.randn(2, CHANS, 28, 28))),
+        "una imagen de 1 canal": raised(lambda: module(torch.randn(2, 1, IMG, IMG))),
+    }
+
+
+@patch_embed.test(
+    "El gradiente llega a todos los parámetros y a la imagen",
+    hint="No uses .detach(), .data ni torch.no_grad() en forward.",
+)
+def patch_gradients(cls):
+    images = torch.randn(2, CHANS, IMG, IMG, requires_grad=True)
+    weights = torch.randn(2, (IMG // PATCH) ** 2, D)
+    module = cls(img_size=IMG, patch_size=PATCH, in_chans=CHANS, embed_dim=D)
+    (module(images) * weights).sum().backward()
+    return {
+        "todos los parámetros reciben gradiente": _all_get_gradients(module),
+        "la imagen recibe gradiente": images.grad is not None and bool(images.grad.abs().sum() > 0),
+    }
+
+
+# --------------------------------------------------------------------------- part 2: attention
+
+attention = TP.part(
+    "attention",
+    title="MultiHeadSelfAttention",
+    points=2,
+    target="MultiHeadSelfAttention",
+    reference=MultiHeadAttention,
+    forbidden=(nn.MultiheadAttention,),
+    description=(
+        "Atención multi-cabeza sobre tokens $(B, N, D)$: `qkv` proyecta a $Q, K, V$ (en ese orden), cada cabeza "
+        "calcula $\\mathrm{softmax}(QK^\\top/\\sqrt{d_h})V$ con $d_h = D/h$, las cabezas se juntan y `proj` las "
+        "mezcla. Con `return_attention=True` devuelve también los pesos $(B, h, N, N)$. Se compara número a número "
+        "con `vitcourse.layers.MultiHeadAttention` con los mismos pesos."
+    ),
+)
+
+
+def _attention_variants(x: torch.Tensor, seed: int, std: float) -> dict[str, torch.Tensor]:
+    """Outputs of the classic attention bugs, with the parameters ``set_parameters(seed, std)`` gives the reference.
+
+    They don't depend on the implementation under test, so both observations carry the
+    same ones; :func:`_attention_judge` names the bug when the student's output is one of them.
+    """
+    reference = set_parameters(MultiHeadAttention(D, HEADS), seed=seed, std=std)
+    B, N, _ = x.shape
+    head_dim = D // HEADS
+    with torch.no_grad():
+        q, k, v = reference.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
+        q, k, v = (t.view(B, N, HEADS, head_dim).transpose(1, 2) for t in (q, k, v))  # (B, h, N, hd)
+        scores = q @ k.transpose(-2, -1)  # (B, h, N, N), unscaled
+
+        def merge(heads: torch.Tensor) -> torch.Tensor:
+            return heads.transpose(1, 2).reshape(B, N, D)  # (B, N, D)
+
+        right = (scores / math.sqrt(head_dim)).softmax(dim=-1) @ v
+        return {
+            "dividir por √D en vez de √(D/h)": reference.proj(merge((scores / math.sqrt(D)).softmax(-1) @ v)),
+            "no dividir los scores por √(D/h)": reference.proj(merge(scores.softmax(-1) @ v)),
+            "la softmax sobre las consultas (dim=-2) en vez de las claves": reference.proj(
+                merge((scores / math.sqrt(head_dim)).softmax(-2) @ v)
+            ),
+            "juntar las cabezas con reshape sin transponer antes": reference.proj(right.reshape(B, N, D)),
+            "no aplicar la proyección de salida proj": merge(right),
+        }
+
+
+def _attention_judge(got, expected):
+    """The default comparison of the output, plus the name of the bug when the output is a known one."""
+    if not (isinstance(got, dict) and isinstance(got.get("salida"), torch.Tensor)):
+        return compare(got, expected)
+    difference = compare(got["salida"], expected["salida"], rtol=1e-4, atol=1e-5, label="salida")
+    if difference is None:
+        return None
+    for bug, output in expected["variantes"].items():
+        if output.shape == got["salida"].shape and torch.allclose(got["salida"], output, rtol=1e-4, atol=1e-5):
+            return difference[0], f"la salida coincide con {bug}"
+    return difference
+
+
+@attention.test(
+    "Devuelve (B, N, D) y, con return_attention=True, también los pesos (B, h, N, N)",
+    hint=(
+        "Separá las cabezas con view(B, N, h, D // h).transpose(1, 2) y juntalas con "
+        "transpose(1, 2).reshape(B, N, D)."
+    ),
+)
+def attention_shapes(cls):
+    x = torch.randn(2, TOKENS, D)
+    module = cls(embed_dim=D, num_heads=HEADS)
+    out = module(x)
+    out_again, weights = module(x, return_attention=True)
+    return {
+        "salida": list(out.shape),
+        "salida con return_attention": list(out_again.shape),
+        "pesos": list(weights.shape),
+    }
+
+
+@attention.test(
+    "Registra qkv, una proyección de D a 3D, y proj, de D a D, ambas con sesgo",
+    hint="self.qkv = nn.Linear(D, 3 * D) y self.proj = nn.Linear(D, D), creadas en ese orden.",
+)
+def attention_parameters(cls):
+    return {"formas de los parámetros": parameter_shapes(cls(embed_dim=D, num_heads=HEADS))}
+
+
+@attention.test(
+    "Con los mismos pesos, da la misma salida que la referencia",
+    weight=3,
+    judge=_attention_judge,
+    hint=(
+        "q, k, v = self.qkv(x).chunk(3, dim=-1); cada uno view(B, N, h, d_h).transpose(1, 2); "
+        "softmax(q @ kᵀ / √d_h, dim=-1) @ v; transpose(1, 2).reshape(B, N, D); self.proj(...)."
+    ),
+)
+def attention_values(cls):
+    x = torch.randn(2, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=3, std=0.15)
+    return {"salida": module(x), "variantes": _attention_variants(x, seed=3, std=0.15)}
+
+
+@attention.test(
+    "Los pesos de atención son los de la referencia, y cada fila suma 1",
+    hint="Los pesos son la softmax de los scores sobre la última dimensión (las claves), antes de multiplicar por V.",
+    rtol=1e-4,
+    atol=1e-5,
+)
+def attention_weights(cls):
+    x = torch.randn(2, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=4, std=0.15)
+    _, weights = module(x, return_attention=True)
+    rows = weights.sum(dim=-1)
+    return {
+        "cada fila suma 1": bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-5) and (weights >= 0).all()),
+        "pesos": weights,
+    }
+
+
+@attention.test(
+    "Cada muestra del batch sólo cambia su propia salida",
+    judge=_independence_judge,
+    hint="Las formas son (B, N, D): la atención es entre los N tokens de cada muestra, nunca entre muestras.",
+)
+def attention_batch_independence(cls):
+    x = torch.randn(4, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=5, std=0.15)
+    return {"influencia entre muestras": _independent(module, x)}
+
+
+@attention.test(
+    "Reordenar los tokens reordena la salida igual (no hay posiciones dentro de la atención)",
+    hint="Sin máscaras ni posiciones, la atención es equivariante a permutaciones de los tokens.",
+)
+def attention_permutation(cls):
+    x = torch.randn(2, TOKENS, D)
+    order = torch.randperm(TOKENS)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=6, std=0.15)
+    same = torch.allclose(module(x[:, order]), module(x)[:, order], atol=1e-5)
+    return {"salida de los tokens permutados = salida permutada": bool(same)}
+
+
+@attention.test(
+    "El gradiente llega a todos los parámetros y a los tokens",
+    hint="No uses .detach(), .data ni torch.no_grad() en forward.",
+)
+def attention_gradients(cls):
+    x = torch.randn(2, TOKENS, D, requires_grad=True)
+    weights = torch.randn(2, TOKENS, D)
+    module = cls(embed_dim=D, num_heads=HEADS)
+    (module(x) * weights).sum().backward()
+    return {
+        "todos los parámetros reciben gradiente": _all_get_gradients(module),
+        "los tokens reciben gradiente": x.grad is not None and bool(x.grad.abs().sum() > 0),
+    }
+
+
+@attention.test(
+    "embed_dim que no se divide por num_heads levanta ValueError",
+    hint="Cada cabeza recibe D // h dimensiones: si D % h != 0, raise ValueError(...) diciendo qué valores sirven.",
+)
+def attention_errors(cls):
+    return {"embed_dim=36 con num_heads=5": raised(lambda: cls(embed_dim=D, num_heads=5))}
+
+
+# --------------------------------------------------------------------------- part 3: EncoderBlock
+
+block = TP.part(
+    "block",
+    title="EncoderBlock",
+    points=1.5,
+    target="EncoderBlock",
+    reference=EncoderBlock,
+    forbidden=(nn.TransformerEncoderLayer, nn.MultiheadAttention, MultiHeadAttention, MLP),
+    description=(
+        "Un bloque *pre-norm* del encoder: $x + \\mathrm{MSA}(\\mathrm{LN}(x))$ y después "
+        "$x + \\mathrm{MLP}(\\mathrm{LN}(x))$, con tu `MultiHeadSelfAttention` y un MLP de dos capas con GELU y "
+        "ancho `int(D * mlp_ratio)`."
+    ),
+)
+
+
+@block.test(
+    "Devuelve (B, N, D) para distintos mlp_ratio",
+    hint="Las dos ramas devuelven (B, N, D) y se suman a x.",
+)
+def block_shapes(cls):
+    x = torch.randn(2, TOKENS, D)
+    return {
+        f"mlp_ratio={ratio}": list(cls(embed_dim=D, num_heads=HEADS, mlp_ratio=ratio)(x).shape) for ratio in (4.0, 2.5)
+    }
+
+
+@block.test(
+    "Tiene los parámetros de dos LayerNorm, la atención y el MLP",
+    hint=(
+        "2 LayerNorm (2D cada una), atención (4D² + 4D) y MLP Linear(D, M) + Linear(M, D) "
+        "con M = int(D * mlp_ratio)."
+    ),
+)
+def block_parameters(cls):
+    return {"número de parámetros": _count(cls(embed_dim=D, num_heads=HEADS, mlp_ratio=2.5))}
+
+
+@block.test(
+    "Con todos los parámetros en cero es la identidad (pre-norm con conexiones residuales)",
+    weight=2,
+    hint=(
+        "Pre-norm: x = x + attn(norm1(x)); x = x + mlp(norm2(x)). Si la LayerNorm va después de la suma "
+        "(post-norm) o falta un residual, la salida con parámetros en cero ya no es x."
+    ),
+)
+def block_identity_at_zero(cls):
+    x = torch.randn(2, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), std=0.0)
+    return {"con los parámetros en cero la salida es la entrada": bool(torch.allclose(module(x), x, atol=1e-6))}
+
+
+@block.test(
+    "Con los mismos pesos, da la misma salida que la referencia",
+    weight=2,
+    rtol=1e-4,
+    atol=1e-5,
+    hint=(
+        "Creá los submódulos en el orden en que se usan (norm1, attn, norm2, y el MLP: Linear, GELU, Linear), "
+        "LayerNorm con eps=1e-6, GELU exacta (nn.GELU())."
+    ),
+)
+def block_values(cls):
+    x = torch.randn(2, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS, mlp_ratio=2.0), seed=7, std=0.15)
+    return {"salida": module(x)}
+
+
+@block.test(
+    "Cada muestra del batch sólo cambia su propia salida",
+    judge=_independence_judge,
+    hint="Todo el bloque trabaja sobre (B, N, D); ninguna operación debe mezclar el eje del batch.",
+)
+def block_batch_independence(cls):
+    x = torch.randn(4, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=8, std=0.15)
+    return {"influencia entre muestras": _independent(module, x)}
+
+
+@block.test(
+    "Reordenar los tokens reordena la salida igual",
+    hint="El bloque no sabe de posiciones: LayerNorm y MLP actúan token por token y la atención es equivariante.",
+)
+def block_permutation(cls):
+    x = torch.randn(2, TOKENS, D)
+    order = torch.randperm(TOKENS)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=9, std=0.15)
+    same = torch.allclose(module(x[:, order]), module(x)[:, order], atol=1e-5)
+    return {"salida de los tokens permutados = salida permutada": bool(same)}
+
+
+@block.test(
+    "El gradiente llega a todos los parámetros y a los tokens",
+    hint="No uses .detach(), .data ni torch.no_grad() en forward; usá todos los submódulos que creás.",
+)
+def block_gradients(cls):
+    x = torch.randn(2, TOKENS, D, requires_grad=True)
+    weights = torch.randn(2, TOKENS, D)
+    module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=10, std=0.15)
+    (module(x) * weights).sum().backward()
+    return {
+        "todos los parámetros reciben gradiente": _all_get_gradients(module),
+        "los tokens reciben gradiente": x.grad is not None and bool(x.grad.abs().sum() > 0),
+    }
+
+
+# --------------------------------------------------------------------------- part 4: ViT
+
+vit = TP.part(
+    "vit",
+    title="ViT",
+    points=2,
+    target="ViT",
+    reference=ReferenceViT,
+    forbidden=(
+        ViT,
+        TorchEncoderViT,
+        EncoderBlock,
+        MultiHeadAttention,
+        PatchEmbedding,
+        LearnedPositionalEmbedding,
+        nn.TransformerEncoder,
+        nn.TransformerEncoderLayer,
+        nn.MultiheadAttention,
+    ),
+    description=(
+        "El clasificador: tu `PatchEmbedding`, un token `[CLS]` aprendido delante de los $N$ parches, una "
+        "posición aprendida por token ($N + 1$), `depth` bloques, una LayerNorm final y una capa lineal sobre el "
+        "`[CLS]`. `forward_features` devuelve los $1 + N$ tokens normalizados y `forward` los logits. Se verifica "
+        "por su comportamiento (formas, independencia entre muestras, posiciones, gradientes, cantidad de "
+        "parámetros), así que los nombres internos son tuyos."
+    ),
+)
+
+
+def _vit_count_judge(got, expected):
+    """Name what is missing when the count is off by the ``[CLS]`` token, a position or the position table."""
+    difference = compare(got, expected)
+    if difference is None or not all(isinstance(v, dict) for v in (got, expected)):
+        return difference
+    key = "número de parámetros"
+    if not (isinstance(got.get(key), int) and isinstance(expected.get(key), int)):
+        return difference
+    missing = expected[key] - got[key]
+    num_patches = (IMG // PATCH) ** 2
+    reasons = {
+        2 * D: "faltan 2·D: el token [CLS] y su posición",
+        D: "falta D: el token [CLS], o su posición (son N + 1 posiciones)",
+        num_patches * D + 2 * D: "faltan el token [CLS] y todo el embedding posicional",
+        (num_patches + 1) * D: "falta el embedding posicional",
+        num_patches * D: "falta el embedding posicional de los parches",
+    }
+    if missing in reasons:
+        return difference[0], f"{difference[1]}: {reasons[missing]}"
+    return difference
+
+
+@vit.test(
+    "forward da (B, num_classes) y forward_features (B, 1 + N, D), con parches de 5, 6 y 3",
+    weight=1,
+    hint="forward_features devuelve [CLS] + N tokens después de la LayerNorm final; forward clasifica el [CLS].",
+)
+def vit_shapes(cls):
+    images = {channels: torch.randn(2, channels, IMG, IMG) for channels in (1, 3)}
+    observed = {}
+    for patch_size, in_chans, depth in [(5, 3, 2), (6, 1, 1), (3, 3, 1)]:
+        config = {**VIT, "patch_size": patch_size, "in_chans": in_chans, "depth": depth}
+        model = cls(**config)
+        name = f"parches de {patch_size}, {in_chans} canal{'es' if in_chans > 1 else ''}"
+        observed[f"{name}: logits"] = list(model(images[in_chans]).shape)
+        observed[f"{name}: forward_features"] = list(model.forward_features(images[in_chans]).shape)
+    return observed
+
+
+@vit.test(
+    "Tiene los parámetros de la fórmula: parches, [CLS], N + 1 posiciones, bloques, LayerNorm y cabeza",
+    weight=2,
+    judge=_vit_count_judge,
+    hint="Compará con tu vit_num_params: el [CLS] es un nn.Parameter (1, 1, D) y las posiciones (1, N + 1, D).",
+)
+def vit_parameters(cls):
+    return {"número de parámetros": _count(cls(**VIT))}
+
+
+@vit.test(
+    "Cada imagen del batch sólo cambia sus propios logits y tokens (el bug de batch_first)",
+    weight=2,
+    judge=_independence_judge,
+    hint=(
+        "Si usaste nn.TransformerEncoderLayer, necesita batch_first=True para tensores (B, N, D): con el valor "
+        "por defecto lee (N, B, D) y la atención mezcla las imágenes del batch. Mirá la parte 5."
+    ),
+)
+def vit_batch_independence(cls):
+    images = torch.randn(4, CHANS, IMG, IMG)
+    model = set_parameters(cls(**VIT), seed=11, std=0.2)
+    return {
+        "logits": _independent(model, images),
+        "tokens de forward_features": _independent(_Method(model, "forward_features"), images),
+    }
+
+
+@vit.test(
+    "Los logits dependen de la imagen y de dónde está cada parche",
+    weight=1,
+    hint=(
+        "Sumá a cada token su posición aprendida (también al [CLS]); sin posiciones, reordenar los parches no "
+        "cambia nada. Si imágenes distintas dan los mismos logits, el [CLS] no está viendo los parches."
+    ),
+)
+def vit_sees_positions(cls):
+    images = torch.randn(2, CHANS, IMG, IMG)
+    order = torch.randperm((IMG // PATCH) ** 2)
+    model = set_parameters(cls(**VIT), seed=12, std=0.2).eval()
+    grid = IMG // PATCH
+    shuffled = unpatchify(patchify(images, PATCH)[:, order], PATCH, grid, CHANS)  # same patches, other places
+    with torch.no_grad():
+        logits, logits_shuffled = model(images), model(shuffled)
+    return {
+        "imágenes distintas dan logits distintos": not torch.allclose(logits[0], logits[1], atol=1e-4),
+        "reordenar los parches cambia los logits": not torch.allclose(logits, logits_shuffled, atol=1e-4),
+    }
+
+
+@vit.test(
+    "forward_features termina con la LayerNorm final (cada token con media 0 y varianza 1 al inicializar)",
+    hint="self.norm = nn.LayerNorm(D, eps=1e-6) aplicada a todos los tokens después del último bloque.",
+)
+def vit_final_norm(cls):
+    images = torch.randn(2, CHANS, IMG, IMG)
+    tokens = cls(**VIT).forward_features(images)  # (B, 1 + N, D)
+    mean, var = tokens.mean(dim=-1), tokens.var(dim=-1, unbiased=False)
+    normalised = bool(mean.abs().max() < 1e-3 and (var - 1).abs().max() < 1e-2)
+    return {"tokens normalizados": normalised}
+
+
+@vit.test(
+    "El gradiente de los logits llega a todos los parámetros",
+    weight=1,
+    hint=(
+        "Un parámetro sin gradiente no se entrena: ¿creaste el [CLS] o las posiciones y no los sumaste? "
+        "¿Hay un bloque o una capa que forward no usa?"
+    ),
+)
+def vit_gradients(cls):
+    images = torch.randn(2, CHANS, IMG, IMG)
+    weights = torch.randn(2, VIT["num_classes"])
+    model = set_parameters(cls(**VIT), seed=13, std=0.2)
+    (model(images) * weights).sum().backward()
+    missing = sorted(list(p.shape) for p in model.parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0))
+    return {"formas de los parámetros sin gradiente": missing}
+
+
+@vit.test(
+    "Tamaños que no se dividen e imágenes de otro tamaño levantan ValueError",
+    hint="Tu PatchEmbedding ya lo hace: el ViT sólo tiene que usarla.",
+)
+def vit_errors(cls):
+    model = cls(**VIT)
+    return {
+        "img_size=30 con patch_size=4": raised(lambda: cls(**{**VIT, "patch_size": 4})),
+        "una imagen de 28 px": raised(lambda: model(torch.randn(2, CHANS, 28, 28))),
+    }
+
+
+# --------------------------------------------------------------------------- part 5: the parameter count
+
+param_count = TP.part(
+    "param_count",
+    title="vit_num_params: la cantidad de parámetros de un ViT, por fórmula",
+    points=0.5,
+    target="vit_num_params",
+    reference=vit_num_params,
+    forbidden=(vit_param_breakdown,),
+    description=(
+        "Una función que calcula, sin construir el modelo, cuántos parámetros tiene un ViT dados sus "
+        "hiperparámetros; se prueba con ViT-B/16 y ViT-Ti/16 y con tamaños impares."
+    ),
+)
+
+
+@param_count.test(
+    "Da la cantidad de parámetros de ViT-B/16 y ViT-Ti/16",
+    hint=(
+        "ViT-B/16 tiene 86.567.656: patch embedding P²CD + D, [CLS] D, (N + 1)·D posiciones, "
+        "12 bloques, 2D y DK + K."
+    ),
+)
+def standard_models(fn):
+    return {
+        "ViT-B/16 (224 px, 1000 clases)": fn(224, 16, 3, 1000, 768, 12, 4.0),
+        "ViT-Ti/16 (224 px, 1000 clases)": fn(224, 16, 3, 1000, 192, 12, 4.0),
+    }
+
+
+@param_count.test(
+    "Da la cantidad de parámetros con tamaños impares y mlp_ratio no entero",
+    weight=2,
+    hint="El ancho del MLP es int(D * mlp_ratio); por bloque: 4D (LayerNorm) + 4D² + 4D (atención) + MLP.",
+)
+def odd_sizes(fn):
+    return {
+        "30 px, P=5, C=1, K=7, D=36, 2 bloques, mlp_ratio=2.5": fn(30, 5, 1, 7, 36, 2, 2.5),
+        "32 px, P=4, C=3, K=10, D=192, 6 bloques, mlp_ratio=2": fn(32, 4, 3, 10, 192, 6, 2.0),
+    }
+
+
+# --------------------------------------------------------------------------- part 6: batch_influence
+
+
+class _RollMix(nn.Module):
+    """Output ``i`` depends on samples ``i`` and ``i - 1``: a known, asymmetric influence pattern."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + 0.5 * x.roll(1, dims=0)
+
+
+batch_influence_part = TP.part(
+    "batch_influence",
+    title="batch_influence: qué muestras cambian qué salidas",
+    points=1,
+    target="batch_influence",
+    reference=batch_influence,
+    description=(
+        "La prueba que delata el bug del TP original: para cada muestra $j$ del batch, cambiarla y ver qué salidas "
+        "$i$ se mueven; devuelve una matriz booleana $(B, B)$, la identidad para un modelo que trata cada muestra "
+        "por separado."
+    ),
+)
+
+
+@batch_influence_part.test(
+    "Detecta que nn.TransformerEncoderLayer con batch_first=False mezcla las muestras de (B, N, D)",
+    weight=2,
+    hint="Para cada j: copiá x, reemplazá x[j] por valores nuevos y marcá [i, j] donde la salida i cambió.",
+)
+def mixing_layer(fn):
+    x = torch.randn(4, 5, 12)
+    layer = nn.TransformerEncoderLayer(12, 3, dim_feedforward=24, batch_first=False)
+    return {"influencia": fn(layer, x)}
+
+
+@batch_influence_part.test(
+    "Da la identidad para la misma capa con batch_first=True (con dropout: evalúa en modo eval)",
+    weight=2,
+    hint=(
+        "Con dropout activo la salida cambia sola en cada llamada: poné el modelo en model.eval() y al final "
+        "devolvelo al modo en que estaba (model.train(was_training))."
+    ),
+)
+def independent_layer(fn):
+    x = torch.randn(4, 5, 12)
+    layer = nn.TransformerEncoderLayer(12, 3, dim_feedforward=24, batch_first=True)  # dropout 0.1, train mode
+    influence = fn(layer, x)
+    return {"influencia": influence, "el modelo vuelve al modo entrenamiento": layer.training}
+
+
+@batch_influence_part.test(
+    "Orienta la matriz: [i, j] es True cuando cambiar la muestra j cambia la salida i (cualquier forma de entrada)",
+    hint=(
+        "Índices: fila = salida que se mueve, columna = muestra que cambiaste. "
+        "La entrada puede ser (B, F) o (B, N, D)."
+    ),
+)
+def orientation(fn):
+    x = torch.randn(5, 6)
+    return {"influencia de una salida que mira a la muestra anterior": fn(_RollMix(), x)}
+
+
+@batch_influence_part.test(
+    "No modifica la entrada",
+    hint="Trabajá sobre una copia: changed = x.clone(); changed[j] = ...",
+)
+def influence_input_untouched(fn):
+    x = torch.randn(3, 4, 12)
+    before = x.clone()
+    fn(nn.TransformerEncoderLayer(12, 3, dim_feedforward=24, batch_first=True), x)
+    return {"la entrada queda igual": bool(torch.equal(x, before))}
+
+
+# --------------------------------------------------------------------------- written answers
+
+TP.part(
+    "hyperparameters",
+    title="La elección de hiperparámetros, justificada",
+    points=0.5,
+    manual=True,
+    description=(
+        "Por qué ese tamaño de parche, dimensión, profundidad, cabezas y ancho del MLP para imágenes de 32 × 32, "
+        "con la cantidad de parámetros, tokens y costo de la atención calculados en el notebook."
+    ),
+)
+
+TP.part(
+    "analysis",
+    title="Resultados, aumento de datos y el bug de batch_first",
+    points=1,
+    manual=True,
+    description=(
+        "El análisis de la parte 4 (métricas, matriz de confusión, errores, efecto del aumento de datos) y las "
+        "preguntas de la parte 5 sobre el bug."
+    ),
+)

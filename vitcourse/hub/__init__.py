@@ -1,0 +1,47 @@
+"""Our models next to Hugging Face's and timm's: pretrained weights, conversions, proofs.
+
+* :func:`load_pretrained` / :func:`load_processor`: a Hub model at a pinned revision
+  (:data:`HUB_MODELS`), or, offline and in the ``smoke`` profile, a labelled stand-in.
+* :func:`vit_from_hf`, :func:`vit_to_hf`, :func:`vit_from_timm`, :func:`swin_from_hf`,
+  :func:`swin_to_hf`, :func:`swin_from_timm`: the same weights in another implementation,
+  or a :class:`ConversionError` naming what differs.
+* :func:`compare_models`: the largest difference between two models after every block.
+
+``transformers`` and ``timm`` are imported only by the functions that need them.
+"""
+
+from .compare import compare_models, trace
+from .mapping import ConversionError
+from .pretrained import (
+    HUB_MODELS,
+    HubModel,
+    HubUnavailableError,
+    Provenance,
+    hub_offline,
+    hub_reachable,
+    load_pretrained,
+    load_processor,
+)
+from .swin import swin_from_hf, swin_from_timm, swin_to_hf
+from .vit import replace_head, vit_from_hf, vit_from_timm, vit_to_hf
+
+__all__ = [
+    "HUB_MODELS",
+    "ConversionError",
+    "HubModel",
+    "HubUnavailableError",
+    "Provenance",
+    "compare_models",
+    "hub_offline",
+    "hub_reachable",
+    "load_pretrained",
+    "load_processor",
+    "replace_head",
+    "swin_from_hf",
+    "swin_from_timm",
+    "swin_to_hf",
+    "trace",
+    "vit_from_hf",
+    "vit_from_timm",
+    "vit_to_hf",
+]

@@ -1,0 +1,57 @@
+"""``python -m vitcourse.hub``: the pinned Hub models, and their commit hashes (needs the network).
+
+    python -m vitcourse.hub list        # the table, offline
+    python -m vitcourse.hub revisions   # full hash of each pinned revision and of today's main
+
+``revisions`` prints, for each model, the full 40-character commit of its pinned
+revision (a short hash or the ``"main"`` placeholder) and the commit ``main`` points to
+now, then the lines to paste into :data:`vitcourse.hub.pretrained.HUB_MODELS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .pretrained import HUB_MODELS
+
+
+def list_models() -> None:
+    """Print the table of pinned models."""
+    print(f"{'hub id':42}{'revision':12}{'tasks'}")
+    for entry in HUB_MODELS.values():
+        pin = entry.revision if entry.pinned else "main (placeholder)"
+        print(f"{entry.hub_id:42}{pin:12}{', '.join(entry.classes)}")
+
+
+def resolve_revisions() -> dict[str, dict[str, str]]:
+    """Ask the Hub for the full hash of every pinned revision and of ``main``.
+
+    Returns:
+        hub id → ``{"pinned": revision, "pinned_sha": full hash, "main_sha": full hash}``.
+    """
+    from huggingface_hub import HfApi
+
+    api, found = HfApi(), {}
+    for entry in HUB_MODELS.values():
+        pinned = api.model_info(entry.hub_id, revision=entry.revision).sha
+        latest = api.model_info(entry.hub_id).sha
+        found[entry.hub_id] = {"pinned": entry.revision, "pinned_sha": pinned, "main_sha": latest}
+        print(f"{entry.hub_id:42} pinned {entry.revision:8} = {pinned}   main = {latest}", flush=True)
+    print("\n# revisions to paste into HUB_MODELS (placeholders replaced by today's main):")
+    for hub_id, shas in found.items():
+        print(f'#   "{hub_id}": "{shas["pinned_sha"]}"')
+    return found
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m vitcourse.hub", description=__doc__.split("\n")[0])
+    parser.add_argument("command", choices=["list", "revisions"])
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        list_models()
+    else:
+        resolve_revisions()
+
+
+if __name__ == "__main__":
+    main()
