@@ -238,6 +238,8 @@ def attention_explorer(
     axis = {"showticklabels": False, "showgrid": False, "zeroline": False, "range": [-0.5, width - 0.5]}
     fig.update_xaxes(**axis)
     fig.update_yaxes(**{**axis, "range": [height - 0.5, -0.5]})
+    for row, name in enumerate(summaries, start=2):  # name the summaries on the left of their panels
+        fig.update_yaxes(title={"text": name, "font": {"size": 11}, "standoff": 2}, row=row, col=1)
     for k in range(1, num_layers * (num_heads + 1) + 1):  # square panels: each y axis follows its own x axis
         suffix = "" if k == 1 else str(k)
         fig.layout[f"yaxis{suffix}"].update(scaleanchor=f"x{suffix}", scaleratio=1)
@@ -245,7 +247,7 @@ def attention_explorer(
         title={"text": titles[0], "x": 0.5},
         height=panel_size * num_layers + 190,
         width=panel_size * (num_heads + 1) + 120,
-        margin={"l": 20, "r": 40, "t": 80, "b": 20},
+        margin={"l": 40 if summaries else 20, "r": 40, "t": 80, "b": 20},
         sliders=[{"active": 0, "currentvalue": {"prefix": "imagen: "}, "steps": steps, "pad": {"t": 10}}],
         plot_bgcolor="white",
     )
