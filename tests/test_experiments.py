@@ -78,6 +78,15 @@ def test_runs_are_reproducible_and_report_their_numbers(data):
         run_experiment(spec.with_(train_size=100), train, test)
 
 
+def test_curve_is_evaluated_every_epoch_and_never_picks_the_weights(data):
+    train, test = data
+    spec = ExperimentSpec("vit_micro_patch4_32", TINY_VIT, train_size=32, epochs=3, batch_size=16)
+    with_curve, without = run_experiment(spec, train, test, curve=test), run_experiment(spec, train, test)
+    assert len(with_curve.history["val_accuracy"]) == 3
+    assert with_curve.history["val_accuracy"][-1] == pytest.approx(with_curve.test_accuracy)  # last epoch's model
+    torch.testing.assert_close(with_curve.model.head.weight, without.model.head.weight)  # same training
+
+
 def test_distilled_run_asks_the_teacher(data):
     train, test = data
     torch.manual_seed(0)

@@ -343,7 +343,6 @@ def results_frame(results: Sequence[ExperimentResult]):
     return pd.DataFrame([result.row() for result in results])
 
 
-
 def compare_accuracies(
     accuracy_a: float, accuracy_b: float | Sequence[float], num_samples: int, z: float = 2.0
 ) -> dict[str, float]:
