@@ -189,3 +189,16 @@ def test_augmentation_figures():
     mixed = plot_mixed_batch(images, data.labels[:4], batch_mix("medium", 8), class_names=data.classes_es)
     assert len(mixed.axes) == 4 and "%" in mixed.axes[0].get_title()
     plt.close("all")
+
+
+def test_classification_sample_is_the_same_drawing_with_its_mask():
+    from vitcourse.data import ShapesClassification
+
+    dataset = ShapesClassification("val", 12)
+    for index in (0, 5, 11):
+        sample = dataset.sample(index)
+        assert torch.equal((sample.image * 255).round().to(torch.uint8), dataset.images[index])
+        assert sample.labels.tolist() == [int(dataset.labels[index])]
+        assert sample.masks.shape == (1, 32, 32) and sample.masks.any()
+    with pytest.raises(IndexError, match="out of range"):
+        dataset.sample(12)

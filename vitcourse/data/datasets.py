@@ -139,6 +139,14 @@ class ShapesClassification(Dataset):
         """Number of classes."""
         return len(self.classes)
 
+    def sample(self, index: int):
+        """The full :class:`~vitcourse.data.world.Sample` of item ``index``: the same drawing,
+        with its mask, box and placement (drawn again from its seed; the dataset keeps only
+        the pixels)."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} images")
+        return generate((self.seed, SPLITS[self.split], index), self.config, label=int(self.labels[index]))
+
     def __len__(self) -> int:
         return len(self.labels)
 

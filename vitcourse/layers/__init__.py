@@ -17,7 +17,7 @@ from .patch import (
     unpatchify,
     unpatchify_einops,
 )
-from .positional import LearnedPositionalEmbedding, sincos_2d_encoding, sinusoidal_encoding
+from .positional import LearnedPositionalEmbedding, resize_pos_embed, sincos_2d_encoding, sinusoidal_encoding
 from .window import (
     WindowAttention,
     relative_position_index,
@@ -42,6 +42,7 @@ __all__ = [
     "patchify",
     "patchify_einops",
     "relative_position_index",
+    "resize_pos_embed",
     "scaled_dot_product_attention",
     "shifted_window_mask",
     "sincos_2d_encoding",

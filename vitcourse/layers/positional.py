@@ -5,15 +5,18 @@ image) has to be added to the tokens themselves. Three ways, all used in the cou
 
 * :func:`sinusoidal_encoding`, the fixed 1-D code of "Attention Is All You Need";
 * :class:`LearnedPositionalEmbedding`, a trainable table, as in the ViT paper;
-* :func:`sincos_2d_encoding`, a fixed code for a 2-D grid of patches (MAE).
+* :func:`sincos_2d_encoding`, a fixed code for a 2-D grid of patches (MAE);
+
+and :func:`resize_pos_embed`, which carries a learned table to another image size.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["LearnedPositionalEmbedding", "sincos_2d_encoding", "sinusoidal_encoding"]
+__all__ = ["LearnedPositionalEmbedding", "resize_pos_embed", "sincos_2d_encoding", "sinusoidal_encoding"]
 
 
 def sinusoidal_encoding(num_positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
@@ -99,3 +102,43 @@ class LearnedPositionalEmbedding(nn.Module):
                 f"got {tuple(x.shape)}"
             )
         return x + self.weight[:, : x.shape[1]]
+
+
+def resize_pos_embed(
+    pos_embed: torch.Tensor,
+    old_grid: tuple[int, int],
+    new_grid: tuple[int, int],
+    num_prefix_tokens: int = 1,
+    mode: str = "bicubic",
+) -> torch.Tensor:
+    """Resample a learned position table to another patch grid (a ViT at another resolution).
+
+    A ViT trained at one image size has one learned position per patch of its grid.
+    At a larger size there are more patches; their positions are interpolated from the
+    old ones as a 2-D image of ``D`` channels (the ViT paper, section 3.2). The prefix
+    tokens (``[CLS]``, DeiT's ``[DIST]``) keep theirs.
+
+    Args:
+        pos_embed: ``(1, num_prefix_tokens + gh·gw, D)``, positions in raster order.
+        old_grid: ``(gh, gw)`` of the table.
+        new_grid: ``(gh', gw')`` wanted.
+        num_prefix_tokens: tokens before the patches.
+        mode: ``"bicubic"`` (as timm) or ``"bilinear"``.
+
+    Returns:
+        ``(1, num_prefix_tokens + gh'·gw', D)``.
+    """
+    old_h, old_w = old_grid
+    new_h, new_w = new_grid
+    expected = num_prefix_tokens + old_h * old_w
+    if pos_embed.ndim != 3 or pos_embed.shape[:2] != (1, expected):
+        raise ValueError(
+            f"expected a position table shaped (1, {expected}, D) for {num_prefix_tokens} prefix token(s) and a "
+            f"{old_h}x{old_w} grid, got {tuple(pos_embed.shape)}"
+        )
+    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    D = grid.shape[-1]
+    grid = grid.reshape(1, old_h, old_w, D).permute(0, 3, 1, 2)  # (1, D, gh, gw): positions as an image
+    grid = F.interpolate(grid, size=(new_h, new_w), mode=mode, align_corners=False)  # (1, D, gh', gw')
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_h * new_w, D)  # (1, gh'·gw', D)
+    return torch.cat([prefix, grid], dim=1)
