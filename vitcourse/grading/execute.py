@@ -37,9 +37,15 @@ from .processes import kill_sessions, read_pid, watch_grader
 if TYPE_CHECKING:
     from .grader import GradeOptions
 
-__all__ = ["EXPORT_TAG", "export_variables", "main", "run_notebook", "summarise"]
+__all__ = ["EXPORT_TAG", "added_by_the_run", "export_variables", "main", "run_notebook", "summarise"]
 
 EXPORT_TAG = "vitcourse-export"
+_ADDED_TAGS = ("injected-parameters", EXPORT_TAG, "papermill-error-cell-tag")
+
+
+def added_by_the_run(cell) -> bool:
+    """Whether papermill or the grader added ``cell`` (it is not the student's, and takes no position)."""
+    return any(tag in _ADDED_TAGS for tag in cell.metadata.get("tags", []))
 
 
 def export_variables(names: list[str], path: str) -> None:
@@ -159,8 +165,7 @@ def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
     """
     cells, position = [], 0
     for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags or EXPORT_TAG in tags or "papermill-error-cell-tag" in tags:
+        if added_by_the_run(cell):
             continue
         position += 1
         if cell.cell_type != "code":

@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 
 from .build import build
-from .execute import EXPORT_TAG
+from .execute import EXPORT_TAG, added_by_the_run
 from .grader import GradeOptions, grade
 from .registry import load_checks
 from .results import MIME_TYPE
@@ -50,8 +50,7 @@ def _errors(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
     """``(position from 1, "Name: value")`` of every failing cell, ignoring cells the grader added."""
     found, position = [], 0
     for cell in notebook.cells:
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags or EXPORT_TAG in tags or "papermill-error-cell-tag" in tags:
+        if added_by_the_run(cell):
             continue
         position += 1
         for output in cell.get("outputs", []):
