@@ -5,8 +5,6 @@ on known bugs injected into it by replacing one line: each must fail the test th
 about that bug, with the message that names it.
 """
 
-from pathlib import Path
-
 import matplotlib
 import nbformat
 import pytest
@@ -26,17 +24,14 @@ from vitcourse.grading.build import read_source, student_notebook
 from vitcourse.grading.probes import raised
 from vitcourse.grading.submission import extract_definitions, reference_used
 from vitcourse.grading.tp2 import ReferenceViT
-from vitcourse.grading.tpdir import load_tp
 from vitcourse.models import count_parameters, create_model, get_config, list_models
+
+from solved_tp import SolvedTP, by_test
 
 matplotlib.use("Agg")
 
-TP2 = load_tp(Path(__file__).resolve().parents[1] / "exercises" / "tp2")
-SOLUTION = "\n\n".join(
-    cell.source
-    for cell in read_source(TP2).cells
-    if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", [])
-)
+SOLVED = SolvedTP("tp2", prelude="import math\nimport torch\nfrom torch import nn\n")
+TP2, SOLUTION = SOLVED.tp, SOLVED.code
 PARTS = {
     "tp2.patch_embed": "PatchEmbedding",
     "tp2.attention": "MultiHeadSelfAttention",
@@ -47,20 +42,7 @@ PARTS = {
 }
 
 
-def _namespace(code: str) -> dict:
-    namespace = {}
-    exec("import math\nimport torch\nfrom torch import nn\n" + code, namespace)  # noqa: S102
-    return namespace
-
-
-def _with_bug(old: str, new: str) -> dict:
-    """The solution's definitions with one line replaced (the line must be there)."""
-    assert old in SOLUTION, f"the solution no longer has {old!r}: update this test"
-    return _namespace(SOLUTION.replace(old, new))
-
-
-def _by_test(result) -> dict:
-    return {t.test_id.split("/")[1]: t for t in result.tests}
+_namespace, _with_bug, _by_test = SOLVED.namespace, SOLVED.with_bug, by_test
 
 
 # --------------------------------------------------------------------------- the package side

@@ -4,8 +4,6 @@ The solution is taken from ``exercises/tp3/tp3.md``; a wrong answer is that solu
 one line replaced (the classic one: the pretrained 1000-class head kept).
 """
 
-from pathlib import Path
-
 import pytest
 import torch
 
@@ -15,34 +13,17 @@ pytest.importorskip("transformers")
 from vitcourse.grading import evaluate, get_assignment  # noqa: E402
 from vitcourse.grading.build import read_source, student_notebook  # noqa: E402
 from vitcourse.grading.tp3 import reference_results  # noqa: E402
-from vitcourse.grading.tpdir import load_tp  # noqa: E402
 
-TP3 = load_tp(Path(__file__).resolve().parents[1] / "exercises" / "tp3")
-SOLUTION_CELLS = [
-    cell.source
-    for cell in read_source(TP3).cells
-    if cell.cell_type == "code" and "solution" in cell.metadata.get("tags", [])
-]
-# The definitions; the last solution cell fills `results` from the notebook's models.
-SOLUTION = "\n\n".join(source for source in SOLUTION_CELLS if source.lstrip().startswith("def "))
-PARTS = {"tp3.splits": "make_splits", "tp3.head": "replace_head", "tp3.metrics": "course_metrics"}
+from solved_tp import SolvedTP, by_test  # noqa: E402
+
 PRELUDE = "import torch\nfrom torch import nn\nfrom datasets import DatasetDict\n"
+# The definitions; the last solution cell fills `results` from the notebook's models.
+SOLVED = SolvedTP("tp3", prelude=PRELUDE, keep=lambda source: source.lstrip().startswith("def "))
+TP3, SOLUTION_CELLS, SOLUTION = SOLVED.tp, SOLVED.cells, SOLVED.code
+PARTS = {"tp3.splits": "make_splits", "tp3.head": "replace_head", "tp3.metrics": "course_metrics"}
 
 
-def _namespace(code: str) -> dict:
-    namespace = {}
-    exec(PRELUDE + code, namespace)  # noqa: S102
-    return namespace
-
-
-def _with_bug(old: str, new: str) -> dict:
-    """The solution's definitions with one line replaced (the line must be there)."""
-    assert old in SOLUTION, f"the solution no longer has {old!r}: update this test"
-    return _namespace(SOLUTION.replace(old, new))
-
-
-def _by_test(result) -> dict:
-    return {t.test_id.split("/")[1]: t for t in result.tests}
+_namespace, _with_bug, _by_test = SOLVED.namespace, SOLVED.with_bug, by_test
 
 
 @pytest.fixture(autouse=True)
