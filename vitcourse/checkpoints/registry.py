@@ -2,15 +2,19 @@
 
 The weights are small safetensors files next to this module, so ``pip install``
 (Colab included) brings them along and the ``smoke`` profile needs no download.
-``registry.json`` holds one entry per checkpoint:
+Each checkpoint has a card, ``<name>.json``, next to its weights ``<name>.safetensors``
+(one file per checkpoint, so chapters that add checkpoints never edit a shared file):
 
 .. code-block:: json
 
-    {"checkpoints": {"vit_shapes": {
-        "file": "vit_shapes.safetensors", "sha256": "…",
-        "model": "vit_…", "config": {"img_size": 32, "num_classes": 8, "…": "…"},
-        "data": {"name": "shapes", "seed": 0, "…": "…"}, "recipe": {"epochs": 20, "…": "…"},
-        "metrics": {"test_accuracy": 0.97}, "date": "…", "torch_version": "…"}}}
+    {"file": "vit_shapes.safetensors", "sha256": "…",
+     "model": "vit_…", "config": {"img_size": 32, "num_classes": 8, "…": "…"},
+     "data": {"name": "shapes", "seed": 0, "…": "…"}, "recipe": {"epochs": 20, "…": "…"},
+     "metrics": {"test_accuracy": 0.97}, "build": "python -m vitcourse.checkpoints.build vit_shapes",
+     "date": "…", "torch_version": "…"}
+
+``build`` is the command that trains it again (each chapter's models have their own
+committed training script).
 
 :func:`load` rebuilds the model from ``model`` + ``config`` with
 :func:`vitcourse.models.create_model`, checks the file's SHA-256 against the entry and
@@ -45,7 +49,6 @@ __all__ = [
     "weights_path",
 ]
 
-REGISTRY_FILE = "registry.json"
 ENV_VAR = "VITCOURSE_CHECKPOINTS"
 
 
@@ -58,7 +61,7 @@ class ChecksumError(ValueError):
 
 
 def registry_dir(root: str | Path | None = None) -> Path:
-    """The folder holding ``registry.json`` and the weights: ``root``, ``$VITCOURSE_CHECKPOINTS`` or this package."""
+    """The folder holding the cards and the weights: ``root``, ``$VITCOURSE_CHECKPOINTS`` or this package."""
     if root is not None:
         return Path(root)
     if os.environ.get(ENV_VAR):
@@ -67,10 +70,12 @@ def registry_dir(root: str | Path | None = None) -> Path:
 
 
 def _read(root: str | Path | None) -> dict[str, dict[str, Any]]:
-    path = registry_dir(root) / REGISTRY_FILE
-    if not path.exists():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8")).get("checkpoints", {})
+    """Every card in the folder: ``{name: entry}``, one ``<name>.json`` per checkpoint."""
+    return {card.stem: json.loads(card.read_text(encoding="utf-8")) for card in sorted(registry_dir(root).glob("*.json"))}
+
+
+def _rebuild_command(name: str, entry: dict[str, Any]) -> str:
+    return entry.get("build", f"python -m vitcourse.checkpoints.build {name}")
 
 
 def available(root: str | Path | None = None) -> list[str]:
@@ -87,9 +92,7 @@ def info(name: str, root: str | Path | None = None) -> dict[str, Any]:
     entries = _read(root)
     if name not in entries:
         names = ", ".join(sorted(entries)) or "none (build them with python -m vitcourse.checkpoints.build)"
-        raise UnknownCheckpointError(
-            f"no checkpoint named {name!r} in {registry_dir(root) / REGISTRY_FILE}; available: {names}"
-        )
+        raise UnknownCheckpointError(f"no checkpoint named {name!r} in {registry_dir(root)}; available: {names}")
     return {"name": name, **entries[name]}
 
 
@@ -113,14 +116,14 @@ def verify(name: str, root: str | Path | None = None) -> Path:
     if not path.exists():
         raise FileNotFoundError(
             f"checkpoint {name!r} is registered but its weights {path} are missing; reinstall vitcourse or "
-            f"rebuild it with: python -m vitcourse.checkpoints.build {name}"
+            f"rebuild it with: {_rebuild_command(name, entry)}"
         )
     actual = file_sha256(path)
     if actual != entry["sha256"]:
         raise ChecksumError(
             f"checkpoint {name!r}: {path} has SHA-256 {actual} but the registry expects {entry['sha256']}; the file "
             f"is corrupt or was replaced. Reinstall vitcourse, or rebuild it with: "
-            f"python -m vitcourse.checkpoints.build {name}"
+            f"{_rebuild_command(name, entry)}"
         )
     return path
 
@@ -177,7 +180,8 @@ def register(
         model_name: the name :func:`vitcourse.models.create_model` knows it by.
         config: the overrides that rebuild it (``img_size``, ``num_classes``, ...).
         root: registry folder.
-        **fields: more of the entry: ``data``, ``recipe``, ``metrics``, ...
+        **fields: more of the entry: ``data``, ``recipe``, ``metrics``, and ``build``, the
+            command that trains it again (default: ``python -m vitcourse.checkpoints.build <name>``).
 
     Returns:
         The entry written.
@@ -203,8 +207,6 @@ def register(
         "torch_version": torch.__version__,
         "vitcourse_version": __version__,
     }
-    entries = _read(root)
-    entries[name] = entry
-    text = json.dumps({"checkpoints": dict(sorted(entries.items()))}, indent=2, ensure_ascii=False)
-    (folder / REGISTRY_FILE).write_text(text + "\n", encoding="utf-8")
+    text = json.dumps(entry, indent=2, ensure_ascii=False)
+    (folder / f"{name}.json").write_text(text + "\n", encoding="utf-8")
     return {"name": name, **entry}

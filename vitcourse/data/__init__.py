@@ -6,10 +6,13 @@
 * :mod:`.digits`: scikit-learn's 8×8 handwritten digits;
 * :mod:`.photos`: photos bundled with scikit-image, scikit-learn and matplotlib;
 * :mod:`.augment`: augmentation presets (none / light / medium / heavy, MixUp, CutMix);
+* :mod:`.sources`: real data that installs offline from the package registries
+  (Fashion-MNIST, MNIST, labelled photos, boxes, masks, video, scanned text, vocabularies);
 * :mod:`.remote`: CIFAR-10 and Hugging Face Hub data sets for the ``full`` profile,
   failing fast and clearly offline.
 """
 
+from . import sources
 from .augment import LEVELS, PRESETS, AugmentPreset, batch_mix, build_transform
 from .backgrounds import BACKGROUNDS, COLOR_NAMES, COLORS
 from .datasets import (
@@ -61,5 +64,6 @@ __all__ = [
     "load_cifar10",
     "load_hub_dataset",
     "load_photo",
+    "sources",
     "text_collate",
 ]
