@@ -4,7 +4,7 @@ The book compares architectures, data sizes, augmentations and teachers. Each co
 is a list of :class:`ExperimentSpec` (what to train) run by :func:`run_experiment` on the
 same data, so that the specs differ only where the text says they differ::
 
-    train, test = load_data("shapes", train_size=4000, test_size=1000)
+    train, test = load_data("fashion_mnist")            # or "shapes", "cifar10"
     spec = ExperimentSpec("vit_micro_patch4_32", config=VIT_SHAPES, train_size=1000, augment="medium")
     result = run_experiment(spec, train, test)
     result.test_accuracy, result.cpu_seconds
@@ -12,7 +12,9 @@ same data, so that the specs differ only where the text says they differ::
 Two budgets are possible: ``epochs`` (passes over the subset) or ``presentations`` (images
 seen in total, the same compute for every subset size: a small subset is then seen for
 more epochs). The subset is always the *first* ``train_size`` images, which in the
-generated world are balanced across classes and identical on every machine.
+generated world and in the Fashion-MNIST pool (put in a fixed stratified order) are
+balanced across classes and identical on every machine, and a larger subset extends a
+smaller one.
 """
 
 from __future__ import annotations
@@ -28,11 +30,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from .data.augment import PRESETS, batch_mix, build_transform
+from .data.augment import PRESETS, ShiftFlip, batch_mix, build_transform
+from .data.mnist import MNIST, FashionMNIST, stratified_order
 from .models import create_model
 from .train import DistillationLoss, DistillationWrapper, History, evaluate, fit
 
 __all__ = [
+    "AUGMENTATIONS",
     "CIFAR10_MEAN",
     "CIFAR10_STD",
     "ExperimentResult",
@@ -49,25 +53,45 @@ CIFAR10_MEAN: tuple[float, float, float] = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD: tuple[float, float, float] = (0.2470, 0.2435, 0.2616)
 """Per-channel statistics of CIFAR-10's training images, for normalisation."""
 
+AUGMENTATIONS: tuple[str, ...] = (*PRESETS, "shift_flip")
+"""Per-image augmentations an :class:`ExperimentSpec` may ask for: the levels of
+:mod:`vitcourse.data.augment` and, for 28×28 grey images, ``"shift_flip"`` (shifts of up to
+2 pixels and left-right flips, :class:`~vitcourse.data.augment.ShiftFlip`: the cheap one)."""
+
 
 def load_data(
-    name: str = "shapes", train_size: int = 4000, test_size: int = 1000, seed: int = 0
+    name: str = "shapes", train_size: int | None = 4000, test_size: int | None = 1000, seed: int = 0
 ) -> tuple[Dataset, Dataset]:
     """The training pool and the test set of an experiment.
 
     Args:
-        name: ``"shapes"``: the generated world exactly as the shipped ``vit_shapes`` and
-            ``resnet_shapes`` checkpoints were trained on it (the same images, the first
-            ``train_size`` of their training split; normalised); ``"cifar10"``: CIFAR-10
-            (needs the download, ``full`` profile), first ``train_size``/``test_size`` images.
-        train_size: images in the training pool (subsets are taken with :func:`first`).
+        name: ``"fashion_mnist"``: :class:`~vitcourse.data.FashionMNIST`, the training
+            split in a fixed stratified order (every prefix balanced, see
+            :func:`~vitcourse.data.stratified_order` with ``seed``), kept in ``[0, 1]`` and
+            normalised by the transform, and the official test set (its first
+            ``test_size`` images; ``None``: all 10,000); ``"mnist"`` the same for
+            :class:`~vitcourse.data.MNIST`; ``"shapes"``: the generated world exactly as the
+            shipped ``vit_shapes`` and ``resnet_shapes`` checkpoints were trained on it (the
+            same images, the first ``train_size`` of their training split; normalised);
+            ``"cifar10"``: CIFAR-10 (needs the download, ``full`` profile), first
+            ``train_size``/``test_size`` images.
+        train_size: images in the training pool (subsets are taken with :func:`first`);
+            ``None``: the whole training split (Fashion-MNIST and MNIST only).
         test_size: images in the test set.
-        seed: base seed of the generated world (``"shapes"`` only).
+        seed: base seed of the generated world, or of the stratified order.
 
     Returns:
         ``(train, test)`` datasets of ``(image, label)``; ``train`` is not augmented (pass
         a transform to :func:`first`); ``train.classes`` names the classes.
     """
+    if name in ("fashion_mnist", "mnist"):
+        cls = FashionMNIST if name == "fashion_mnist" else MNIST
+        pool = cls("train", normalize=False, transform=_grey_transform(cls, "none"))
+        order = torch.from_numpy(stratified_order(pool.labels.numpy(), seed=seed))
+        pool.images, pool.labels = pool.images[order], pool.labels[order]  # every prefix balanced
+        test = cls("test")
+        pool = pool if train_size is None else first(pool, min(train_size, len(pool)))
+        return pool, test if test_size is None else first(test, min(test_size, len(test)))
     if name == "shapes":
         from .checkpoints.build import RECIPES, make_datasets
 
@@ -82,7 +106,22 @@ def load_data(
         train = load_cifar10("train", transform=evaluation)
         test = load_cifar10("test", transform=evaluation)
         return first(train, min(train_size, len(train))), first(test, min(test_size, len(test)))
-    raise ValueError(f'unknown data {name!r}: use "shapes" (offline, generated) or "cifar10" (download)')
+    raise ValueError(
+        f'unknown data {name!r}: use "fashion_mnist" or "mnist" (real, offline), "shapes" (offline, generated) '
+        'or "cifar10" (download)'
+    )
+
+
+def _grey_transform(cls: type, level: str) -> Callable:
+    """Augment a ``[0, 1]`` 28×28 grey image with ``level``, then normalise it as ``cls`` does."""
+    from torchvision.transforms import v2
+
+    normalize = v2.Normalize(mean=[cls.mean], std=[cls.std])
+    if level == "none":
+        return normalize
+    if level == "shift_flip":
+        return v2.Compose([normalize, ShiftFlip(max_shift=2, flip=True, fill=-cls.mean / cls.std)])
+    return build_transform(level, 28, mean=(cls.mean,), std=(cls.std,))
 
 
 def _base(dataset: Dataset) -> Dataset:
@@ -102,6 +141,10 @@ def train_transform(dataset: Dataset, level: str) -> Callable | None:
         A transform, or ``None`` for the generated world without augmentation.
     """
     base = _base(dataset)
+    if isinstance(base, (FashionMNIST, MNIST)):  # kept in [0, 1]; the transform normalises
+        return _grey_transform(type(base), level)
+    if level == "shift_flip":
+        raise ValueError('augment="shift_flip" is for the 28×28 grey data sets ("fashion_mnist", "mnist")')
     size = _image_size(base)
     if hasattr(base, "normalize"):  # ShapesClassification: it normalises after the transform
         return None if level == "none" else build_transform(level, size)
@@ -186,8 +229,8 @@ class ExperimentSpec:
                 f"give exactly one budget: epochs or presentations (got epochs={self.epochs}, "
                 f"presentations={self.presentations})"
             )
-        if self.augment not in PRESETS:
-            raise ValueError(f"augment must be one of {tuple(PRESETS)}, got {self.augment!r}")
+        if self.augment not in AUGMENTATIONS:
+            raise ValueError(f"augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
         if self.distill not in (None, "hard", "soft"):
             raise ValueError(f'distill must be None, "hard" or "soft", got {self.distill!r}')
         if self.train_size < 1:
@@ -290,7 +333,7 @@ def run_experiment(
     generator = torch.Generator().manual_seed(spec.seed)
     batch_size = min(spec.batch_size, spec.train_size)
     loader = DataLoader(subset, batch_size, shuffle=True, drop_last=True, generator=generator)
-    mix = batch_mix(spec.augment, num_classes) if spec.mix else None
+    mix = batch_mix(spec.augment, num_classes) if spec.mix and spec.augment in PRESETS else None
     trained, loss_fn = model, None
     if spec.distill:
         trained = DistillationWrapper(model)

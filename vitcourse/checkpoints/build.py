@@ -30,9 +30,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from ..data.augment import batch_mix, build_transform
+from ..data.augment import ShiftFlip, batch_mix, build_transform
 from ..data.datasets import ShapesClassification
 from ..data.digits import DigitsDataset
+from ..data.mnist import FASHION_MEAN, FASHION_STD, FashionMNIST
 from ..data.world import WorldConfig
 from ..runtime import seed_everything
 from ..train.loop import fit
@@ -52,16 +53,24 @@ class Recipe:
         name: checkpoint name in the registry.
         description: one line for ``--list`` and the registry.
         model: name registered in :mod:`vitcourse.models`; ``config`` its overrides.
-        data: ``"shapes"`` (:class:`~vitcourse.data.ShapesClassification`) or ``"digits"``
-            (:class:`~vitcourse.data.DigitsDataset`); ``data_config`` its arguments
+        data: ``"shapes"`` (:class:`~vitcourse.data.ShapesClassification`), ``"digits"``
+            (:class:`~vitcourse.data.DigitsDataset`) or ``"fashion_mnist"``
+            (:class:`~vitcourse.data.FashionMNIST`: trained on ``"train"``, selected on
+            ``"val"``, measured on the official ``"test"``); ``data_config`` its arguments
             (for shapes: ``train_size``/``val_size``/``test_size``, ``seed``, ``img_size``,
-            ``normalize`` and any :class:`~vitcourse.data.world.WorldConfig` field).
+            ``normalize`` and any :class:`~vitcourse.data.world.WorldConfig` field; for
+            Fashion-MNIST: ``train_size``, a stratified subset).
         seed: seeds the data order, initialisation, dropout and augmentation.
         epochs, batch_size, lr, weight_decay, warmup, label_smoothing: as in :func:`~vitcourse.train.fit`.
         augment: augmentation of the training images: ``"none"``, a level of
-            :mod:`vitcourse.data.augment` (``"light"``, ...), or ``"affine"``.
+            :mod:`vitcourse.data.augment` (``"light"``, ...), ``"affine"``, or
+            ``"shift_flip"`` (:class:`~vitcourse.data.augment.ShiftFlip`, 2 pixels).
         mix: level whose MixUp/CutMix mixes the training batches (``None``: no mixing).
         target: least test accuracy accepted.
+        extra: ``{"teacher": name}`` distils a registered checkpoint into the model
+            (DeiT's loss, :class:`~vitcourse.train.distill.DistillationLoss`), with
+            ``"distill"`` ``"hard"`` or ``"soft"`` and ``"alpha"``; ``"min_lr_ratio"``
+            sets the cosine's floor.
     """
 
     name: str
@@ -136,6 +145,39 @@ RECIPES: dict[str, Recipe] = {
             augment="affine",
             target=0.97,
         ),
+        # The CNN baseline on real images (Fashion-MNIST, official test set), and the teacher
+        # that vit_fashion is distilled from.
+        Recipe(
+            name="resnet_fashion",
+            description="small ResNet (widths 16-32-64, two blocks per stage) on Fashion-MNIST",
+            model="resnet_tiny",
+            config={"img_size": 28, "in_chans": 1, "num_classes": 10, "widths": [16, 32, 64],
+                    "depths": [2, 2, 2]},
+            data="fashion_mnist",
+            data_config={},
+            epochs=10,
+            batch_size=128,
+            lr=2e-3,
+            label_smoothing=0.1,
+            augment="shift_flip",
+            target=0.92,
+        ),
+        Recipe(
+            name="vit_fashion",
+            description="small ViT (28x28 grey, 4x4 patches, D=64, 6 blocks, 4 heads) on Fashion-MNIST",
+            model="vit_micro_patch4_32",
+            config={"img_size": 28, "patch_size": 4, "in_chans": 1, "num_classes": 10, "embed_dim": 64,
+                    "depth": 6, "num_heads": 4, "mlp_ratio": 2.0},
+            data="fashion_mnist",
+            data_config={},
+            epochs=30,
+            batch_size=128,
+            lr=2e-3,
+            warmup=2.0,
+            label_smoothing=0.1,
+            augment="shift_flip",
+            target=0.90,
+        ),
     )
 }  # fmt: skip
 """The checkpoints the book needs, by name."""
@@ -150,6 +192,8 @@ def _train_transform(recipe: Recipe, img_size: int) -> Callable | None:
         from torchvision.transforms import v2
 
         return v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1))
+    if recipe.augment == "shift_flip":
+        return ShiftFlip(max_shift=2, flip=True, fill=-FASHION_MEAN / FASHION_STD)
     return build_transform(recipe.augment, img_size)
 
 
@@ -172,8 +216,14 @@ def make_datasets(recipe: Recipe) -> tuple[Dataset, Dataset, Dataset]:
     elif recipe.data == "digits":
         train = DigitsDataset("train", transform=_train_transform(recipe, options.get("img_size", 8)), **options)
         val, test = DigitsDataset("val", **options), DigitsDataset("test", **options)
+    elif recipe.data == "fashion_mnist":
+        size, seed = options.pop("train_size", None), options.pop("seed", 0)
+        train = FashionMNIST("train", size=size, seed=seed, transform=_train_transform(recipe, 28))
+        val, test = FashionMNIST("val"), FashionMNIST("test")
     else:
-        raise ValueError(f'recipe {recipe.name!r}: data must be "shapes" or "digits", got {recipe.data!r}')
+        raise ValueError(
+            f'recipe {recipe.name!r}: data must be "shapes", "digits" or "fashion_mnist", got {recipe.data!r}'
+        )
     return train, val, test
 
 
@@ -183,6 +233,20 @@ def _create_model(name: str, **config: Any) -> nn.Module:
     if name not in list_models():
         raise ValueError(f"no model named {name!r} in vitcourse.models; registered: {', '.join(list_models())}")
     return create_model(name, **config)
+
+
+def _student_and_loss(recipe: Recipe, model: nn.Module, root: str | Path | None) -> tuple[nn.Module, Any]:
+    """The module :func:`fit` trains and its loss: the model and cross-entropy, or, with
+    ``extra["teacher"]``, the model wrapped for distillation and DeiT's loss."""
+    teacher_name = recipe.extra.get("teacher")
+    if not teacher_name:
+        return model, None
+    from ..train.distill import DistillationLoss, DistillationWrapper
+    from .registry import load
+
+    teacher = load(teacher_name, root)
+    kind, alpha = recipe.extra.get("distill", "hard"), recipe.extra.get("alpha", 0.5)
+    return DistillationWrapper(model), DistillationLoss(teacher, kind=kind, alpha=alpha)
 
 
 def build_one(
@@ -214,10 +278,12 @@ def build_one(
     train_loader = DataLoader(train, recipe.batch_size, shuffle=True, drop_last=True, generator=generator)
     val_loader, test_loader = DataLoader(val, 500), DataLoader(test, 500)
     mix = batch_mix(recipe.mix, len(train.classes)) if recipe.mix else None
+    trained, loss_fn = _student_and_loss(recipe, model, root)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = fit(
-        model, train_loader, val_loader, epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
-        warmup=recipe.warmup, label_smoothing=recipe.label_smoothing, batch_transform=mix, seed=recipe.seed,
+        trained, train_loader, val_loader, epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
+        warmup=recipe.warmup, min_lr_ratio=recipe.extra.get("min_lr_ratio", 0.0),
+        label_smoothing=recipe.label_smoothing, loss_fn=loss_fn, batch_transform=mix, seed=recipe.seed,
         monitor="val_accuracy", device="cpu", quiet=quiet,
     )  # fmt: skip
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start

@@ -15,7 +15,7 @@
 """
 
 from . import sources
-from .augment import LEVELS, PRESETS, AugmentPreset, batch_mix, build_transform
+from .augment import LEVELS, PRESETS, AugmentPreset, ShiftFlip, batch_mix, build_transform
 from .backgrounds import BACKGROUNDS, COLOR_NAMES, COLORS
 from .datasets import (
     CLASSIFICATION_WORLD,
@@ -69,6 +69,7 @@ __all__ = [
     "SHAPES_MEAN",
     "SHAPES_STD",
     "SHAPE_NAMES",
+    "ShiftFlip",
     "SPLITS",
     "WORDS",
     "AugmentPreset",

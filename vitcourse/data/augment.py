@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torchvision.transforms import v2
 
-__all__ = ["LEVELS", "PRESETS", "AugmentPreset", "batch_mix", "build_transform"]
+__all__ = ["LEVELS", "PRESETS", "AugmentPreset", "ShiftFlip", "batch_mix", "build_transform"]
 
 
 @dataclass(frozen=True)
@@ -134,3 +134,40 @@ def batch_mix(
     if not mixers:
         return None
     return mixers[0] if len(mixers) == 1 else v2.RandomChoice(mixers)
+
+
+class ShiftFlip:
+    """Shift an image tensor by up to ``max_shift`` pixels and flip it left-right at random.
+
+    The cheap augmentation of small grey images such as Fashion-MNIST: the border that a
+    shift uncovers is filled with ``fill`` (the normalised value of a black pixel, so the
+    background stays background). Works on already normalised tensors, unlike
+    :func:`build_transform`, which wants ``[0, 1]`` or ``uint8`` images.
+
+    Args:
+        max_shift: largest shift in pixels along each axis (0: none).
+        flip: flip with probability 1/2.
+        fill: value of the uncovered pixels.
+
+    Shapes:
+        ``(C, H, W)`` → ``(C, H, W)``.
+    """
+
+    def __init__(self, max_shift: int = 2, flip: bool = True, fill: float = 0.0) -> None:
+        if max_shift < 0:
+            raise ValueError(f"max_shift must be >= 0, got {max_shift}")
+        self.max_shift, self.flip, self.fill = max_shift, flip, fill
+
+    def __call__(self, image: torch.Tensor) -> torch.Tensor:
+        s = self.max_shift
+        if s:
+            _, H, W = image.shape
+            padded = torch.nn.functional.pad(image, (s, s, s, s), value=self.fill)  # (C, H + 2s, W + 2s)
+            dy, dx = torch.randint(0, 2 * s + 1, (2,)).tolist()
+            image = padded[:, dy : dy + H, dx : dx + W]
+        if self.flip and torch.rand(()) < 0.5:
+            image = image.flip(-1)
+        return image
+
+    def __repr__(self) -> str:
+        return f"ShiftFlip(max_shift={self.max_shift}, flip={self.flip}, fill={self.fill:.3f})"
