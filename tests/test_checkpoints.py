@@ -89,9 +89,9 @@ def test_shipped_registry_is_consistent(monkeypatch):
 
 
 def test_recipes_are_complete():
-    assert {"vit_shapes", "resnet_shapes", "vit_digits"} <= set(RECIPES)
+    assert {"vit_shapes", "resnet_shapes", "vit_digits", "vit_fashion", "resnet_fashion"} <= set(RECIPES)
     for name, recipe in RECIPES.items():
-        assert recipe.name == name and recipe.data in ("shapes", "digits") and 0.9 <= recipe.target < 1
+        assert recipe.name == name and recipe.data in ("shapes", "digits", "fashion_mnist") and 0.9 <= recipe.target < 1
         assert recipe.config["num_classes"] == (8 if recipe.data == "shapes" else 10)
 
 
