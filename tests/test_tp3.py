@@ -236,10 +236,10 @@ def test_nan_for_a_class_never_predicted_fails():
 
 def test_metrics_that_do_not_come_from_the_predictions_are_named():
     results = reference_results()
-    results["ajuste fino"]["accuracy"] = 0.99
+    results["después"]["accuracy"] = 0.99
     consistent = _by_test(evaluate("tp3.comparison", results))["consistent"]
     assert consistent.status == "fail"
-    assert "ajuste fino: 'accuracy: dice 0.9900, de sus predicciones sale" in consistent.got, consistent.lines()
+    assert "después: 'accuracy: dice 0.9900, de sus predicciones sale" in consistent.got, consistent.lines()
 
 
 def test_a_transposed_confusion_in_results_is_named():
@@ -251,14 +251,14 @@ def test_a_transposed_confusion_in_results_is_named():
 
 def test_a_fine_tune_that_does_not_beat_the_baseline_fails():
     results = reference_results()
-    results["antes"], results["ajuste fino"] = results["ajuste fino"], results["antes"]
+    results["antes"], results["después"] = results["después"], results["antes"]
     tests = _by_test(evaluate("tp3.comparison", results))
     assert tests["improves"].status == "fail" and tests["consistent"].status == "pass"
 
 
 def test_models_evaluated_on_different_images_fail():
     results = reference_results()
-    row = results["sonda lineal"]
+    row = results["cabeza aleatoria"]
     row["targets"] = row["targets"].flip(0)
     tests = _by_test(evaluate("tp3.comparison", results))
     assert tests["same_targets"].status == "fail"
@@ -266,7 +266,7 @@ def test_models_evaluated_on_different_images_fail():
 
 def test_missing_rows_and_keys_are_listed():
     results = reference_results()
-    del results["sonda lineal"]
+    del results["cabeza aleatoria"]
     del results["antes"]["confusion"]
     has_rows = _by_test(evaluate("tp3.comparison", results))["has_rows"]
     assert has_rows.status == "fail", has_rows.lines()

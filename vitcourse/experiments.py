@@ -46,6 +46,8 @@ __all__ = [
     "load_data",
     "results_frame",
     "run_experiment",
+    "seed_summary",
+    "seed_verdict",
     "train_transform",
 ]
 
@@ -425,3 +427,45 @@ def compare_accuracies(
         "stderr": stderr(accuracy_a, mean_b),
         "sign": 1 if above else -1 if below else 0,
     }
+
+
+def seed_summary(values: Sequence[float]) -> dict[str, float]:
+    """Mean, spread and range of one result over training seeds.
+
+    Args:
+        values: one accuracy (or any number) per seed; at least one.
+
+    Returns:
+        ``{"mean", "std" (sample standard deviation; 0 for one seed), "min", "max", "n"}``.
+    """
+    values = [float(v) for v in values]
+    if not values:
+        raise ValueError("seed_summary needs at least one value")
+    mean = sum(values) / len(values)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
+    return {"mean": mean, "std": std, "min": min(values), "max": max(values), "n": len(values)}
+
+
+def seed_verdict(values_a: Sequence[float], values_b: Sequence[float], min_seeds: int = 3) -> int:
+    """Is ``a`` better than ``b`` beyond the spread across seeds?
+
+    The rule the book uses for every comparative claim: ``a`` is better (``+1``) only when
+    **every** seed of ``a`` beats **every** seed of ``b`` (their ranges don't overlap), worse
+    (``-1``) when every seed of ``a`` is below every seed of ``b``, and ``0`` (can't tell)
+    otherwise, or with fewer than ``min_seeds`` seeds on either side.
+
+    Args:
+        values_a, values_b: one number per training seed (higher is better).
+        min_seeds: seeds each side needs before anything is claimed.
+
+    Returns:
+        ``+1``, ``-1`` or ``0``.
+    """
+    a, b = [float(v) for v in values_a], [float(v) for v in values_b]
+    if len(a) < min_seeds or len(b) < min_seeds:
+        return 0
+    if min(a) > max(b):
+        return 1
+    if max(a) < min(b):
+        return -1
+    return 0

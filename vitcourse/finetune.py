@@ -12,8 +12,10 @@ The recipe of Chapter 3 and TP3, one function per step::
 
 * :func:`load_image_dataset`: a ``datasets.DatasetDict`` with an ``image`` column
   (``datasets.Image``) and a ``label`` column (``datasets.ClassLabel`` with the class
-  names), split into ``train``/``validation``/``test``. Offline: the generated world, sklearn's
-  digits, crops of the bundled photos; in the ``full`` profile also ``beans`` and
+  names), split into ``train``/``validation``/``test``. Offline: Fashion-MNIST and MNIST
+  (real 28×28 images), the generated world, sklearn's digits, crops of the bundled photos;
+  any ``imagefolder`` (a folder with one sub-folder per class); in the ``full`` profile also
+  any Hub data set with image and label columns, e.g. ``beans`` and
   ``cifar10`` from the Hub (offline they fail in one line, see :mod:`vitcourse.data.remote`).
 * :func:`processor_transform` and :func:`collate`: images → ``pixel_values`` with the
   model's image processor, on the fly (``Dataset.with_transform``).
@@ -34,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +71,8 @@ DEFAULT_MODEL = "google/vit-base-patch16-224"
 
 #: Offline data sets: name → what it is.
 LOCAL_DATASETS: dict[str, str] = {
+    "fashion_mnist": "Fashion-MNIST: 28x28 grey photos of clothes (10 classes, real data; the smoke stand-in's task)",
+    "mnist": "MNIST: 28x28 handwritten digits (10 classes, real data; a new task for the stand-in)",
     "shapes": "generated world: which shape (8 classes, the task the smoke stand-in was trained on)",
     "shape-colors": "generated world: which colour the shape is painted (10 classes, a new task)",
     "digits": "scikit-learn's handwritten digits, 8x8 grey (10 classes, real data)",
@@ -129,6 +134,17 @@ def _shapes_split(split: str, size: int, seed: int, img_size: int, task: str):
     return [sample.image for sample in samples], labels, names
 
 
+def _grey28_split(name: str, split: str, size: int | None, seed: int):
+    """A stratified ``size`` of a FashionMNIST/MNIST split (``seed`` picks it), in ``[0, 1]``."""
+    from .data import MNIST, FashionMNIST
+
+    cls = FashionMNIST if name == "fashion_mnist" else MNIST
+    data = cls("val" if split == "validation" else split, normalize=False)
+    if size is not None and size < len(data):
+        data = cls("val" if split == "validation" else split, size=size, seed=seed, normalize=False)
+    return list(data.images), data.labels.tolist(), list(data.classes)
+
+
 def _digits_split(split: str, size: int | None, img_size: int | None):
     from .data import DigitsDataset
 
@@ -174,16 +190,40 @@ def make_splits(data, validation_size: float = 0.1, seed: int = 0):
     return datasets.DatasetDict({"train": parts["train"], "validation": parts["test"], "test": data["test"]})
 
 
-def _hub_dataset(name: str, seed: int, sizes: dict[str, int] | None):
+def _find_columns(features, image_column: str | None, label_column: str | None) -> tuple[str, str]:
+    """The image column (a ``datasets.Image`` feature) and the label column (a ``ClassLabel``,
+    or else an integer or string column) of a data set, unless given."""
     import datasets
 
-    from .data import load_hub_dataset
+    names = list(features)
+    image = image_column or next((n for n in names if isinstance(features[n], datasets.Image)), None)
+    label = label_column or next((n for n in names if isinstance(features[n], datasets.ClassLabel)), None)
+    label = label or next((n for n in ("label", "labels", "fine_label", "class") if n in names), None)
+    if image is None or label is None or image not in names or label not in names:
+        raise ValueError(
+            f"could not tell the image and label columns among {names} (image: {image!r}, label: {label!r}); "
+            "pass image_column= and label_column="
+        )
+    return image, label
 
-    image_column, label_column, validation = HUB_DATASETS[name]
-    data = load_hub_dataset(name)
-    splits = ("train", "test") if validation is None else ("train", validation, "test")
-    data = datasets.DatasetDict({split: data[split] for split in splits}).select_columns([image_column, label_column])
-    data = data.rename_columns({c: n for c, n in ((image_column, "image"), (label_column, "label")) if c != n})
+
+def _standard_splits(data, seed: int, sizes: dict[str, int] | None, image_column=None, label_column=None):
+    """Any ``DatasetDict`` of images with labels → ``train``/``validation``/``test`` with the
+    columns ``image`` and ``label`` (a ``ClassLabel``); missing splits are carved out of
+    ``train``, stratified and seeded (20 % test, then 10 % of the rest for validation)."""
+    import datasets
+
+    image, label = _find_columns(data[next(iter(data))].features, image_column, label_column)
+    data = datasets.DatasetDict({split: part.select_columns([image, label]) for split, part in data.items()})
+    data = data.rename_columns({c: n for c, n in ((image, "image"), (label, "label")) if c != n})
+    if not isinstance(data[next(iter(data))].features["label"], datasets.ClassLabel):
+        data = data.class_encode_column("label")
+    validation = next((s for s in ("validation", "valid", "val") if s in data), None)
+    if "train" not in data:
+        raise ValueError(f"the data set has no 'train' split, only {sorted(data)}")
+    if "test" not in data:
+        parts = data["train"].train_test_split(test_size=0.2, stratify_by_column="label", seed=seed)
+        data = datasets.DatasetDict({**data, "train": parts["train"], "test": parts["test"]})
     if validation is None:  # stratified, seeded: the same split on every run
         data = make_splits(data, validation_size=0.1, seed=seed)
     else:
@@ -196,6 +236,15 @@ def _hub_dataset(name: str, seed: int, sizes: dict[str, int] | None):
     return data
 
 
+def _hub_dataset(name: str, seed: int, sizes: dict[str, int] | None, image_column=None, label_column=None):
+    from .data import load_hub_dataset
+
+    known = HUB_DATASETS.get(name)
+    if known is not None:
+        image_column, label_column = image_column or known[0], label_column or known[1]
+    return _standard_splits(load_hub_dataset(name), seed, sizes, image_column, label_column)
+
+
 def load_image_dataset(
     name: str,
     *,
@@ -203,18 +252,27 @@ def load_image_dataset(
     sizes: dict[str, int] | None = None,
     img_size: int | None = None,
     seed: int = 0,
+    image_column: str | None = None,
+    label_column: str | None = None,
 ):
     """An image classification data set as a ``datasets.DatasetDict``: ``train``, ``validation``, ``test``.
 
     Args:
-        name: one of :data:`LOCAL_DATASETS` (offline, any profile) or :data:`HUB_DATASETS`
-            (``full`` profile, downloaded from the Hub).
+        name: one of :data:`LOCAL_DATASETS` (offline, any profile); a folder in the
+            ``imagefolder`` layout (one sub-folder per class, optionally inside
+            ``train/``, ``validation/``, ``test/``; offline, any profile); or any Hub image
+            classification data set (``full`` profile, downloaded), such as those of
+            :data:`HUB_DATASETS`. Missing validation and test splits are carved out of
+            ``train``, stratified and seeded.
         profile: ``"auto"``, ``"smoke"`` or ``"full"``; ``smoke`` never downloads.
         sizes: images per split, e.g. ``{"train": 500}`` (default :data:`DEFAULT_SIZES`
-            for generated sets, everything for digits and Hub sets; a Hub set is shuffled
-            with ``seed`` before it is cut).
+            for generated sets and for Fashion-MNIST and MNIST, where a size is a
+            stratified subset chosen with ``seed``; everything for digits and Hub sets; a
+            Hub set is shuffled with ``seed`` before it is cut).
         img_size: side of the generated images (default: 32; digits keep their 8×8).
-        seed: seed of the generated images and of the Hub sets' validation split.
+        seed: seed of the generated images and of the carved splits.
+        image_column, label_column: the columns holding the image and the label (default:
+            the ``datasets.Image`` column and the ``ClassLabel`` column).
 
     Returns:
         A ``DatasetDict`` whose splits have the features ``image`` (``datasets.Image``, PIL
@@ -222,36 +280,37 @@ def load_image_dataset(
         the class names in label order).
 
     Raises:
-        ValueError: an unknown ``name``, or a bad ``sizes``.
+        ValueError: a bad ``sizes``, or columns that can't be told apart.
         vitcourse.data.DataUnavailableError: a Hub set in the ``smoke`` profile, or offline and not cached.
     """
     import datasets
 
     from .data import DataUnavailableError
 
-    if name not in LOCAL_DATASETS and name not in HUB_DATASETS:
-        raise ValueError(
-            f"unknown data set {name!r}; offline: {sorted(LOCAL_DATASETS)}, from the Hub (PROFILE='full'): "
-            f"{sorted(HUB_DATASETS)}"
-        )
     bad = {
         split: n for split, n in (sizes or {}).items() if split not in DEFAULT_SIZES or not isinstance(n, int) or n < 1
     }
     if bad:
         raise ValueError(f"sizes must map train/validation/test to positive ints, got {bad}")
-    if name in HUB_DATASETS:
+    if name not in LOCAL_DATASETS and Path(name).is_dir():
+        folder = datasets.load_dataset("imagefolder", data_dir=str(name))
+        return _standard_splits(folder, seed, sizes, image_column, label_column)
+    if name not in LOCAL_DATASETS:
         if resolve_profile(profile) == "smoke":
             raise DataUnavailableError(
-                f"data set {name!r} comes from the Hub and PROFILE='smoke' downloads nothing; use one of "
-                f"{sorted(LOCAL_DATASETS)}, or PROFILE='full' where the network is available"
+                f"data set {name!r} is neither one of {sorted(LOCAL_DATASETS)} nor a local folder, so it would come "
+                "from the Hub, and PROFILE='smoke' downloads nothing; use PROFILE='full' where the network is "
+                "available, or an imagefolder path"
             )
-        return _hub_dataset(name, seed, sizes)
+        return _hub_dataset(name, seed, sizes, image_column, label_column)
 
     splits = {}
     for split in DEFAULT_SIZES:
         size = (sizes or {}).get(split, DEFAULT_SIZES[split])
         if name in ("shapes", "shape-colors"):
             parts = _shapes_split(split, size, seed, img_size, "shape" if name == "shapes" else "color")
+        elif name in ("fashion_mnist", "mnist"):
+            parts = _grey28_split(name, split, size, seed)
         elif name == "digits":
             parts = _digits_split(split, (sizes or {}).get(split), img_size)
         else:

@@ -13,10 +13,12 @@ Parts graded by tests:
 * ``tp3.metrics``: ``course_metrics(predictions, targets, num_classes)``: accuracy, macro
   precision/recall/F1 and the confusion matrix (reference
   :func:`vitcourse.train.classification_metrics`);
-* ``tp3.comparison``: the notebook's ``results``: one entry per model (``"antes"``,
-  ``"sonda lineal"``, ``"ajuste fino"``) with its predictions, targets and metrics. The
-  probes recompute every metric from the predictions and ask the fine-tuned model to
-  beat the model before tuning.
+* ``tp3.comparison``: the notebook's ``results``: one entry per model with its
+  predictions, targets and metrics: ``"cabeza aleatoria"`` (the new head untrained, a
+  sanity check at chance level), ``"antes"`` (what the pretrained model knows before
+  tuning: a linear probe on its frozen backbone) and ``"después"`` (the whole model
+  fine-tuned). The probes recompute every metric from the predictions and ask "después"
+  to beat "antes".
 
 The other parts (the choice of data set, the baselines, the hyper-parameters, the
 analysis) are written answers, graded by the instructor.
@@ -38,7 +40,7 @@ TP = Assignment("tp3", title="TP3: ajuste fino de un ViT preentrenado y comparac
 VIT = "google/vit-base-patch16-224"
 BEANS = ["angular_leaf_spot", "bean_rust", "healthy"]
 METRIC_KEYS = ("accuracy", "precision", "recall", "f1")
-ROWS = ("antes", "sonda lineal", "ajuste fino")
+ROWS = ("cabeza aleatoria", "antes", "después")
 
 TP.part(
     "dataset",
@@ -105,7 +107,7 @@ def stratified(fn):
 @splits.test(
     "Ninguna imagen en dos splits, ninguna perdida, test sin cambios",
     weight=2,
-    hint="validation sale de train (y sólo de train); test pasa tal cual.",
+    hint="validation sale de train (y solo de train); test pasa tal cual.",
 )
 def disjoint(fn):
     pool = _pool()
@@ -225,7 +227,7 @@ def head_loss(fn):
 @head.test(
     "El resto del modelo queda con los pesos preentrenados",
     weight=2,
-    hint="Cambiá sólo model.classifier: crear un modelo nuevo desde la config pierde el preentrenamiento.",
+    hint="Cambiá solo model.classifier: crear un modelo nuevo desde la config pierde el preentrenamiento.",
 )
 def backbone_kept(fn):
     model = fn(_pretrained(), list(BEANS))
@@ -257,7 +259,8 @@ TP.part(
     title="Antes del ajuste: la cabeza nueva sin entrenar y la sonda lineal",
     points=1,
     manual=True,
-    description="Qué da la cabeza nueva sin entrenar y por qué; qué mide una sonda lineal (sólo la cabeza entrena).",
+    description="Qué da la cabeza nueva sin entrenar y por qué; qué mide la sonda lineal (solo la cabeza entrena) "
+    "y por qué es el 'antes' de la comparación.",
 )
 
 TP.part(
@@ -340,7 +343,7 @@ def reference_results() -> dict:
     generator = torch.Generator().manual_seed(0)
     targets = torch.arange(60) % 4
     results = {}
-    for row, hit_rate in zip(ROWS, (0.25, 0.6, 0.9)):
+    for row, hit_rate in zip(ROWS, (0.25, 0.6, 0.9)):  # chance, the probe, the fine-tuned model
         hits = torch.rand(60, generator=generator) < hit_rate
         predictions = torch.where(hits, targets, torch.randint(0, 4, (60,), generator=generator))
         results[row] = {"predictions": predictions, "targets": targets, **_course_metrics(predictions, targets, 4)}
@@ -353,8 +356,9 @@ comparison = TP.part(
     points=1,
     target=Variable("results"),
     reference=reference_results,
-    description="`results` guarda, para el modelo antes del ajuste, la sonda lineal y el ajuste fino, las "
-    "predicciones sobre test, las etiquetas y sus métricas; el ajuste fino tiene que superar al modelo de antes.",
+    description="`results` guarda, para la cabeza aleatoria, el modelo antes del ajuste (la sonda lineal) y "
+    "después (el ajuste fino), las predicciones sobre test, las etiquetas y sus métricas; después tiene que "
+    "superar a antes.",
 )
 
 
@@ -366,7 +370,7 @@ def _rows(value) -> dict:
 
 @comparison.test(
     "Tiene una entrada por modelo con predicciones, etiquetas y métricas",
-    hint="results = {'antes': {...}, 'sonda lineal': {...}, 'ajuste fino': {...}}; cada una con 'predictions', "
+    hint="results = {'cabeza aleatoria': {...}, 'antes': {...}, 'después': {...}}; cada una con 'predictions', "
     "'targets', 'accuracy', 'precision', 'recall', 'f1' y 'confusion'.",
 )
 def has_rows(value):
@@ -420,23 +424,23 @@ def same_targets(value):
 
 
 @comparison.test(
-    "El ajuste fino supera al modelo antes de ajustar",
+    "El ajuste fino (después) supera a la sonda lineal (antes)",
     weight=2,
     hint="Si no mejora, revisá la tasa de aprendizaje (demasiado alta lo destruye, demasiado baja no lo mueve), "
     "las épocas y que la cabeza se haya reemplazado y entrenado.",
 )
 def improves(value):
     value = _rows(value)
-    before, after = value["antes"], value["ajuste fino"]
+    before, after = value["antes"], value["después"]
     return {
-        "accuracy del ajuste fino > la de antes": float(after["accuracy"]) > float(before["accuracy"]),
-        "F1 macro del ajuste fino > el de antes": float(after["f1"]) > float(before["f1"]),
+        "accuracy de después > la de antes": float(after["accuracy"]) > float(before["accuracy"]),
+        "F1 macro de después > el de antes": float(after["f1"]) > float(before["f1"]),
     }
 
 
 TP.part(
     "analysis",
-    title="Análisis: antes, sonda lineal y ajuste fino",
+    title="Análisis: cabeza aleatoria, antes (sonda lineal) y después (ajuste fino)",
     points=1,
     manual=True,
     description="Qué cambió entre los tres modelos en las métricas y en las matrices de confusión, y por qué.",

@@ -118,12 +118,12 @@ HUB_MODELS: dict[str, HubModel] = {
         HubModel(
             "google/vit-base-patch16-224", "3f49326",
             {"image-classification": "ViTForImageClassification", "feature-extraction": "ViTModel"},
-            standins.tiny_vit, stand_in_processor=standins.vit_processor, checkpoint="vit_shapes", ours="vit",
+            standins.tiny_vit, stand_in_processor=standins.vit_processor, checkpoint="vit_fashion", ours="vit",
         ),
         HubModel(
             "facebook/deit-tiny-patch16-224", "main",  # stored on the Hub as a plain ViT
             {"image-classification": "ViTForImageClassification", "feature-extraction": "ViTModel"},
-            standins.tiny_vit, stand_in_processor=_IMAGENET_VIT, checkpoint="vit_shapes", ours="vit",
+            standins.tiny_vit, stand_in_processor=_IMAGENET_VIT, checkpoint="vit_fashion", ours="vit",
         ),
         HubModel(
             "microsoft/swin-tiny-patch4-window7-224", "main",
@@ -316,6 +316,8 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
         from .vit import replace_head, vit_to_hf
 
         ours = checkpoints.load(checkpoint)
+        if ours.config.in_chans == 1:  # trained on grey images: take RGB ones, as Hub ViTs do
+            ours = standins.grey_to_rgb(ours)
         if task == "feature-extraction":
             ours = replace_head(ours, 0)
         elif labels is not None:
@@ -501,9 +503,11 @@ def _checkpoint_normalization(name: str | None) -> tuple[tuple[float, ...], tupl
     if name is None:
         return None
     from .. import checkpoints
-    from ..data import SHAPES_MEAN, SHAPES_STD
+    from ..data import FASHION_MEAN, FASHION_STD, SHAPES_MEAN, SHAPES_STD
 
     data = checkpoints.info(name).get("data", {})
+    if data.get("name") == "fashion_mnist":  # grey, normalised by FashionMNIST; RGB copies per channel
+        return (FASHION_MEAN,) * 3, (FASHION_STD,) * 3
     if not data.get("normalize"):
         return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)  # trained on [0, 1] pixels
     if data.get("name") == "shapes":

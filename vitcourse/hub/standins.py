@@ -16,6 +16,7 @@ from functools import lru_cache
 
 __all__ = [
     "STAND_IN_IMAGE_SIZE",
+    "grey_to_rgb",
     "imagenet_labels",
     "tiny_clip",
     "tiny_detr",
@@ -43,6 +44,35 @@ def imagenet_labels() -> dict[int, str] | None:
     except ImportError:
         return None
     return dict(enumerate(ImageNetInfo().label_descriptions()))
+
+
+def grey_to_rgb(model):
+    """A copy of a ViT trained on grey images (``in_chans=1``) that takes RGB images.
+
+    Each colour channel gets a third of the grey patch-embedding weights, so the patch
+    projection of an RGB image is that of its channel mean. An RGB copy of a grey image
+    (what ``PIL``'s ``convert("RGB")`` and the Hugging Face processors make) therefore
+    gives exactly the logits the grey model gives, provided each channel is normalised
+    with the grey mean and std; a colour photo is seen as its grey version.
+
+    Args:
+        model: a :class:`~vitcourse.models.ViT` with ``in_chans=1``.
+
+    Returns:
+        A new ViT with ``in_chans=3`` and the same other weights.
+    """
+    import dataclasses
+
+    from ..models import ViT
+
+    if model.config.in_chans != 1:
+        raise ValueError(f"grey_to_rgb expects a ViT with in_chans=1, got in_chans={model.config.in_chans}")
+    rgb = ViT(dataclasses.replace(model.config, in_chans=3))
+    state = dict(model.state_dict())
+    weight = state["patch_embed.proj.weight"]  # (D, 1, P, P)
+    state["patch_embed.proj.weight"] = weight.expand(-1, 3, -1, -1) / 3  # (D, 3, P, P)
+    rgb.load_state_dict(state)
+    return rgb.to(weight.device).train(model.training)
 
 
 def _classifier_labels() -> dict:

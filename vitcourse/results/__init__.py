@@ -22,9 +22,14 @@ from typing import Any
 __all__ = ["folder", "load_files", "load_runs", "machine", "provenance", "provenance_of", "write"]
 
 
+ENV_VAR = "VITCOURSE_RESULTS"
+
+
 def folder(study: str) -> Path:
-    """The folder holding ``study``'s files (inside the installed package)."""
-    return Path(__file__).parent / study
+    """The folder holding ``study``'s files: inside the installed package, or under
+    ``$VITCOURSE_RESULTS`` when set (tests, trial runs)."""
+    root = os.environ.get(ENV_VAR)
+    return (Path(root) if root else Path(__file__).parent) / study
 
 
 def machine() -> dict[str, Any]:

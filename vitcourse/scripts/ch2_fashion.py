@@ -58,10 +58,10 @@ CNN = ExperimentSpec(
 DEIT = VIT.with_(model="deit_micro_distilled_patch4_32", distill="hard", label="DeiT")
 """The ViT plus DeiT's distillation token and head, trained with hard distillation."""
 
-SCALE_EPOCHS: dict[int, int] = {1000: 30, 5000: 20, 20_000: 10, 55_000: 6}
+SCALE_EPOCHS: dict[int, int] = {1000: 20, 5000: 15, 20_000: 8, 55_000: 5}
 """Training images → epochs: every model sees each subset the same number of times."""
 
-AUGREG_SIZE, AUGREG_EPOCHS = 5000, 20
+AUGREG_SIZE, AUGREG_EPOCHS = 5000, 15
 AUGREG: dict[str, dict[str, float]] = {"sin reg.": {}, "reg. 0.1": {"dropout": 0.1, "drop_path": 0.1}}
 """AugReg's two regularisation settings: none, or dropout and stochastic depth 0.1."""
 AUGREG_LEVELS: tuple[str, ...] = ("none", "light", "medium", "heavy")
