@@ -1,0 +1,91 @@
+"""Chapter 2's study on Fashion-MNIST: its results files, and one point trained again to the stored digit."""
+
+import json
+
+import pytest
+import torch
+
+from vitcourse import results
+from vitcourse.data import sources
+from vitcourse.experiments import seed_summary, seed_verdict
+from vitcourse.scripts import ch2_fashion as study
+
+needs_fashion = pytest.mark.skipif(not sources.is_available("fashion_mnist"), reason="dataset-fashion-mnist")
+
+
+def test_seed_verdict_claims_only_beyond_the_spread():
+    assert seed_verdict([0.9, 0.91, 0.92], [0.8, 0.85, 0.89]) == 1
+    assert seed_verdict([0.8, 0.85, 0.89], [0.9, 0.91, 0.92]) == -1
+    assert seed_verdict([0.9, 0.8, 0.92], [0.85, 0.86, 0.87]) == 0  # the ranges overlap
+    assert seed_verdict([0.9, 0.91], [0.5, 0.6]) == 0  # fewer than three seeds: nothing is claimed
+    summary = seed_summary([0.5, 0.7, 0.6])
+    assert summary["mean"] == pytest.approx(0.6) and summary["std"] == pytest.approx(0.1)
+    assert (summary["min"], summary["max"], summary["n"]) == (0.5, 0.7, 3)
+
+
+def test_the_parts_list_their_runs_with_a_teacher_first():
+    scale = study.specs("scale", seed=4)
+    assert {spec.seed for spec in scale} == {4}
+    for index, spec in enumerate(scale):
+        if spec.distill:  # its teacher, the CNN of the same size, was trained before it
+            assert any(s.label == "CNN" and s.train_size == spec.train_size for s in scale[:index])
+    assert {spec.train_size for spec in scale} == set(study.SCALE_EPOCHS)
+    augreg = study.specs("augreg", seed=0)
+    assert len(augreg) == len(study.AUGREG) * len(study.AUGREG_LEVELS)
+    assert {spec.augment for spec in augreg} == set(study.AUGREG_LEVELS)
+    assert study.LIVE in study.specs("scale", seed=study.LIVE.seed)
+    with pytest.raises(ValueError, match="part must be one of"):
+        study.specs("everything", 0)
+
+
+def test_results_files_round_trip_with_provenance(tmp_path, monkeypatch):
+    monkeypatch.setenv(results.ENV_VAR, str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="produce them with its script"):
+        results.load_runs("nothing")
+    data = {"provenance": results.provenance([3], part="x", wall_seconds=1.5, cpu_seconds=1.0),
+            "runs": [{"label": "ViT", "test_accuracy": 0.5}]}  # fmt: skip
+    path = results.write("demo", "x_seed3", data)
+    assert path == tmp_path / "demo" / "x_seed3.json" and json.loads(path.read_text())["runs"][0]["label"] == "ViT"
+    runs = results.load_runs("demo")
+    assert list(runs["part"]) == ["x_seed3"] and runs["test_accuracy"].item() == 0.5
+    table = results.provenance_of("demo")
+    assert table.loc["x_seed3", "seeds"] == [3] and table.loc["x_seed3", "threads"] >= 1
+    assert data["provenance"]["machine"]["torch"] == torch.__version__
+
+
+@needs_fashion
+def test_the_shipped_results_cover_every_run_with_three_seeds():
+    monkeypatch_free = results.folder(study.STUDY)
+    if not monkeypatch_free.exists():
+        pytest.fail(f"no results in {monkeypatch_free}; run python -m vitcourse.scripts.ch2_fashion")
+    runs = results.load_runs(study.STUDY)
+    files = results.load_files(study.STUDY)
+    for data in files.values():
+        provenance = data["provenance"]
+        assert provenance["commit"] and provenance["seeds"] and provenance["machine"]["cpu"]
+        assert provenance["wall_seconds"] > 0 and provenance["cpu_seconds"] > 0
+    for part in study.PARTS:
+        for seed in (0, 1, 2):
+            expected = [(s.label, s.train_size, s.augment) for s in study.specs(part, seed)]
+            rows = runs[(runs["part"] == f"{part}_seed{seed}")]
+            assert list(zip(rows["label"], rows["train_size"], rows["augment"])) == expected, (part, seed)
+
+
+@needs_fashion
+@pytest.mark.slow
+def test_the_live_point_reproduces_the_stored_accuracy():
+    """The chapter trains study.LIVE again; so does this test, and both must find the stored number."""
+    from vitcourse.data import FashionMNIST
+    from vitcourse.experiments import load_data, run_experiment
+
+    runs = results.load_runs(study.STUDY)
+    row = runs[(runs["label"] == study.LIVE.label) & (runs["train_size"] == study.LIVE.train_size)
+               & (runs["seed"] == study.LIVE.seed) & runs["part"].str.startswith("scale")]  # fmt: skip
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pool, _ = load_data("fashion_mnist", train_size=None, test_size=None)
+        live = run_experiment(study.LIVE, pool, FashionMNIST("test"))
+    finally:
+        torch.set_num_threads(threads)
+    assert live.test_accuracy == pytest.approx(row["test_accuracy"].item(), abs=0.01)
