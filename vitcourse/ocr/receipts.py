@@ -79,13 +79,8 @@ class ReceiptDataset(Dataset):
     ) -> None:
         if split not in _SPLIT_IDS:
             raise ValueError(f"split must be one of {list(_SPLIT_IDS)}, got {split!r}")
-        self.split, self.size, self.seed, self.img_size, self.max_len = (
-            split,
-            size,
-            seed,
-            img_size,
-            max_len,
-        )
+        self.split, self.size, self.seed = split, size, seed
+        self.img_size, self.max_len = img_size, max_len
         self.tokenizer = receipt_tokenizer()
 
     def __len__(self) -> int:
