@@ -1,7 +1,8 @@
 """vitcourse.finetune: datasets built right, the head really replaced, freezing, a fine-tune that learns.
 
 Offline and on the CPU: the model is the smoke stand-in for google/vit-base-patch16-224
-(the shipped ``vit_shapes`` checkpoint converted to Hugging Face), one thread.
+(the shipped ``vit_fashion`` checkpoint, a small ViT trained on Fashion-MNIST, converted to
+Hugging Face), one thread; the new task is MNIST's handwritten digits.
 """
 
 import pytest
@@ -12,7 +13,7 @@ pytest.importorskip("transformers")
 
 from vitcourse import finetune as ft  # noqa: E402
 from vitcourse.data import DataUnavailableError  # noqa: E402
-from vitcourse.data import SHAPES_MEAN  # noqa: E402
+from vitcourse.data import FASHION_MEAN  # noqa: E402
 from vitcourse.hub import load_processor  # noqa: E402
 from vitcourse.train import classification_metrics  # noqa: E402
 
@@ -29,7 +30,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def digits():
-    return ft.load_image_dataset("digits", sizes={"train": 400, "validation": 100, "test": 200})
+    return ft.load_image_dataset("mnist", sizes={"train": 400, "validation": 100, "test": 200})
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +94,7 @@ def test_digits_keep_the_fixed_split(digits):
     assert full["train"][0]["image"].size == (8, 8)
 
 
-def test_unknown_dataset_and_bad_sizes_are_refused():
-    with pytest.raises(ValueError, match=r"unknown data set 'mnist'.*digits.*beans"):
-        ft.load_image_dataset("mnist")
+def test_bad_sizes_are_refused():
     with pytest.raises(ValueError, match="sizes must map train/validation/test"):
         ft.load_image_dataset("digits", sizes={"val": 10})
 
@@ -124,9 +123,9 @@ def test_hub_dataset_offline_and_not_cached_fails_in_one_line(monkeypatch, tmp_p
 def test_transform_and_collate_make_model_inputs(digits, processor):
     data = digits["train"].with_transform(ft.processor_transform(processor))
     batch = ft.collate([data[i] for i in range(5)])
-    assert batch["pixel_values"].shape == (5, 3, 32, 32) and batch["pixel_values"].dtype == torch.float32
+    assert batch["pixel_values"].shape == (5, 3, 28, 28) and batch["pixel_values"].dtype == torch.float32
     assert batch["labels"].tolist() == digits["train"]["label"][:5]
-    assert processor.image_mean == pytest.approx(SHAPES_MEAN)  # the stand-in normalises as it was trained
+    assert processor.image_mean == pytest.approx([FASHION_MEAN] * 3)  # the stand-in normalises as it was trained
     assert batch["pixel_values"].abs().max() < 3 and batch["pixel_values"].std() > 0.5  # standardised, not [0, 1]
     with pytest.raises(KeyError, match="with_transform"):
         ft.collate([digits["train"][0]])
@@ -142,7 +141,8 @@ def test_head_is_replaced_with_the_data_sets_labels():
     assert ft.head_of(model).out_features == 3 and model.config.num_labels == 3
     assert model.config.id2label == {0: "angular_leaf_spot", 1: "bean_rust", 2: "healthy"}
     assert model.config.label2id == {"angular_leaf_spot": 0, "bean_rust": 1, "healthy": 2}
-    assert model(torch.randn(2, 3, 32, 32)).logits.shape == (2, 3)
+    side = model.config.image_size
+    assert model(torch.randn(2, 3, side, side)).logits.shape == (2, 3)
     ft.check_head(model, labels)
 
 
@@ -151,8 +151,8 @@ def test_head_is_new_but_the_backbone_is_the_pretrained_one():
 
     pretrained = load_pretrained("google/vit-base-patch16-224", profile="smoke", verbose=False)
     model = ft.load_for_finetuning(list(COLORS), profile="smoke", verbose=False)
-    assert ft.head_of(pretrained).out_features == 8  # the stand-in's shapes head ...
-    assert pretrained.config.id2label[0] == "circle"  # ... named after the checkpoint's classes
+    assert ft.head_of(pretrained).out_features == 10  # the stand-in's Fashion-MNIST head ...
+    assert pretrained.config.id2label[0] == "camiseta"  # ... named after the checkpoint's classes
     assert ft.head_of(model).out_features == 3  # ... is gone
     for (name, ours), (_, theirs) in zip(model.vit.named_parameters(), pretrained.vit.named_parameters()):
         assert torch.equal(ours, theirs), name
@@ -170,7 +170,7 @@ def test_check_head_refuses_a_kept_pretrained_head():
     from vitcourse.hub import load_pretrained
 
     kept = load_pretrained("google/vit-base-patch16-224", profile="smoke", verbose=False)  # no labels=
-    with pytest.raises(ValueError, match=r"8 outputs for 3 classes.*labels="):
+    with pytest.raises(ValueError, match=r"10 outputs for 3 classes.*labels="):
         ft.check_head(kept, COLORS)
     model = ft.load_for_finetuning(list(COLORS), profile="smoke", verbose=False)
     model.config.id2label = {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
@@ -198,8 +198,9 @@ def test_freeze_backbone_and_count_trainable_parameters():
     block = sum(p.numel() for p in ft._blocks(model)[0][-1].parameters())
     norm = sum(p.numel() for p in model.vit.layernorm.parameters())
     assert ft.trainable_parameters(model)[0] == head.weight.numel() + head.bias.numel() + block + norm
-    with pytest.raises(ValueError, match="has 4 blocks"):
-        ft.freeze_backbone(model, train_last_blocks=5)
+    blocks = len(ft._blocks(model)[0])
+    with pytest.raises(ValueError, match=f"has {blocks} blocks"):
+        ft.freeze_backbone(model, train_last_blocks=blocks + 1)
     assert ft.trainable_parameters(ft.unfreeze(model)) == (total, total)
 
 

@@ -237,7 +237,7 @@ def shipped(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = create_model("vit_pico_patch2_8", in_chans=3, img_size=32, patch_size=8, num_classes=4)
     config = {"in_chans": 3, "img_size": 32, "patch_size": 8, "num_classes": 4}
-    checkpoints.register("vit_shapes", model, "vit_pico_patch2_8", config, root=root, description="a test ViT",
+    checkpoints.register("vit_fashion", model, "vit_pico_patch2_8", config, root=root, description="a test ViT",
                          labels=["circle", "square", "triangle", "star"])  # fmt: skip
     monkeypatch.setenv(checkpoints.registry.ENV_VAR, str(root))
     return model.eval()
@@ -245,7 +245,7 @@ def shipped(tmp_path, monkeypatch):
 
 def test_a_shipped_checkpoint_stands_in(shipped):
     model = load_pretrained(VIT, profile="smoke", verbose=False)
-    assert "vitcourse checkpoint 'vit_shapes' (a test ViT), not the Hub weights" in model.provenance.weights
+    assert "vitcourse checkpoint 'vit_fashion' (a test ViT), not the Hub weights" in model.provenance.weights
     assert model.config.id2label == {0: "circle", 1: "square", 2: "triangle", 3: "star"}
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -280,17 +280,21 @@ def test_stand_in_processors_fit_their_model(capsys):
 
 
 def test_a_shipped_stand_in_gets_the_normalisation_it_was_trained_with(monkeypatch):
-    from vitcourse.data import SHAPES_MEAN, SHAPES_STD, ShapesClassification
+    from vitcourse.data import FASHION_MEAN, FASHION_STD, FashionMNIST, sources
+    from vitcourse.finetune import to_pil
 
     monkeypatch.delenv(checkpoints.registry.ENV_VAR)  # the checkpoints this package really ships
+    if not sources.is_available("fashion_mnist"):
+        pytest.skip("dataset-fashion-mnist is not installed")
     model = load_pretrained(VIT, profile="smoke", verbose=False)
-    assert model.provenance.checkpoint == "vit_shapes"
+    assert model.provenance.checkpoint == "vit_fashion"
     processor = load_processor(VIT, model=model, verbose=False)
-    assert processor.image_mean == pytest.approx(SHAPES_MEAN) and processor.image_std == pytest.approx(SHAPES_STD)
-    test = ShapesClassification("test", size=8, seed=0, normalize=True)  # what the checkpoint was trained on
-    processed = processor(images=list(ShapesClassification("test", size=8, seed=0).images), return_tensors="pt")
-    trained = torch.stack([test[i][0] for i in range(len(test))])  # (8, 3, 32, 32)
-    assert torch.allclose(processed["pixel_values"], trained, atol=1e-4)
+    assert processor.image_mean == pytest.approx([FASHION_MEAN] * 3)
+    assert processor.image_std == pytest.approx([FASHION_STD] * 3)
+    raw = FashionMNIST("test", size=8, normalize=False).images  # (8, 1, 28, 28) in [0, 1]
+    processed = processor(images=[to_pil(x).convert("RGB") for x in raw], return_tensors="pt")["pixel_values"]
+    trained = FashionMNIST("test", size=8).images  # what the checkpoint was trained on
+    assert torch.allclose(processed, trained.expand(-1, 3, -1, -1), atol=1e-4)  # grey as RGB, normalised alike
     random = load_pretrained(VIT, profile="smoke", stand_in="random", verbose=False)
     assert random.provenance.checkpoint is None
     assert load_processor(VIT, model=random, verbose=False).image_mean == pytest.approx([0.5] * 3)  # the real model's
@@ -301,11 +305,11 @@ def test_a_processor_that_needs_a_tokenizer_says_so():
         load_processor("openai/clip-vit-base-patch32", profile="smoke")
 
 
-def test_the_shipped_vit_shapes_stand_in_names_its_classes(monkeypatch):
+def test_the_shipped_vit_fashion_stand_in_names_its_classes(monkeypatch):
     """The registry written by checkpoints.build records "classes"; the stand-in's id2label must use them."""
     monkeypatch.delenv(checkpoints.registry.ENV_VAR)  # the package's own registry, not the isolated one
-    if "vit_shapes" not in checkpoints.available():
-        pytest.skip("vit_shapes is not shipped in this checkout")
+    if "vit_fashion" not in checkpoints.available():
+        pytest.skip("vit_fashion is not shipped in this checkout")
     model = load_pretrained(VIT, profile="smoke", verbose=False)
-    assert model.config.id2label == dict(enumerate(checkpoints.info("vit_shapes")["classes"]))
-    assert model.config.label2id["circle"] == 0
+    assert model.config.id2label == dict(enumerate(checkpoints.info("vit_fashion")["classes"]))
+    assert model.config.label2id["camiseta"] == 0
