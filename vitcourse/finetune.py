@@ -2,7 +2,7 @@
 
 The recipe of Chapter 3 and TP3, one function per step::
 
-    data = load_image_dataset("digits")                       # DatasetDict: train / validation / test
+    data = load_image_dataset("mnist")                        # DatasetDict: train / validation / test
     model = load_for_finetuning(data["train"].features["label"].names)   # a NEW head, C outputs
     processor = load_processor("google/vit-base-patch16-224", model=model)
     data = data.with_transform(processor_transform(processor))
@@ -73,7 +73,7 @@ DEFAULT_MODEL = "google/vit-base-patch16-224"
 LOCAL_DATASETS: dict[str, str] = {
     "fashion_mnist": "Fashion-MNIST: 28x28 grey photos of clothes (10 classes, real data; the smoke stand-in's task)",
     "mnist": "MNIST: 28x28 handwritten digits (10 classes, real data; a new task for the stand-in)",
-    "shapes": "generated world: which shape (8 classes, the task the smoke stand-in was trained on)",
+    "shapes": "generated world: which shape (8 classes)",
     "shape-colors": "generated world: which colour the shape is painted (10 classes, a new task)",
     "digits": "scikit-learn's handwritten digits, 8x8 grey (10 classes, real data)",
     "photos": "random crops of photos bundled with scikit-image/scikit-learn/matplotlib: which photo (6 classes)",
@@ -445,8 +445,8 @@ def load_for_finetuning(
 ) -> nn.Module:
     """A pretrained model with a new classification head for ``labels``, checked.
 
-    The Hub head (1000 ImageNet classes; the stand-in's 8 shapes) is dropped and a new
-    ``len(labels)``-way head is initialised (from ``seed``, whatever the global generator
+    The Hub head (1000 ImageNet classes; the stand-in's 10 Fashion-MNIST garments) is
+    dropped and a new ``len(labels)``-way head is initialised (from ``seed``, whatever the global generator
     says); the config gets ``num_labels``, ``id2label`` and ``label2id``.
 
     Args:
