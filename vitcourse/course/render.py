@@ -74,9 +74,10 @@ def schedule_markdown(edition: Edition) -> str:
     totals = sorted({option.total_minutes for option in edition.schedule})
     span = _minutes(totals[0]) if len(totals) == 1 else f"entre {_minutes(totals[0])} y {_minutes(totals[-1])}"
     lines = [
-        f"Cada clase dura {span}, en bloques de teoría y de teoría/práctica separados por recreos; "
-        f"el cronograma admite {len(edition.schedule)} organizaciones"
-        f"{_inherited_note(edition, 'schedule')}:",
+        (
+            f"Cada clase dura {span}, en bloques de teoría y de teoría/práctica separados por recreos; "
+            f"el cronograma admite {len(edition.schedule)} organizaciones{_inherited_note(edition, 'schedule')}:"
+        ),
         "",
         "| Organización | Bloques, en orden | Teoría y práctica | Total |",
         "|---|---|---|---|",
@@ -132,11 +133,15 @@ def evaluation_markdown(edition: Edition) -> str:
             f"**Proyecto** ({project.work}, obligatorio): se entrega",
             "",
             deliverables,
-            f"- Una presentación final de {project.presentation_minutes} minutos que muestre "
-            f"{project.presentation_shows}.",
+            (
+                f"- Una presentación final de {project.presentation_minutes} minutos que muestre "
+                f"{project.presentation_shows}."
+            ),
             "",
-            f"El código y el informe se entregan a más tardar **{project.due.text()}**. "
-            f"El proyecto se califica con {len(edition.rubric)} criterios {equal}:",
+            (
+                f"El código y el informe se entregan a más tardar **{project.due.text()}**. "
+                f"El proyecto se califica con {len(edition.rubric)} criterios {equal}:"
+            ),
             "",
             rubric_markdown(edition),
             "",
@@ -154,7 +159,9 @@ def evaluation_markdown(edition: Edition) -> str:
 def _row_values(edition: Edition) -> dict[str, str]:
     exercises = []
     for e in edition.exercises:
-        exercises.append(f"TP{e.number}: opcional" if e.optional else f"TP{e.number}: antes de la clase {e.due_before_class}")
+        exercises.append(
+            f"TP{e.number}: opcional" if e.optional else f"TP{e.number}: antes de la clase {e.due_before_class}"
+        )
     return {
         "Trabajos prácticos": "<br>".join(exercises),
         "Entrega del proyecto": edition.project.due.text(),
@@ -162,9 +169,7 @@ def _row_values(edition: Edition) -> dict[str, str]:
         "Rúbrica": "<br>".join(f"{c.name} ({percent(c.weight)})" for c in edition.rubric),
         "Nota final": f"{_number(edition.weight_practicals)} · Prácticas + {_number(edition.weight_project)} · Proyecto",
         "Entrega tardía": f"−{_number(edition.late_penalty_points)} puntos",
-        "Cronograma": "<br>".join(
-            f"{o.name}: {_minutes(o.total_minutes)}" for o in edition.schedule
-        ),
+        "Cronograma": "<br>".join(f"{o.name}: {_minutes(o.total_minutes)}" for o in edition.schedule),
     }
 
 
@@ -184,9 +189,11 @@ def compare_markdown(all_editions: Mapping[str, Edition], current: str) -> str:
     """
     keys = list(all_editions)
     values = {key: _row_values(all_editions[key]) for key in keys}
-    header = "| | " + " | ".join(
-        all_editions[key].label + (" **(vigente)**" if key == current else "") for key in keys
-    ) + " |"
+    header = (
+        "| | "
+        + " | ".join(all_editions[key].label + (" **(vigente)**" if key == current else "") for key in keys)
+        + " |"
+    )
     lines = [header, "|---" * (len(keys) + 1) + "|"]
     for row in values[keys[0]]:
         cells = []

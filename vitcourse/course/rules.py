@@ -178,9 +178,7 @@ class Edition:
             )
         return sum(c.weight * float(scores[c.name]) for c in self.rubric)
 
-    def final_grade(
-        self, practicals: float, project: Mapping[str, float] | float, late_deliveries: int = 0
-    ) -> float:
+    def final_grade(self, practicals: float, project: Mapping[str, float] | float, late_deliveries: int = 0) -> float:
         """``weight_practicals * practicals + weight_project * project - penalties``.
 
         Args:

@@ -1,4 +1,4 @@
-"""The whole pipeline on a few hundred real images: train, evaluate, report, and the errors on the way."""
+"""The pipeline on a few hundred real images: train, evaluate, report, errors."""
 
 from __future__ import annotations
 
@@ -40,13 +40,30 @@ def test_evaluate_and_report(trained):
     assert len(metrics["per_class"]) == 10
     written = make_report(trained)
     assert all(path.stat().st_size > 1000 for path in written)
-    assert "| Exactitud |" in (Path(trained["paths"]["reports"]) / "results.md").read_text()
+    assert (
+        "| Exactitud |"
+        in (Path(trained["paths"]["reports"]) / "results.md").read_text()
+    )
+
+
+def test_select_brings_back_the_champion(trained):
+    if not trained["tracking"]["mlflow"]:
+        pytest.skip("no MLflow in this project")
+    from src.models.select_model import select
+
+    summary = select(trained)
+    assert summary["champion"]["run_id"] in {row["run_id"] for row in summary["runs"]}
+    assert (Path(trained["paths"]["reports"]) / "runs.md").exists()
+    assert (Path(trained["paths"]["models"]) / "model.safetensors").exists()
 
 
 def test_commands_fail_with_one_line(tmp_path, capsys, processed):
     from src.models.predict_model import main
 
-    config = {**processed, "paths": {**processed["paths"], "models": str(tmp_path / "none")}}
+    config = {
+        **processed,
+        "paths": {**processed["paths"], "models": str(tmp_path / "none")},
+    }
     config.pop("profile")
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

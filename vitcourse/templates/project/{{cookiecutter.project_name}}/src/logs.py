@@ -25,12 +25,12 @@ IGNORED_WARNINGS = (
     (
         r".*enable_nested_tensor is True.*",
         r"torch\.nn\.modules\.transformer",
-        "PyTorch's own encoder (not used for the model) says its fast path is off: no effect here",
+        "PyTorch's own encoder (not our model) says its fast path is off: no effect",
     ),
     (
         r".*pkg_resources is deprecated.*",
         r".*",
-        "a dependency of MLflow imports a deprecated module: nothing this project can change",
+        "a dependency of MLflow imports a deprecated module: not ours to change",
     ),
 )
 
@@ -50,7 +50,10 @@ def setup_logging(folder: str | Path, command: str, level: str = "INFO") -> Path
     if not isinstance(numeric, int):
         from .errors import ProjectError
 
-        raise ProjectError(f'logging.level must be "DEBUG", "INFO", "WARNING" or "ERROR"; got {level!r}')
+        raise ProjectError(
+            'logging.level must be "DEBUG", "INFO", "WARNING" or "ERROR"; '
+            f"got {level!r}"
+        )
     path = Path(folder) / f"{command}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path, encoding="utf-8")
@@ -58,7 +61,9 @@ def setup_logging(folder: str | Path, command: str, level: str = "INFO") -> Path
     handler.setLevel(numeric)
     for name in LOGGERS:
         logger = logging.getLogger(name)
-        logger.handlers = [h for h in logger.handlers if not isinstance(h, logging.FileHandler)]
+        logger.handlers = [
+            h for h in logger.handlers if not isinstance(h, logging.FileHandler)
+        ]
         logger.addHandler(handler)
         logger.setLevel(numeric)
         logger.propagate = False  # nothing reaches the screen through the root logger
@@ -66,7 +71,9 @@ def setup_logging(folder: str | Path, command: str, level: str = "INFO") -> Path
 
 
 def setup_warnings() -> None:
-    """Ignore the known noise (see :data:`IGNORED_WARNINGS`), log every other warning."""
+    """Ignore the known noise (:data:`IGNORED_WARNINGS`), log every other warning."""
     for message, module, _why in IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=message, module=module)
-    logging.captureWarnings(True)  # warnings.warn(...) → the "py.warnings" logger → the log file
+    logging.captureWarnings(
+        True
+    )  # warnings.warn(...) → the "py.warnings" logger → the log file

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ def enabled(config: dict[str, Any]) -> bool:
 
 
 def store(config: dict[str, Any]) -> str:
-    """The store folder as ``fit(mlflow=...)`` takes it (``mlruns`` → ``sqlite:///.../mlruns/mlflow.db``)."""
+    """The store folder, as ``fit(mlflow=...)`` takes it (a SQLite file inside)."""
     return config["tracking"]["store"]
 
 
@@ -33,11 +34,14 @@ def tracking_uri(config: dict[str, Any]) -> str:
 
 
 def client(config: dict[str, Any]):
-    """An ``MlflowClient`` on the project's store."""
+    """An ``MlflowClient`` on the project's store (progress bars off: no printing)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         from mlflow.tracking import MlflowClient
     except ImportError:
-        raise ProjectError("tracking.mlflow is true but mlflow is not installed: pip install mlflow") from None
+        raise ProjectError(
+            "tracking.mlflow is true but mlflow is not installed: pip install mlflow"
+        ) from None
     return MlflowClient(tracking_uri=tracking_uri(config))
 
 
@@ -77,11 +81,16 @@ def log_metrics(config: dict[str, Any], metrics: dict[str, float]) -> None:
     logger.info("logged %d metrics to MLflow run %s", len(metrics), run_id)
 
 
-def log_artifacts(config: dict[str, Any], paths: list[Path], folder: str | None = None) -> None:
-    """Copy files into the training run's artefacts (no-op without tracking)."""
+def log_artifacts(
+    config: dict[str, Any], paths: list[Path], folder: str | None = None
+) -> None:
+    """Copy the files that exist into the run's artefacts (no-op without tracking)."""
     run_id = saved_run(config)
     if run_id is None:
         return
     mlflow = client(config)
     for path in paths:
-        mlflow.log_artifact(run_id, str(path), folder)
+        if Path(
+            path
+        ).exists():  # a step called from Python, not `make`, writes no log file
+            mlflow.log_artifact(run_id, str(path), folder)

@@ -1,6 +1,6 @@
-"""``make report``: the figures of the report in ``reports/figures`` and its tables in ``reports/results.md``.
+"""``make report``: the report's figures (``reports/figures``) and tables.
 
-* ``learning_curves.png``: losses and validation accuracy per epoch (``models/history.json``);
+* ``learning_curves.png``: losses and validation accuracy per epoch (``history.json``);
 * ``confusion_matrix.png``: test errors, each row normalised (``reports/metrics.json``);
 * ``attention_rollout.png``: test images with their attention maps, right and wrong;
 * ``attention_by_class.png``: the mean map of each class;
@@ -41,13 +41,17 @@ def learning_curves(history: dict[str, Any], path: Path) -> Path:
     rows = history["rows"]
     epochs = [row["epoch"] for row in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
-    left.plot(epochs, [r["train_loss"] for r in rows], marker="o", label="entrenamiento")
+    left.plot(
+        epochs, [r["train_loss"] for r in rows], marker="o", label="entrenamiento"
+    )
     left.plot(epochs, [r["val_loss"] for r in rows], marker="o", label="validación")
     left.set(xlabel="época", ylabel="pérdida (entropía cruzada)", title="Pérdida")
     left.legend()
     right.plot(epochs, [r["val_accuracy"] for r in rows], marker="o", color="C2")
     if history.get("best_epoch"):
-        right.axvline(history["best_epoch"], color="grey", linestyle=":", label="mejor época")
+        right.axvline(
+            history["best_epoch"], color="grey", linestyle=":", label="mejor época"
+        )
         right.legend()
     right.set(xlabel="época", ylabel="exactitud", title="Exactitud en validación")
     fig.tight_layout()
@@ -61,15 +65,27 @@ def confusion_figure(metrics: dict[str, Any], path: Path) -> Path:
     rates = confusion / confusion.sum(dim=1, keepdim=True).clamp(min=1)
     classes = metrics["classes"]
     fig, ax = plt.subplots(figsize=(6, 5.2))
-    image = ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    image = ax.imshow(rates.numpy(), cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(classes)), classes, rotation=60, ha="right")
     ax.set_yticks(range(len(classes)), classes)
-    ax.set(xlabel="clase predicha", ylabel="clase verdadera", title="Matriz de confusión (test, por fila)")
+    ax.set(
+        xlabel="clase predicha",
+        ylabel="clase verdadera",
+        title="Matriz de confusión (test, por fila)",
+    )
     for i in range(len(classes)):
         for j in range(len(classes)):
             if rates[i, j] >= 0.01:
                 color = "white" if rates[i, j] > 0.5 else "black"
-                ax.text(j, i, f"{rates[i, j]:.2f}", ha="center", va="center", fontsize=6, color=color)
+                ax.text(
+                    j,
+                    i,
+                    f"{rates[i, j]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=6,
+                    color=color,
+                )
     fig.colorbar(image, ax=ax, label="fracción de la fila")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -77,15 +93,19 @@ def confusion_figure(metrics: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def pick_examples(predicted: torch.Tensor, labels: torch.Tensor, count: int) -> list[int]:
-    """The first ``count // 2`` wrong and the first right test images (deterministic)."""
+def pick_examples(
+    predicted: torch.Tensor, labels: torch.Tensor, count: int
+) -> list[int]:
+    """The first ``count // 2`` wrong test images and the first right ones."""
     wrong = torch.nonzero(predicted != labels).flatten().tolist()[: count // 2]
     right = torch.nonzero(predicted == labels).flatten().tolist()[: count - len(wrong)]
     return right + wrong
 
 
-def attention_figure(images, maps, labels, predicted, classes, mean, std, path: Path) -> Path:
-    """Each image above its map: true and predicted class in the title, red when wrong."""
+def attention_figure(
+    images, maps, labels, predicted, classes, mean, std, path: Path
+) -> Path:
+    """Each image above its map; true and predicted class in the title, red if wrong."""
     from vitcourse.viz.attention import plot_attention_overlay
 
     count = len(images)
@@ -93,11 +113,19 @@ def attention_figure(images, maps, labels, predicted, classes, mean, std, path: 
     pixels = images * std + mean  # back to [0, 1] to show them
     for k in range(count):
         truth, guess = classes[int(labels[k])], classes[int(predicted[k])]
-        axes[0, k].imshow(pixels[k, 0], cmap="gray", vmin=0, vmax=1)
-        axes[0, k].set_title(f"{truth}\n→ {guess}", fontsize=8, color="black" if truth == guess else "red")
+        axes[0, k].imshow(pixels[k, 0].numpy(), cmap="gray", vmin=0, vmax=1)
+        axes[0, k].set_title(
+            f"{truth}\n→ {guess}",
+            fontsize=8,
+            color="black" if truth == guess else "red",
+        )
         axes[0, k].axis("off")
-        plot_attention_overlay(pixels[k], maps[k].flatten(), tuple(maps.shape[1:]), ax=axes[1, k])
-    fig.suptitle("Mapas de atención (arriba la imagen, abajo el mapa sobre ella)", fontsize=10)
+        plot_attention_overlay(
+            pixels[k], maps[k].flatten(), tuple(maps.shape[1:]), ax=axes[1, k]
+        )
+    fig.suptitle(
+        "Mapas de atención (arriba la imagen, abajo el mapa sobre ella)", fontsize=10
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -105,12 +133,12 @@ def attention_figure(images, maps, labels, predicted, classes, mean, std, path: 
 
 
 def class_means_figure(maps, labels, classes, path: Path) -> Path:
-    """The mean attention map of each class: where the model looks for it, on average."""
+    """The mean attention map of each class: where the model looks for it."""
     fig, axes = plt.subplots(1, len(classes), figsize=(1.5 * len(classes), 2.0))
     for c, ax in enumerate(axes):
         chosen = maps[labels == c]
         if len(chosen):
-            ax.imshow(chosen.mean(dim=0), cmap="magma")
+            ax.imshow(chosen.mean(dim=0).numpy(), cmap="magma")
         ax.set_title(classes[c], fontsize=8)
         ax.axis("off")
     fig.suptitle("Atención media por clase (test)", fontsize=10)
@@ -121,34 +149,41 @@ def class_means_figure(maps, labels, classes, path: Path) -> Path:
 
 
 def results_markdown(metrics: dict[str, Any]) -> str:
-    """The tables of the report, generated: overall metrics, per class, deletion check."""
+    """The report's tables: overall metrics, per class, the deletion check."""
     low, high = metrics["accuracy_ci95"]
     deletion = metrics["deletion"]
     lines = [
-        "<!-- Generated by `make report` from reports/metrics.json: do not edit by hand. -->",
+        "<!-- Written by `make report` from reports/metrics.json: do not edit. -->",
         "",
         f"Test: {metrics['num_test_images']} images (profile `{metrics['profile']}`).",
         "",
         "| Métrica | Valor |",
         "|---|---|",
-        f"| Exactitud | {metrics['accuracy']:.4f} (IC 95 % bootstrap: {low:.4f} a {high:.4f}) |",
+        f"| Exactitud | {metrics['accuracy']:.4f} "
+        f"(IC 95 % bootstrap: {low:.4f} a {high:.4f}) |",
         f"| Precisión macro | {metrics['precision_macro']:.4f} |",
         f"| Exhaustividad (*recall*) macro | {metrics['recall_macro']:.4f} |",
         f"| F1 macro | {metrics['f1_macro']:.4f} |",
         f"| Exactitud top-2 | {metrics['top2_accuracy']:.4f} |",
-        f"| Error de calibración esperado (ECE) | {metrics['calibration_error']:.4f} |",
+        f"| Error de calibración (ECE) | {metrics['calibration_error']:.4f} |",
         f"| Confianza media | {metrics['mean_confidence']:.4f} |",
         "",
         "| Clase | Precisión | Exhaustividad | F1 | Imágenes |",
         "|---|---|---|---|---|",
     ]
-    for name, row in sorted(metrics["per_class"].items(), key=lambda item: item[1]["f1"]):
-        lines.append(f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} | {row['f1']:.3f} | {row['support']} |")
+    for name, row in sorted(
+        metrics["per_class"].items(), key=lambda item: item[1]["f1"]
+    ):
+        lines.append(
+            f"| {name} | {row['precision']:.3f} | {row['recall']:.3f} "
+            f"| {row['f1']:.3f} | {row['support']} |"
+        )
     lines += [
         "",
-        f"Prueba de borrado sobre {deletion.get('images', 'las')} imágenes: ocultando el "
-        f"{100 * deletion['fraction']:.0f} % de los parches que el mapa marca como más atendidos la exactitud "
-        f"pasa de {deletion['accuracy']:.3f} a {deletion['accuracy_without_top']:.3f}; ocultando la misma "
+        f"Prueba de borrado sobre {deletion['images']} imágenes: ocultando el "
+        f"{100 * deletion['fraction']:.0f} % de los parches que el mapa marca como "
+        f"más atendidos, la exactitud pasa de {deletion['accuracy']:.3f} a "
+        f"{deletion['accuracy_without_top']:.3f}; ocultando la misma "
         f"cantidad de parches al azar, a {deletion['accuracy_without_random']:.3f}.",
     ]
     return "\n".join(lines) + "\n"
@@ -165,7 +200,7 @@ def make_report(config: dict[str, Any]) -> list[Path]:
     test = load_split(config, "test")
     count = config["evaluate"]["attention_images"]
     sample = min(len(test), config["evaluate"]["deletion_images"])
-    images = torch.stack([test[i][0] for i in range(sample)])
+    images = test.inputs[:sample]  # (S, 1, H, W), normalised
     labels = test.labels[:sample]
     logits, maps = attention_maps(model, images)
     predicted = logits.argmax(dim=-1)
@@ -175,10 +210,18 @@ def make_report(config: dict[str, Any]) -> list[Path]:
         learning_curves(history, figures / "learning_curves.png"),
         confusion_figure(metrics, figures / "confusion_matrix.png"),
         attention_figure(
-            images[chosen], maps[chosen], labels[chosen], predicted[chosen], test.classes, mean, std,
+            images[chosen],
+            maps[chosen],
+            labels[chosen],
+            predicted[chosen],
+            test.classes,
+            mean,
+            std,
             figures / "attention_rollout.png",
         ),
-        class_means_figure(maps, labels, test.classes, figures / "attention_by_class.png"),
+        class_means_figure(
+            maps, labels, test.classes, figures / "attention_by_class.png"
+        ),
     ]
     results = reports / "results.md"
     results.write_text(results_markdown(metrics), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the project's config, shrunk to seconds and pointed at a temporary folder."""
+"""Shared fixtures: the project's config, shrunk to seconds, in a temporary folder."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ TINY = {
 def tiny_config(folder: Path) -> dict:
     """The real config in the smoke profile, smaller, writing only under ``folder``."""
     config = merge(load_config(ROOT / "configs" / "config.yaml", profile="smoke"), TINY)
-    config["paths"] = {name: str(folder / path) for name, path in config["paths"].items()}
+    config["paths"] = {
+        name: str(folder / path) for name, path in config["paths"].items()
+    }
     config["tracking"]["store"] = str(folder / "mlruns")
     return config
 

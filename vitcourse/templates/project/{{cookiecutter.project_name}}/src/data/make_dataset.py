@@ -26,8 +26,8 @@ SPLITS = ("train", "val", "test")
 
 
 def dataset_class(name: str) -> type:
-    """The ``vitcourse.data`` class of a data set name (``fashion_mnist``, ``mnist``)."""
-    from vitcourse.data import FashionMNIST, MNIST
+    """The ``vitcourse.data`` class of a data set (``fashion_mnist``, ``mnist``)."""
+    from vitcourse.data import MNIST, FashionMNIST
 
     return {"fashion_mnist": FashionMNIST, "mnist": MNIST}[name]
 
@@ -48,7 +48,9 @@ def load_split(name: str, split: str, size: int | None, seed: int) -> dict[str, 
         raise ProjectError(f"data.{split}_size: {error}") from None
     images, labels = dataset.tensors()
     return {
-        "images": images.mul(255).round().to(torch.uint8),  # (N, 1, H, W), as stored on disk
+        "images": images.mul(255)
+        .round()
+        .to(torch.uint8),  # (N, 1, H, W), as stored on disk
         "labels": labels,  # (N,) int64
         "classes": list(dataset.classes),
         "origin": dataset.origin,
@@ -69,20 +71,32 @@ def make_dataset(config: dict[str, Any]) -> Path:
     folder = Path(config["paths"]["processed"])
     manifest_file = folder / "manifest.json"
     wanted = manifest_of(config)
-    if manifest_file.exists() and json.loads(manifest_file.read_text())["settings"] == wanted:
+    if (
+        manifest_file.exists()
+        and json.loads(manifest_file.read_text())["settings"] == wanted
+    ):
         logger.info("data/processed is up to date (%s)", wanted)
         return folder
     folder.mkdir(parents=True, exist_ok=True)
     counts, origin = {}, None
     for split in SPLITS:
-        part = load_split(config["data"]["dataset"], split, config["data"][f"{split}_size"], config["seed"])
+        part = load_split(
+            config["data"]["dataset"],
+            split,
+            config["data"][f"{split}_size"],
+            config["seed"],
+        )
         torch.save(part, folder / f"{split}.pt")
         counts[split], origin = len(part["labels"]), part["origin"]
         logger.info("%s: %d images from %s", split, counts[split], origin)
     raw = Path(config["paths"]["raw"])
     raw.mkdir(parents=True, exist_ok=True)
-    (raw / "source.json").write_text(json.dumps({"dataset": config["data"]["dataset"], "origin": origin}, indent=2))
-    manifest_file.write_text(json.dumps({"settings": wanted, "counts": counts, "origin": origin}, indent=2))
+    (raw / "source.json").write_text(
+        json.dumps({"dataset": config["data"]["dataset"], "origin": origin}, indent=2)
+    )
+    manifest_file.write_text(
+        json.dumps({"settings": wanted, "counts": counts, "origin": origin}, indent=2)
+    )
     return folder
 
 

@@ -1,4 +1,4 @@
-"""``make train``: the model of ``configs/config.yaml``, trained and saved to ``models/``.
+"""``make train``: the model of ``configs/config.yaml``, trained, saved in ``models/``.
 
 The model is a preset of ``vitcourse.models`` with the config's fields changed
 (:func:`build_model`); the loop is ``vitcourse.train.fit`` (AdamW, warm-up + cosine,
@@ -23,7 +23,7 @@ from torch import nn
 from ..command import run
 from ..config import flatten
 from ..errors import ProjectError
-from ..features.build_features import make_loaders
+from ..features.build_features import make_augment, make_loaders
 from . import tracking
 
 logger = logging.getLogger(__name__)
@@ -44,17 +44,21 @@ def build_model(config: dict[str, Any]) -> nn.Module:
             import vitcourse.models.clip  # noqa: F401 (registers the CLIP presets)
         except ImportError:
             raise ProjectError(
-                "model.architecture is clip but this vitcourse has no vitcourse.models.clip yet "
+                "model.architecture is clip but this vitcourse has no "
+                "vitcourse.models.clip yet "
                 "(chapter 5); use vit, deit or swin, or update vitcourse"
             ) from None
     try:
         return models.create_model(preset, **config["model"]["config"])
     except (ValueError, TypeError) as error:
-        raise ProjectError(f"model.preset {preset!r} with model.config {config['model']['config']}: {error}") from None
+        raise ProjectError(
+            f"model.preset {preset!r} with model.config "
+            f"{config['model']['config']}: {error}"
+        ) from None
 
 
 def teacher_loss(config: dict[str, Any]) -> nn.Module | None:
-    """DeiT's distillation loss with the checkpoint ``model.teacher`` (``None``: plain cross-entropy)."""
+    """DeiT's distillation loss from the checkpoint ``model.teacher`` (or ``None``)."""
     name = config["model"].get("teacher")
     if not name:
         return None
@@ -64,13 +68,15 @@ def teacher_loss(config: dict[str, Any]) -> nn.Module | None:
     try:
         teacher = checkpoints.load(name)
     except (LookupError, FileNotFoundError) as error:
-        raise ProjectError(f"model.teacher {name!r}: {error}; available: {checkpoints.available()}") from None
+        raise ProjectError(
+            f"model.teacher {name!r}: {error}; available: {checkpoints.available()}"
+        ) from None
     # Augmented views are new every epoch, so the cache only helps without augmentation.
     return DistillationLoss(CachedTeacher(teacher), kind="hard", alpha=0.5)
 
 
 def train(config: dict[str, Any]) -> dict[str, Any]:
-    """Train, keep the best epoch, save ``models/model.safetensors`` (+ ``.json``) and the history.
+    """Train, keep the best epoch, save the model (``models/``) and the history.
 
     Returns:
         The best epoch's row of the history.
@@ -83,7 +89,8 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     loss_fn = teacher_loss(config)
     trained = DistillationWrapper(model) if loss_fn is not None else model
     recipe = config["train"]
-    run_name = f"{config['model']['architecture']}-{time.strftime('%Y%m%d-%H%M%S')}"
+    group, stamp = config["tracking"]["group"], time.strftime("%m%d-%H%M%S")
+    run_name = f"{group}-seed{config['seed']}-{stamp}"
     history = fit(
         trained,
         train_loader,
@@ -97,6 +104,7 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
         monitor=recipe["monitor"],
         device=recipe["device"],
         loss_fn=loss_fn,
+        batch_transform=make_augment(config),
         seed=config["seed"],
         log_file=None,  # src.logs already sends vitcourse's records to logs/train.log
         mlflow=tracking.store(config) if tracking.enabled(config) else False,
@@ -118,10 +126,17 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
     resolved.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True))
     if tracking.enabled(config):
         run_id = tracking.find_run(config, run_name)
-        tracking.run_file(config).write_text(json.dumps({"run_id": run_id, "run_name": run_name}, indent=2))
-        saved = [models_dir / name for name in ("model.safetensors", "model.json", "config.yaml")]
+        tracking.run_file(config).write_text(
+            json.dumps({"run_id": run_id, "run_name": run_name}, indent=2)
+        )
+        saved = [
+            models_dir / name
+            for name in ("model.safetensors", "model.json", "config.yaml")
+        ]
         tracking.log_artifacts(config, saved, "model")
-        tracking.log_artifacts(config, [Path(config["paths"]["logs"]) / "train.log"], "logs")
+        tracking.log_artifacts(
+            config, [Path(config["paths"]["logs"]) / "train.log"], "logs"
+        )
         logger.info("MLflow run %s (%s)", run_name, run_id)
     best = history.best or history.rows[-1]
     logger.info("best epoch %s: %s", history.best_epoch, best)
@@ -132,7 +147,7 @@ def load_trained(config: dict[str, Any]) -> nn.Module:
     """The classifier saved by ``make train``, in eval mode.
 
     Raises:
-        ProjectError: no model yet (run ``make train``), or one trained with another config.
+        ProjectError: no model yet (``make train``), or one of another config.
     """
     from vitcourse.train import load_checkpoint
 
@@ -144,7 +159,8 @@ def load_trained(config: dict[str, Any]) -> nn.Module:
         load_checkpoint(path, model)
     except (RuntimeError, ValueError) as error:
         raise ProjectError(
-            f"{path} does not fit the model of the current config ({error.__class__.__name__}); "
+            f"{path} does not fit the model of the current config "
+            f"({error.__class__.__name__}); "
             "run `make train` again after changing model settings"
         ) from None
     return model.eval()

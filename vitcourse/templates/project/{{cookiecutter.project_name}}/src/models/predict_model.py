@@ -1,4 +1,4 @@
-"""``make evaluate``: the saved model on the test set, every number into ``reports/metrics.json``.
+"""``make evaluate``: the saved model on the test set, into ``reports/metrics.json``.
 
 The metrics are chosen for a balanced, 10-class classification whose use would be
 sorting or searching images:
@@ -10,7 +10,7 @@ sorting or searching images:
 * top-2 accuracy: how often the right class is the runner-up when it is not the first;
 * expected calibration error (ECE): whether a 90 % confidence is right 90 % of the time,
   which decides whether the scores can be used as thresholds;
-* the deletion check of the attention maps (:func:`src.models.attention.deletion_check`).
+* the deletion check of the attention maps (:func:`.attention.deletion_check`).
 """
 
 from __future__ import annotations
@@ -33,8 +33,10 @@ from .train_model import load_trained
 logger = logging.getLogger(__name__)
 
 
-def bootstrap_interval(correct: torch.Tensor, samples: int = 1000, seed: int = 0) -> tuple[float, float]:
-    """2.5 and 97.5 percentiles of the accuracy over test sets resampled with replacement."""
+def bootstrap_interval(
+    correct: torch.Tensor, samples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """2.5 and 97.5 percentiles of the accuracy over resampled test sets."""
     generator = torch.Generator().manual_seed(seed)
     n = len(correct)
     picks = torch.randint(n, (samples, n), generator=generator)
@@ -43,37 +45,43 @@ def bootstrap_interval(correct: torch.Tensor, samples: int = 1000, seed: int = 0
     return low, high
 
 
-def calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
-    """Expected calibration error: the mean |accuracy − confidence| over confidence bins, weighted by size."""
+def calibration_error(
+    probs: torch.Tensor, targets: torch.Tensor, bins: int = 15
+) -> float:
+    """Expected calibration error: |accuracy − confidence| per bin, weighted by size."""
     confidence, predicted = probs.max(dim=1)
     correct = (predicted == targets).float()
     edges = torch.linspace(0, 1, bins + 1)
     error = 0.0
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
         inside = (confidence > low) & (confidence <= high)
         if inside.any():
-            error += inside.float().mean().item() * abs(correct[inside].mean().item() - confidence[inside].mean().item())
+            error += inside.float().mean().item() * abs(
+                correct[inside].mean().item() - confidence[inside].mean().item()
+            )
     return error
 
 
 def evaluate_model(config: dict[str, Any]) -> dict[str, Any]:
-    """Every test metric, written to ``reports/metrics.json`` and added to the MLflow run."""
-    from vitcourse.train import predict
+    """Every test metric, into ``reports/metrics.json`` and the MLflow run."""
+    from vitcourse.train import classification_metrics, predict
 
     model = load_trained(config)
     test = load_split(config, "test")
-    loader = DataLoader(test, batch_size=256)
-    predictions = predict(model, loader)
-    probs, targets = predictions.probs, predictions.targets
-    from vitcourse.train import classification_metrics
-
+    predictions = predict(model, DataLoader(test, batch_size=256))
+    probs, targets = predictions.probs, predictions.targets  # (N, K), (N,)
     metrics = classification_metrics(predictions.labels, targets, len(test.classes))
-    correct = predictions.labels == targets
-    low, high = bootstrap_interval(correct, seed=config["seed"])
-    top2 = (probs.topk(2, dim=1).indices == targets[:, None]).any(dim=1).float().mean().item()
-    images, labels = next(iter(DataLoader(test, batch_size=config["evaluate"]["deletion_images"])))
+    low, high = bootstrap_interval(predictions.labels == targets, seed=config["seed"])
+    top2 = (probs.topk(2, dim=1).indices == targets[:, None]).any(dim=1)
+    sample = min(len(test), config["evaluate"]["deletion_images"])
     mean, std = mean_std(config["data"]["dataset"])
-    deletion = deletion_check(model, images, labels, config["evaluate"]["deletion_fraction"], fill=-mean / std)
+    deletion = deletion_check(
+        model,
+        test.inputs[:sample],
+        test.labels[:sample],
+        config["evaluate"]["deletion_fraction"],
+        fill=-mean / std,  # a hidden patch becomes background (black)
+    )
     per_class = metrics["per_class"]
     report = {
         "num_test_images": len(targets),
@@ -82,11 +90,12 @@ def evaluate_model(config: dict[str, Any]) -> dict[str, Any]:
         "precision_macro": metrics["precision"],
         "recall_macro": metrics["recall"],
         "f1_macro": metrics["f1"],
-        "top2_accuracy": top2,
+        "top2_accuracy": top2.float().mean().item(),
         "calibration_error": calibration_error(probs, targets),
         "mean_confidence": probs.max(dim=1).values.mean().item(),
         "per_class": {
-            name: {k: float(per_class[k][i]) for k in ("precision", "recall", "f1")} | {"support": int(per_class["support"][i])}
+            name: {k: float(per_class[k][i]) for k in ("precision", "recall", "f1")}
+            | {"support": int(per_class["support"][i])}
             for i, name in enumerate(test.classes)
         },
         "confusion": metrics["confusion"].tolist(),
@@ -96,13 +105,19 @@ def evaluate_model(config: dict[str, Any]) -> dict[str, Any]:
     }
     reports = Path(config["paths"]["reports"])
     reports.mkdir(parents=True, exist_ok=True)
-    (reports / "metrics.json").write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    torch.save({"probs": probs, "targets": targets}, Path(config["paths"]["models"]) / "test_predictions.pt")
-    scalars = {k: report[k] for k in ("accuracy", "precision_macro", "recall_macro", "f1_macro", "top2_accuracy")}
-    scalars["calibration_error"] = report["calibration_error"]
-    tracking.log_metrics(config, {f"test_{k}": v for k, v in scalars.items()})
+    text = json.dumps(report, indent=2, ensure_ascii=False)
+    (reports / "metrics.json").write_text(text, encoding="utf-8")
+    scalars = ("accuracy", "precision_macro", "recall_macro", "f1_macro")
+    scalars += ("top2_accuracy", "calibration_error")
+    tracking.log_metrics(config, {f"test_{k}": report[k] for k in scalars})
     tracking.log_artifacts(config, [reports / "metrics.json"], "reports")
-    logger.info("test accuracy %.4f (95 %% CI %.4f-%.4f), macro F1 %.4f", report["accuracy"], low, high, report["f1_macro"])
+    logger.info(
+        "test accuracy %.4f (95 %% CI %.4f-%.4f), macro F1 %.4f",
+        report["accuracy"],
+        low,
+        high,
+        report["f1_macro"],
+    )
     return report
 
 
