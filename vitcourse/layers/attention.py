@@ -21,7 +21,9 @@ from torch import nn
 __all__ = ["MultiHeadAttention", "causal_mask", "scaled_dot_product_attention"]
 
 
-def causal_mask(num_tokens: int, device: torch.device | str | None = None) -> torch.Tensor:
+def causal_mask(
+    num_tokens: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Boolean ``(N, N)`` mask where token ``i`` may attend to tokens ``0..i`` only."""
     return torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device).tril()
 
@@ -156,7 +158,9 @@ class MultiHeadAttention(nn.Module):
             if dropout_p:
                 out = F.dropout(weights, dropout_p) @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p
+            )
         out = out.transpose(1, 2).reshape(B, Nq, D)  # (B, Nq, h*hd)
         out = self.proj(out)
         return (out, weights) if return_attention else out
