@@ -268,7 +268,7 @@ TP.part(
     title="Los hiperparámetros del ajuste fino",
     points=1.5,
     manual=True,
-    description="Tasa de aprendizaje, épocas, batch, weight decay, warm-up y capas congeladas: qué valores "
+    description="Tasa de aprendizaje, épocas, tamaño del lote, weight decay, warm-up y capas congeladas: qué valores "
     "elegiste, por qué son distintos de los de entrenar desde cero, y qué pasó al cambiarlos.",
 )
 
