@@ -147,8 +147,18 @@ class DistillationLoss(nn.Module):
     ) -> torch.Tensor:
         """Args: the student's ``(z_cls, z_dist)`` (or one logits tensor), the labels
         (indices or MixUp's soft ``(B, K)`` targets), and the images ``(B, C, H, W)``."""
-        z_cls, z_dist = outputs if isinstance(outputs, (tuple, list)) else (outputs, outputs)
+        z_cls, z_dist = (
+            outputs if isinstance(outputs, (tuple, list)) else (outputs, outputs)
+        )
         self.teacher.eval()
         with torch.no_grad():
             z_teacher = self.teacher(images)
-        return deit_loss(z_cls, z_dist, z_teacher, targets, kind=self.kind, alpha=self.alpha, tau=self.tau)
+        return deit_loss(
+            z_cls,
+            z_dist,
+            z_teacher,
+            targets,
+            kind=self.kind,
+            alpha=self.alpha,
+            tau=self.tau,
+        )
