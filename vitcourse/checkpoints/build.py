@@ -40,7 +40,7 @@ from ..train.loop import fit
 from ..train.metrics import evaluate
 from .registry import register, registry_dir
 
-__all__ = ["RECIPES", "Recipe", "build", "build_one", "main", "make_datasets"]
+__all__ = ["RECIPES", "Recipe", "TeacherTargets", "build", "build_one", "main", "make_datasets"]
 
 logger = logging.getLogger(__name__)
 
@@ -67,10 +67,12 @@ class Recipe:
             ``"shift_flip"`` (:class:`~vitcourse.data.augment.ShiftFlip`, 2 pixels).
         mix: level whose MixUp/CutMix mixes the training batches (``None``: no mixing).
         target: least test accuracy accepted.
-        extra: ``{"teacher": name}`` distils a registered checkpoint into the model
-            (DeiT's loss, :class:`~vitcourse.train.distill.DistillationLoss`), with
-            ``"distill"`` ``"hard"`` or ``"soft"`` and ``"alpha"``; ``"min_lr_ratio"``
-            sets the cosine's floor.
+        extra: ``{"teacher": name}`` distils a registered checkpoint into the model:
+            ``"distill"`` ``"hard"`` or ``"soft"`` asks the teacher about every augmented
+            view (DeiT's loss, :class:`~vitcourse.train.distill.DistillationLoss`);
+            ``"stored"`` asks it once per training image and trains on soft targets
+            (:class:`TeacherTargets`, ``"tau"``); ``"alpha"`` weighs the teacher against
+            the labels. ``"min_lr_ratio"`` sets the cosine's floor.
     """
 
     name: str
@@ -197,6 +199,49 @@ def _train_transform(recipe: Recipe, img_size: int) -> Callable | None:
     return build_transform(recipe.augment, img_size)
 
 
+class TeacherTargets:
+    """A batch transform for :func:`~vitcourse.train.fit`: labels mixed with a teacher's answers.
+
+    The teacher sees each *un-augmented* training image once (its logits are remembered
+    by :class:`~vitcourse.train.CachedTeacher`), so distilling costs one teacher pass
+    per image for the whole training instead of one per step. The targets are
+    ``(1 - alpha) · one_hot(y) + alpha · softmax(z_t / tau)``, and the images are
+    augmented afterwards, one by one: the augmented view keeps the teacher's opinion of
+    its original (stored soft labels, as in offline knowledge distillation).
+
+    Args:
+        teacher: a frozen classifier of the same classes.
+        num_classes: ``K``.
+        alpha: weight of the teacher in the targets.
+        tau: temperature of the teacher's softmax.
+        augment: per-image transform applied after the lookup (``None``: none).
+
+    Shapes:
+        ``(images (B, C, H, W), labels (B,))`` → ``(images (B, C, H, W), targets (B, K))``.
+    """
+
+    def __init__(
+        self, teacher: nn.Module, num_classes: int, alpha: float = 0.5, tau: float = 2.0, augment: Callable | None = None
+    ) -> None:
+        from ..train.distill import CachedTeacher
+
+        self.teacher = CachedTeacher(teacher, max_entries=1_000_000)
+        self.num_classes, self.alpha, self.tau, self.augment = num_classes, alpha, tau, augment
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.no_grad():
+            teacher = (self.teacher(images) / self.tau).softmax(-1)  # (B, K)
+        one_hot = torch.nn.functional.one_hot(labels, self.num_classes).float()
+        targets = (1 - self.alpha) * one_hot + self.alpha * teacher
+        if self.augment is not None:
+            images = torch.stack([self.augment(image) for image in images])
+        return images, targets
+
+
+def _stored_distillation(recipe: Recipe) -> bool:
+    return recipe.extra.get("teacher") is not None and recipe.extra.get("distill") == "stored"
+
+
 def make_datasets(recipe: Recipe) -> tuple[Dataset, Dataset, Dataset]:
     """The ``(train, val, test)`` datasets of a recipe; only ``train`` is augmented.
 
@@ -218,7 +263,8 @@ def make_datasets(recipe: Recipe) -> tuple[Dataset, Dataset, Dataset]:
         val, test = DigitsDataset("val", **options), DigitsDataset("test", **options)
     elif recipe.data == "fashion_mnist":
         size, seed = options.pop("train_size", None), options.pop("seed", 0)
-        train = FashionMNIST("train", size=size, seed=seed, transform=_train_transform(recipe, 28))
+        transform = None if _stored_distillation(recipe) else _train_transform(recipe, 28)  # see build_one
+        train = FashionMNIST("train", size=size, seed=seed, transform=transform)
         val, test = FashionMNIST("val"), FashionMNIST("test")
     else:
         raise ValueError(
@@ -239,7 +285,7 @@ def _student_and_loss(recipe: Recipe, model: nn.Module, root: str | Path | None)
     """The module :func:`fit` trains and its loss: the model and cross-entropy, or, with
     ``extra["teacher"]``, the model wrapped for distillation and DeiT's loss."""
     teacher_name = recipe.extra.get("teacher")
-    if not teacher_name:
+    if not teacher_name or _stored_distillation(recipe):  # stored targets come from a batch transform
         return model, None
     from ..train.distill import DistillationLoss, DistillationWrapper
     from .registry import load
@@ -278,6 +324,13 @@ def build_one(
     train_loader = DataLoader(train, recipe.batch_size, shuffle=True, drop_last=True, generator=generator)
     val_loader, test_loader = DataLoader(val, 500), DataLoader(test, 500)
     mix = batch_mix(recipe.mix, len(train.classes)) if recipe.mix else None
+    if _stored_distillation(recipe):
+        from .registry import load
+
+        teacher = load(recipe.extra["teacher"], root)
+        augment = _train_transform(recipe, 28)
+        alpha, tau = recipe.extra.get("alpha", 0.5), recipe.extra.get("tau", 2.0)
+        mix = TeacherTargets(teacher, len(train.classes), alpha=alpha, tau=tau, augment=augment)
     trained, loss_fn = _student_and_loss(recipe, model, root)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = fit(
