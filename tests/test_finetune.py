@@ -1,7 +1,7 @@
 """vitcourse.finetune: datasets built right, the head really replaced, freezing, a fine-tune that learns.
 
 Offline and on the CPU: the model is the smoke stand-in for google/vit-base-patch16-224
-(the shipped ``vit_fashion`` checkpoint, a small ViT trained on Fashion-MNIST, converted to
+(the shipped ``vit_fashion_tiny`` checkpoint, a tiny ViT trained on Fashion-MNIST, converted to
 Hugging Face), one thread; the new task is MNIST's handwritten digits.
 """
 

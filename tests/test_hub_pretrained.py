@@ -237,7 +237,7 @@ def shipped(tmp_path, monkeypatch):
     torch.manual_seed(0)
     model = create_model("vit_pico_patch2_8", in_chans=3, img_size=32, patch_size=8, num_classes=4)
     config = {"in_chans": 3, "img_size": 32, "patch_size": 8, "num_classes": 4}
-    checkpoints.register("vit_fashion", model, "vit_pico_patch2_8", config, root=root, description="a test ViT",
+    checkpoints.register("vit_fashion_tiny", model, "vit_pico_patch2_8", config, root=root, description="a test ViT",
                          labels=["circle", "square", "triangle", "star"])  # fmt: skip
     monkeypatch.setenv(checkpoints.registry.ENV_VAR, str(root))
     return model.eval()
@@ -245,7 +245,7 @@ def shipped(tmp_path, monkeypatch):
 
 def test_a_shipped_checkpoint_stands_in(shipped):
     model = load_pretrained(VIT, profile="smoke", verbose=False)
-    assert "vitcourse checkpoint 'vit_fashion' (a test ViT), not the Hub weights" in model.provenance.weights
+    assert "vitcourse checkpoint 'vit_fashion_tiny' (a test ViT), not the Hub weights" in model.provenance.weights
     assert model.config.id2label == {0: "circle", 1: "square", 2: "triangle", 3: "star"}
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
@@ -287,7 +287,7 @@ def test_a_shipped_stand_in_gets_the_normalisation_it_was_trained_with(monkeypat
     if not sources.is_available("fashion_mnist"):
         pytest.skip("dataset-fashion-mnist is not installed")
     model = load_pretrained(VIT, profile="smoke", verbose=False)
-    assert model.provenance.checkpoint == "vit_fashion"
+    assert model.provenance.checkpoint == "vit_fashion_tiny"
     processor = load_processor(VIT, model=model, verbose=False)
     assert processor.image_mean == pytest.approx([FASHION_MEAN] * 3)
     assert processor.image_std == pytest.approx([FASHION_STD] * 3)
@@ -308,8 +308,8 @@ def test_a_processor_that_needs_a_tokenizer_says_so():
 def test_the_shipped_vit_fashion_stand_in_names_its_classes(monkeypatch):
     """The registry written by checkpoints.build records "classes"; the stand-in's id2label must use them."""
     monkeypatch.delenv(checkpoints.registry.ENV_VAR)  # the package's own registry, not the isolated one
-    if "vit_fashion" not in checkpoints.available():
-        pytest.skip("vit_fashion is not shipped in this checkout")
+    if "vit_fashion_tiny" not in checkpoints.available():
+        pytest.skip("vit_fashion_tiny is not shipped in this checkout")
     model = load_pretrained(VIT, profile="smoke", verbose=False)
-    assert model.config.id2label == dict(enumerate(checkpoints.info("vit_fashion")["classes"]))
+    assert model.config.id2label == dict(enumerate(checkpoints.info("vit_fashion_tiny")["classes"]))
     assert model.config.label2id["camiseta"] == 0

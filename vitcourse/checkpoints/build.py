@@ -164,6 +164,24 @@ RECIPES: dict[str, Recipe] = {
             augment="shift_flip",
             target=0.92,
         ),
+        # The offline stand-in for the Hub's ViT-B/16 (chapter 3, TP3): the architecture of chapter 2's
+        # study ViT (7x7 patches, 16 tokens), small enough that the chapters fine-tune it live.
+        Recipe(
+            name="vit_fashion_tiny",
+            description="tiny ViT (28x28 grey, 7x7 patches, D=64, 4 blocks, 4 heads) on Fashion-MNIST, the stand-in",
+            model="vit_micro_patch4_32",
+            config={"img_size": 28, "patch_size": 7, "in_chans": 1, "num_classes": 10, "embed_dim": 64,
+                    "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
+            data="fashion_mnist",
+            data_config={},
+            epochs=15,
+            batch_size=128,
+            lr=2e-3,
+            warmup=1.0,
+            label_smoothing=0.1,
+            augment="shift_flip",
+            target=0.85,
+        ),
         Recipe(
             name="vit_fashion",
             description="small ViT (28x28 grey, 4x4 patches, D=64, 6 blocks, 4 heads) on Fashion-MNIST",

@@ -119,12 +119,12 @@ HUB_MODELS: dict[str, HubModel] = {
         HubModel(
             "google/vit-base-patch16-224", "3f49326",
             {"image-classification": "ViTForImageClassification", "feature-extraction": "ViTModel"},
-            standins.tiny_vit, stand_in_processor=standins.vit_processor, checkpoint="vit_fashion", ours="vit",
+            standins.tiny_vit, stand_in_processor=standins.vit_processor, checkpoint="vit_fashion_tiny", ours="vit",
         ),
         HubModel(
             "facebook/deit-tiny-patch16-224", "main",  # stored on the Hub as a plain ViT
             {"image-classification": "ViTForImageClassification", "feature-extraction": "ViTModel"},
-            standins.tiny_vit, stand_in_processor=_IMAGENET_VIT, checkpoint="vit_fashion", ours="vit",
+            standins.tiny_vit, stand_in_processor=_IMAGENET_VIT, checkpoint="vit_fashion_tiny", ours="vit",
         ),
         HubModel(
             "microsoft/swin-tiny-patch4-window7-224", "main",

@@ -3,7 +3,7 @@
     python -m vitcourse.scripts.ch3_transfer --seed 0     # every budget and mode, one seed
     python -m vitcourse.scripts.ch3_transfer --list
 
-The offline stand-in for ``google/vit-base-patch16-224`` is the shipped ``vit_fashion``
+The offline stand-in for ``google/vit-base-patch16-224`` is the shipped ``vit_fashion_tiny``
 (a small ViT trained on Fashion-MNIST) converted to Hugging Face. This script adapts it
 to a task it never saw, MNIST's handwritten digits, with a few labelled images per class,
 in the four ways chapter 3 compares (:data:`MODES`), at several label budgets
