@@ -89,3 +89,29 @@ def test_the_live_point_reproduces_the_stored_accuracy():
     finally:
         torch.set_num_threads(threads)
     assert live.test_accuracy == pytest.approx(row["test_accuracy"].item(), abs=0.01)
+
+
+def test_resume_trains_only_the_missing_runs_and_their_teacher_again(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    trained = []
+
+    def fake_run(spec, train, test, teacher=None):
+        trained.append((spec.label, spec.train_size, teacher is not None))
+        history = {"train_loss": [1.0], "train_accuracy": [0.5]}
+        return SimpleNamespace(spec=spec, model=torch.nn.Linear(2, 2), history=history, test_accuracy=0.5, train_accuracy=0.5, cpu_seconds=1.0,
+                               row=lambda: {"label": spec.label, "train_size": spec.train_size,
+                                            "augment": spec.augment, "seed": spec.seed, "test_accuracy": 0.5})
+
+    monkeypatch.setattr(study, "run_experiment", fake_run)
+    monkeypatch.setattr(study, "load_data", lambda *a, **k: (None, None))
+    study.run_part("scale", 0, root=str(tmp_path), limit=3)  # CNN, ViT, DeiT at 1,000
+    assert trained == [("CNN", 1000, False), ("ViT", 1000, False), ("DeiT", 1000, True)]
+    data = json.loads((tmp_path / study.STUDY / "scale_seed0.json").read_text())
+    data["runs"] = data["runs"][:2]  # the DeiT run is missing
+    (tmp_path / study.STUDY / "scale_seed0.json").write_text(json.dumps(data))
+    trained.clear()
+    out = study.run_part("scale", 0, root=str(tmp_path), limit=3, resume=True)
+    assert trained == [("CNN", 1000, False), ("DeiT", 1000, True)]  # the teacher again, not stored twice
+    assert [run["label"] for run in out["runs"]] == ["CNN", "ViT", "DeiT"]
+    assert len(out["provenance"]["continued"]) == 1

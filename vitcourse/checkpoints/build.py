@@ -174,7 +174,7 @@ RECIPES: dict[str, Recipe] = {
                     "depth": 4, "num_heads": 4, "mlp_ratio": 2.0},
             data="fashion_mnist",
             data_config={},
-            epochs=15,
+            epochs=10,
             batch_size=128,
             lr=2e-3,
             warmup=1.0,

@@ -26,6 +26,7 @@ Every run is tested on the official 10,000 test images.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
@@ -115,7 +116,14 @@ def row(part: str, result: ExperimentResult, teacher_accuracy: float | None = No
     }
 
 
-def run_part(part: str, seed: int, root: str | None = None, limit: int | None = None) -> dict[str, Any]:
+def _key(item: ExperimentSpec | dict[str, Any]) -> tuple:
+    get = item.get if isinstance(item, dict) else lambda name: getattr(item, name)
+    return get("label"), get("train_size"), get("augment"), get("seed")
+
+
+def run_part(
+    part: str, seed: int, root: str | None = None, limit: int | None = None, resume: bool = False
+) -> dict[str, Any]:
     """Train every run of ``part`` for ``seed``, writing the results file after each run.
 
     Args:
@@ -123,6 +131,9 @@ def run_part(part: str, seed: int, root: str | None = None, limit: int | None = 
         seed: the seed.
         root: results folder (default: the package's ``vitcourse/results``).
         limit: train only the first ``limit`` runs (for tests).
+        resume: keep the runs already in the file and train only the missing ones (a
+            DeiT whose CNN teacher is stored trains that teacher again, seeded, without
+            adding it twice); each continuation is recorded under ``provenance["continued"]``.
 
     Returns:
         The file's content: ``{"provenance": ..., "runs": [...]}``.
@@ -130,19 +141,42 @@ def run_part(part: str, seed: int, root: str | None = None, limit: int | None = 
     torch.set_num_threads(1)
     train, test = load_data("fashion_mnist", train_size=None, test_size=None)
     command = f"python -m vitcourse.scripts.ch2_fashion {part} --seed {seed}"
-    data = {"provenance": results.provenance([seed], part=part, study=STUDY, command=command), "runs": []}
+    stored = None
+    if resume:
+        with contextlib.suppress(FileNotFoundError):
+            stored = results.load_files(STUDY, root).get(f"{part}_seed{seed}")
+    now = results.provenance([seed], part=part, study=STUDY, command=command + (" --resume" if stored else ""))
+    if stored:
+        data = stored
+        data["provenance"].setdefault("continued", []).append(now)
+        done = {_key(run): run for run in data["runs"]}
+        wall0, cpu0 = data["provenance"].get("wall_seconds", 0.0), data["provenance"].get("cpu_seconds", 0.0)
+    else:
+        data, done, wall0, cpu0 = {"provenance": now, "runs": []}, {}, 0.0, 0.0
     start, cpu_start = time.perf_counter(), time.process_time()
+    todo = specs(part, seed)[:limit]
     teachers: dict[int, ExperimentResult] = {}
-    for spec in specs(part, seed)[:limit]:
+    for index, spec in enumerate(todo):
+        needed_as_teacher = spec.label == "CNN" and any(
+            s.distill and s.train_size == spec.train_size and _key(s) not in done for s in todo[index:]
+        )
+        if _key(spec) in done and not needed_as_teacher:
+            continue
         teacher = teachers.get(spec.train_size) if spec.distill else None
         if spec.distill and teacher is None:
             raise RuntimeError(f"{spec.label} on {spec.train_size} images needs the CNN of that size first")
         result = run_experiment(spec, train, test, teacher=teacher.model if teacher else None)
         if spec.label == "CNN":
             teachers[spec.train_size] = result
+        if _key(spec) in done:  # a stored teacher trained again: same seed, same number
+            print(f"teacher {spec.train_size}: {result.test_accuracy:.4f} (stored "
+                  f"{done[_key(spec)]['test_accuracy']:.4f})", flush=True)  # fmt: skip
+            continue
         data["runs"].append(row(part, result, teacher.test_accuracy if teacher else None))
-        data["provenance"].update(wall_seconds=round(time.perf_counter() - start, 1),
-                                  cpu_seconds=round(time.process_time() - cpu_start, 1))  # fmt: skip
+        order = [_key(s) for s in specs(part, seed)]
+        data["runs"].sort(key=lambda run: order.index(_key(run)) if _key(run) in order else len(order))
+        data["provenance"].update(wall_seconds=round(wall0 + time.perf_counter() - start, 1),
+                                  cpu_seconds=round(cpu0 + time.process_time() - cpu_start, 1))  # fmt: skip
         results.write(STUDY, f"{part}_seed{seed}", data, root)
         print(f"{spec.label:12s} {spec.train_size:6d} {spec.augment:10s} seed {seed}: "
               f"test {result.test_accuracy:.4f}, train {result.train_accuracy:.4f}, {result.cpu_seconds:.0f} s CPU",
@@ -156,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--root", default=None, help="results folder (default: the package's)")
     parser.add_argument("--list", action="store_true", help="print the runs of each part and exit")
+    parser.add_argument("--resume", action="store_true", help="train only the runs missing from the file")
     args = parser.parse_args(argv)
     if args.list or not args.part:
         for part in PARTS:
@@ -163,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{part:7s} {spec.label:12s} {spec.model:32s} {spec.train_size:6d} images, "
                       f"{spec.num_epochs:3d} epochs, {spec.augment}")  # fmt: skip
         return 0
-    run_part(args.part, args.seed, args.root)
+    run_part(args.part, args.seed, args.root, resume=args.resume)
     return 0
 
 
