@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="results folder (default: the package's)")
     parser.add_argument("--list", action="store_true", help="print the runs of each part and exit")
     parser.add_argument("--resume", action="store_true", help="train only the runs missing from the file")
+    parser.add_argument("--limit", type=int, default=None, help="only the first LIMIT runs of the part")
     args = parser.parse_args(argv)
     if args.list or not args.part:
         for part in PARTS:
@@ -198,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{part:7s} {spec.label:12s} {spec.model:32s} {spec.train_size:6d} images, "
                       f"{spec.num_epochs:3d} epochs, {spec.augment}")  # fmt: skip
         return 0
-    run_part(args.part, args.seed, args.root, resume=args.resume)
+    run_part(args.part, args.seed, args.root, limit=args.limit, resume=args.resume)
     return 0
 
 
