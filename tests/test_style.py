@@ -217,7 +217,7 @@ def numbers(page: Page):
             continue
         for number, line in fence.lines:
             for literal in re.findall(r"\"[^\"]*\"|'[^']*'", line):
-                for match in re.finditer(r"(?<![\w.,(\[])\d+,\d+", literal):
+                for match in re.finditer(r"(?<![\w.,(\[{])\d+,\d+", literal):
                     fix = match[0].replace(",", ".")
                     yield number, match[0], f"a printed number: decimal point ({fix}), as the code prints"
 
