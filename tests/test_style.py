@@ -253,6 +253,32 @@ def own_words(page: Page):
             yield number, text
 
 
+# A sentence about the machine that built the book (ESTILO.md: the book is read anywhere).
+MACHINE = re.compile(
+    r"(CPU|máquina|computadora|servidor|VM)\b[^.;]{0,60}?\b(que|con que|donde|en la que)\s+"
+    r"(se\s+)?(construye|construyó|arma|armó|compila|compiló)\s+(este|el)\s+libro",
+    re.IGNORECASE,
+)
+
+
+def machine(page: Page):
+    """Whole paragraphs (a sentence may span lines) and the strings code cells print."""
+    paragraph: list[tuple[int, str]] = []
+    for number, text in [*prose_lines(page), (None, "")]:
+        if text.strip():
+            paragraph.append((number, text))
+            continue
+        joined = " ".join(line for _, line in paragraph)
+        for match in MACHINE.finditer(joined):
+            yield paragraph[0][0], match[0], "no sentence about the machine that built the book (ESTILO.md)"
+        paragraph = []
+    for fence in page.fences:
+        if fence.name == "code-cell":
+            for number, line in fence.lines:
+                for match in MACHINE.finditer(line):
+                    yield number, match[0], "no printed sentence about the machine that built the book"
+
+
 def calques(page: Page):
     for number, text in own_words(page):
         for pattern, fix in CALQUES.items():
@@ -263,8 +289,8 @@ def calques(page: Page):
 # One term per concept: ESTILO.md's table, concept -> (forbidden pattern, what to write).
 # An English term is allowed in italics (the glossary's "incrustación (*embedding*)").
 TERMS = {
-    "accuracy": (r"aciertos?", "exactitud"),
-    "precision": (r"sensibilidad(es)?", "exhaustividad (*recall*)"),
+    "accuracy": (r"aciertos?|accuracy", "exactitud"),
+    "precision": (r"sensibilidad(es)?|precision|recall", "precisión; exhaustividad (*recall*)"),
     "batch": (r"batch(es)?|tandas?", "lote"),
     "augmentation": (r"aumentaci[oó]n(es)?", "aumento de datos"),
     "epoch": (r"epochs?", "época"),
@@ -419,6 +445,7 @@ RULES = {
     "number": numbers,
     "unit": units,
     "calque": calques,
+    "machine": machine,
     "term": terms,
     "glue-bold": glued_bold,
     "printed-thousands": printed_thousands,
@@ -576,3 +603,11 @@ def test_code_lines_and_literalincludes(tmp_path):
 def test_new_chapters_are_checked():
     assert {path.name for path in pages()} >= {"01_transformers_imagenes.md", "tp1.md", "glosario.md"}
     assert all(path.suffix == ".md" for path in pages())
+
+
+def test_sentences_about_the_building_machine_are_found_across_lines(tmp_path):
+    text = (
+        "En el perfil `smoke` (la CPU de dos núcleos que\nconstruye este libro) son chicos.\n\n"
+        "El perfil con el que se construye este libro corre en CPU.\n"
+    )
+    assert [line for line, _, _ in check_text(tmp_path, text, "machine")] == [1]
