@@ -60,6 +60,7 @@ class Fence:
     code: bool
     start: int  # line number of the opening fence
     lines: list[tuple[int, str]]
+    info: str = ""  # what follows the opening fence: "{literalinclude} ../vitcourse/x.py"
 
 
 @dataclass
@@ -97,7 +98,7 @@ def parse(path: Path) -> Page:
             directive = re.match(r"\{([\w:-]+)\}", info)
             name = directive[1] if directive else (info.split() or [""])[0]
             code = name in CODE_DIRECTIVES if directive else fence[0] != ":"
-            new = Fence(fence[0], len(fence), name, code, number, [])
+            new = Fence(fence[0], len(fence), name, code, number, [], info)
             stack.append(new)
             if code:
                 page.fences.append(new)
@@ -164,8 +165,30 @@ def without_italics(text: str) -> str:
 PAGES = {path: parse(path) for path in pages()}
 
 
+def caption_lines(page: Page):
+    """Figure captions and alt texts from code cells' ``mystnb`` headers: the reader sees them."""
+    for fence in page.fences:
+        if fence.name != "code-cell":
+            continue
+        _, header = cell_body(fence)
+        if not header:
+            continue
+        lines = [(n, line) for n, line in fence.lines[: len(header.splitlines())]]
+        inside = None  # indentation of the caption/alt key being read
+        for number, line in lines:
+            key = re.match(r"^(\s*)(caption|alt):\s?(.*)$", line)
+            depth = len(line) - len(line.lstrip())
+            if key:
+                inside = len(key[1])
+                yield number, key[3]
+            elif inside is not None and line.strip() and depth > inside:
+                yield number, line
+            else:
+                inside = None
+
+
 def prose_lines(page: Page):
-    for number, line in page.prose:
+    for number, line in [*page.prose, *caption_lines(page)]:
         yield number, visible_text(line)
 
 
@@ -392,9 +415,7 @@ def literalincludes(page: Page):
 
 
 def include_target(page: Page, fence: Fence) -> tuple[Path, dict[str, str]]:
-    lines = Path(page.path).read_text(encoding="utf-8").splitlines()
-    argument = FENCE.match(lines[fence.start - 1])["info"].strip()
-    argument = re.sub(r"^\{literalinclude\}\s*", "", argument)
+    argument = re.sub(r"^\{literalinclude\}\s*", "", fence.info)
     options = {}
     for _, line in fence.lines:
         option = re.match(r"\s*:([\w-]+):\s*(.*)$", line)
@@ -611,3 +632,12 @@ def test_sentences_about_the_building_machine_are_found_across_lines(tmp_path):
         "El perfil con el que se construye este libro corre en CPU.\n"
     )
     assert [line for line, _, _ in check_text(tmp_path, text, "machine")] == [1]
+
+
+def test_figure_captions_and_alt_texts_are_prose(tmp_path):
+    text = (
+        "```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    caption: Un bloque del encoder,\n"
+        "      sólo de ejemplo.\n    name: fig-x\n  image:\n    alt: Dos barras.\n---\nx = 'sólo'\n```\n"
+    )
+    assert [(line, what) for line, what, _ in check_text(tmp_path, text, "accent")] == [(6, "sólo")]
+    assert [what for _, what, _ in check_text(tmp_path, text, "term")] == ["encoder"]
