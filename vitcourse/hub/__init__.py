@@ -5,12 +5,14 @@
 * :func:`vit_from_hf`, :func:`vit_to_hf`, :func:`vit_from_timm`, :func:`swin_from_hf`,
   :func:`swin_to_hf`, :func:`swin_from_timm`: the same weights in another implementation,
   or a :class:`ConversionError` naming what differs.
+* :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
 """
 
 from .compare import compare_models, trace
+from .gpt import gpt_from_hf, gpt_to_hf
 from .mapping import ConversionError
 from .pretrained import (
     HUB_MODELS,
@@ -32,6 +34,8 @@ __all__ = [
     "HubUnavailableError",
     "Provenance",
     "compare_models",
+    "gpt_from_hf",
+    "gpt_to_hf",
     "hub_offline",
     "hub_reachable",
     "load_pretrained",

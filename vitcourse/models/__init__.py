@@ -5,7 +5,9 @@
   :func:`hard_distillation_loss`, :func:`deit_loss`);
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
-* :class:`ResNet`: the CNN baseline (and DeiT's teacher).
+* :class:`ResNet`: the CNN baseline (and DeiT's teacher);
+* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
+* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free).
 
 Build any of them by name::
 
@@ -14,16 +16,22 @@ Build any of them by name::
     model = create_model("vit_base_patch16_224", num_classes=10)
 """
 
-from .registry import count_parameters, create_model, get_config, list_models, register_model
-from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
-from .resnet import BasicBlock, ResNet, ResNetConfig
+from .donut import Donut, DonutConfig, donut_loss
+from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
+from .registry import count_parameters, create_model, get_config, list_models, register_model
+from .resnet import BasicBlock, ResNet, ResNetConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
+from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 
 __all__ = [
+    "GPT",
     "BasicBlock",
     "DistilledViT",
+    "Donut",
+    "DonutConfig",
+    "GPTConfig",
     "HybridEmbedding",
     "HybridViT",
     "HybridViTConfig",
@@ -38,10 +46,13 @@ __all__ = [
     "count_parameters",
     "create_model",
     "deit_loss",
+    "donut_loss",
     "get_config",
     "hard_distillation_loss",
     "list_models",
+    "lm_loss",
     "register_model",
+    "sample_next_token",
     "soft_distillation_loss",
     "state_dict_from_timm",
     "state_dict_to_timm",
