@@ -109,8 +109,12 @@ def _previous_times(root: Path) -> dict[str, float]:
         return {}
 
 
-def execute(root: Path, jobs: int | None = None, force: bool = False, log=print) -> list[dict]:
+def execute(
+    root: Path, jobs: int | None = None, force: bool = False, only: list[Path] | None = None, log=print
+) -> list[dict]:
     """Execute every page that is not cached yet (every page with ``force``), ``jobs`` at a time.
+
+    ``only`` restricts the run to some pages (the others are left as they are).
 
     Returns one record per page: ``page`` (relative path), ``executed`` (False when the
     cache had it), ``seconds`` (this run's time, or the cached execution's), ``ok``, ``error``.
@@ -130,6 +134,8 @@ def execute(root: Path, jobs: int | None = None, force: bool = False, log=print)
     for path in wanted:
         cache.add_nb_to_project(str(path), read_data=READ_DATA)
     stale = {str(path) for path in wanted} if force else {record.uri for record in cache.list_unexecuted()}
+    if only:
+        stale &= {str(Path(path).resolve()) for path in only}
     previous = _previous_times(root)
     relative = {str(path): str(path.relative_to(root)) for path in wanted}
     order = sorted(stale, key=lambda uri: -previous.get(relative[uri], Path(uri).stat().st_size / 1e3))
@@ -222,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("execute", help="execute the pages that are not cached yet")
     run.add_argument("--jobs", "-j", type=int, default=None, help="pages at a time (default: cores)")
     run.add_argument("--force", action="store_true", help="execute every page, cached or not (to time them)")
+    run.add_argument("pages", nargs="*", type=Path, help="only these pages (.md) of the toc")
     commands.add_parser("list", help="print the pages, one a line")
     check = commands.add_parser("compare", help="run pages with compared cells again under nbval")
     check.add_argument("pytest_args", nargs="*", help="more pytest arguments (e.g. --junitxml=...)")
@@ -232,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "compare":
         return compare(root, args.pytest_args)
-    records = execute(root, args.jobs, args.force)
+    records = execute(root, args.jobs, args.force, args.pages)
     failed = [r for r in records if not r["ok"]]
     for record in failed:
         print(f"\n{record['page']} failed:\n{record['error']}", file=sys.stderr)
