@@ -11,7 +11,7 @@
 
 Every automatic part must be checked at least once in each notebook. The executed
 notebooks, the CSV and the feedback files are left in ``--out`` for inspection, and the
-solution as the grader executed it (papermill, ``smoke`` profile injected) is also copied
+solution as the grader executed it (``smoke`` profile injected) is also copied
 to ``--out/<tp>.ipynb``: ``make test-exercises`` re-checks that copy with nbval rather
 than executing the solution a second time.
 """
@@ -97,7 +97,7 @@ def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
     )
     graded = nbformat.read(feedback / "solucion.ipynb", as_version=4)
     graded.cells = [cell for cell in graded.cells if EXPORT_TAG not in cell.metadata.get("tags", [])]
-    nbformat.write(graded, out.parent / f"{out.name}.ipynb")  # as papermill left it, without the grader's cells
+    nbformat.write(graded, out.parent / f"{out.name}.ipynb")  # as the grader ran it, without its export cell
     return problems
 
 
