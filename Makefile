@@ -113,13 +113,10 @@ test-notebooks: setup $(BOOK)  ## run again, under nbval, the pages with cells w
 	@mkdir -p $(TIMES)
 	$(BIN)/python -m vitcourse.bookexec compare -- --junitxml=$(abspath $(TIMES))/notebooks.xml
 
-test-exercises: setup  ## every TP graded in its sandbox (solution gets every point, student notebook runs to the end), then the graded solution re-run under nbval
+test-exercises: setup  ## every TP graded in its sandbox (solution gets every point, student notebook runs to the end), the graded solution re-run under nbval; JOBS notebooks at a time
 	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises $(TIMES)
-	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises)
-	$(if $(TPS),$(BIN)/python -m pytest -q --nbval -p no:cacheprovider \
-		--nbval-sanitize-with exercises/nbval_sanitize.cfg --nbval-cell-timeout 600 \
-		--junitxml=$(TIMES)/exercises.xml \
-		$(foreach tp,$(TPS),$(TEST_OUT)/exercises/$(notdir $(tp)).ipynb))
+	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises --workers $(JOBS) \
+		--nbval exercises/nbval_sanitize.cfg --junit $(TIMES))
 
 test-book: $(BOOK)  ## the book builds with warnings as errors, and shows no TP's solution
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.leaks _build/html $(TPS))

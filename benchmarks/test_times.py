@@ -6,8 +6,8 @@ stage's target alone writes its own part):
 * ``stages.tsv``: stage name and milliseconds, one line per stage of ``make test``;
 * ``pages.json``: every book page, executed this run or taken from the cache, and its
   seconds (:mod:`vitcourse.bookexec`), with how many pages ran at a time;
-* ``unit.xml``, ``notebooks.xml``, ``exercises.xml``: pytest's JUnit reports (per test
-  file, per notebook under nbval);
+* ``unit.xml``, ``notebooks.xml``, ``exercises-<tp>.xml``: pytest's JUnit reports (per
+  test file, per notebook under nbval);
 * ``_build/test/exercises/<tp>/notas.csv``: the grader's seconds for each TP's solution
   and student notebook.
 
@@ -111,7 +111,9 @@ def report(folder: Path, exercises: Path, stages_only: bool = False) -> list[str
                 f" = {sum(executed) / book['wall_seconds']:.2f}x from running {book.get('jobs')} at a time"
             )
     grades = graded(exercises)
-    nbval = junit(folder / "exercises.xml")
+    nbval = {}
+    for report_file in sorted(folder.glob("exercises*.xml")):
+        nbval.update(junit(report_file))
     if grades or nbval:
         lines.append("")
         lines.append("TPs (seconds)         graded solution  graded student  nbval re-run")

@@ -7,7 +7,8 @@ is executed in its own folder, with the timeout and ``allow_errors: false`` of
 exactly as the book build would store it: the build then finds every page cached and
 executes nothing. A page whose code did not change since its last execution is not
 executed again. Pages run ``--jobs`` at a time (default: the number of cores), the
-longest first (by their last recorded time).
+longest first (by their last recorded time), each with its share of the cores
+(``OMP_NUM_THREADS``).
 
 A page that raises stops ``make book`` here with its traceback, before the build would
 try it again. Each page's time goes to ``_build/test/times/pages.json``
@@ -140,6 +141,9 @@ def execute(
     relative = {str(path): str(path.relative_to(root)) for path in wanted}
     order = sorted(stale, key=lambda uri: -previous.get(relative[uri], Path(uri).stat().st_size / 1e3))
     jobs = max(1, jobs or os.cpu_count() or 1)
+    if jobs > 1:  # pages at the same time share the cores instead of each taking them all
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(name, str(max(1, (os.cpu_count() or 1) // jobs)))
     log(f"bookexec: {len(wanted)} pages, {len(stale)} to execute, {min(jobs, max(1, len(stale)))} at a time")
     results: dict[str, dict] = {}
     start = time.monotonic()

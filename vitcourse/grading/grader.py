@@ -51,7 +51,7 @@ import torch
 from .checking import judge, observe, reference_observation
 from .execute import run_notebook
 from .feedback import render_feedback
-from .isolation import Isolation, IsolationUnavailable, Limits, sandbox_uids
+from .isolation import Isolation, IsolationUnavailable, Limits, acquire_uids, release_uids
 from .registry import Assignment, Definition, Variable, load_checks, load_private_tests
 from .results import PartResult, TestResult
 from .sandbox import run_sandbox
@@ -74,6 +74,10 @@ MAX_EXPORT_BYTES = 64 * 2**20
 # Without isolation (unsafe mode) proxies point at a closed local port, so a request fails at once.
 NO_NETWORK_PROXY = "http://127.0.0.1:9"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# Probes run here (references, values the notebook produced) seed torch's global generator:
+# one at a time, whatever the threads grading at once (and imports such as transformers'
+# lazy modules are not safe to race either).
+_PROBES = threading.RLock()
 
 
 @dataclass
@@ -183,14 +187,16 @@ def _variable_outcome(test, name: str, exports: dict, ran_to_end: bool) -> dict:
         return {"status": "missing", "message": f"al terminar el notebook no existe la variable `{name}`{why}"}
     if "error" in entry:
         return {"status": "error", "type": "Valor ilegible", "message": str(entry["error"])}
-    return observe(test, entry["value"])
+    with _PROBES:
+        return observe(test, entry["value"])
 
 
 def _judge_safely(test, outcome: dict, expected) -> TestResult:
-    try:
-        return judge(test, outcome, expected)
-    except Exception as error:  # noqa: BLE001 (data the comparison can't read)
-        return judge(test, {"status": "error", "type": "Resultado ilegible", "message": str(error)[:200]}, None)
+    with _PROBES:  # a TP's own judge may compute with torch
+        try:
+            return judge(test, outcome, expected)
+        except Exception as error:  # noqa: BLE001 (data the comparison can't read)
+            return judge(test, {"status": "error", "type": "Resultado ilegible", "message": str(error)[:200]}, None)
 
 
 def _unexpected_errors(cells: list[dict], dependent: set[int]) -> list[dict]:
@@ -484,9 +490,10 @@ def grade(
         files += sorted(p for p in item.iterdir() if p.is_file()) if item.is_dir() else [item]
     if not files:
         raise ValueError("no submissions to grade: pass notebook files or a folder with them")
-    references = {
-        test.id: reference_observation(test, part) for part in assignment.auto_parts for test in tests[part.key]
-    }
+    with _PROBES:
+        references = {
+            test.id: reference_observation(test, part) for part in assignment.auto_parts for test in tests[part.key]
+        }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     feedback_dir = Path(options.feedback_dir or out.with_name(out.stem + "_devoluciones"))
@@ -532,11 +539,15 @@ def grade(
         return result
 
     uids: queue.Queue = queue.Queue()
-    for uid in sandbox_uids(max(1, options.workers)):
+    taken = acquire_uids(max(1, options.workers))
+    for uid in taken:
         uids.put(uid)
     context = Context(tp, assignment, tests, references, options, env, feedback_dir, isolation, uids, log)
-    with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
-        list(pool.map(one, files, ids))
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
+            list(pool.map(one, files, ids))
+    finally:
+        release_uids(taken)
     results.sort(key=lambda r: r.student)
     temporary = out.with_name(out.name + ".tmp")
     temporary.write_text(

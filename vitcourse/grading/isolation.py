@@ -36,11 +36,21 @@ import signal
 import site
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-__all__ = ["CONNECTION_PATH", "Isolation", "IsolationUnavailable", "Limits", "problem", "sandbox_uids"]
+__all__ = [
+    "CONNECTION_PATH",
+    "Isolation",
+    "IsolationUnavailable",
+    "Limits",
+    "acquire_uids",
+    "problem",
+    "release_uids",
+    "sandbox_uids",
+]
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 CONFINE = Path(__file__).resolve().with_name("confine.py")
@@ -148,10 +158,35 @@ def problem() -> str:
 
 
 def sandbox_uids(count: int) -> list[int | None]:
-    """User ids for ``count`` submissions graded at once: distinct unprivileged ids as root, else ``None``."""
+    """The first ``count`` user ids submissions may run as: unprivileged ids as root, else ``None``."""
     if os.geteuid() != 0:
         return [None] * count
     return [UID_BASE + index for index in range(count)]
+
+
+_uids_lock = threading.Lock()
+_uids_taken: set[int] = set()
+
+
+def acquire_uids(count: int) -> list[int | None]:
+    """``count`` user ids no other batch of this process is using (``None`` each when not root).
+
+    Every submission graded at the same time runs as its own user, so the process limit of
+    one can't be used up by another.
+    """
+    if os.geteuid() != 0:
+        return [None] * count
+    with _uids_lock:
+        free = (UID_BASE + index for index in range(10_000) if UID_BASE + index not in _uids_taken)
+        chosen = [next(free) for _ in range(count)]
+        _uids_taken.update(chosen)
+    return chosen
+
+
+def release_uids(uids: list[int | None]) -> None:
+    """Give back what :func:`acquire_uids` returned."""
+    with _uids_lock:
+        _uids_taken.difference_update(uid for uid in uids if uid is not None)
 
 
 def _with_real(paths) -> list[Path]:
