@@ -16,7 +16,7 @@ Parts:
   distillation, the teacher trained on the same images with the same seed) on the first
   1,000 / 5,000 / 20,000 / 55,000 training images (stratified), fewer epochs for more
   data (:data:`SCALE_EPOCHS`), and soft distillation at 5,000 images;
-* ``augreg``: the ViT on 5,000 images with the four augmentation levels of
+* ``augreg``: the ViT on 2,000 images with the four augmentation levels of
   :mod:`vitcourse.data.augment`, without and with AugReg's regularisation 0.1 (dropout
   and stochastic depth).
 
@@ -36,7 +36,7 @@ import torch
 from .. import results
 from ..experiments import ExperimentResult, ExperimentSpec, load_data, run_experiment
 
-__all__ = ["AUGREG", "CNN", "DEIT", "LIVE", "PARTS", "SCALE_EPOCHS", "STUDY", "VIT", "run_part", "specs"]
+__all__ = ["AUGREG", "CNN", "DEIT", "LIVE", "PARTS", "SCALE_EPOCHS", "SOFT_SIZE", "STUDY", "VIT", "missing", "run_part", "specs"]
 
 STUDY = "ch2_fashion"
 
@@ -62,7 +62,10 @@ DEIT = VIT.with_(model="deit_micro_distilled_patch4_32", distill="hard", label="
 SCALE_EPOCHS: dict[int, int] = {1000: 20, 5000: 15, 20_000: 8, 55_000: 5}
 """Training images → epochs: every model sees each subset the same number of times."""
 
-AUGREG_SIZE, AUGREG_EPOCHS = 5000, 15
+SOFT_SIZE = 5000
+"""The training size at which soft distillation is trained too."""
+
+AUGREG_SIZE, AUGREG_EPOCHS = 2000, 15
 AUGREG: dict[str, dict[str, float]] = {"sin reg.": {}, "reg. 0.1": {"dropout": 0.1, "drop_path": 0.1}}
 """AugReg's two regularisation settings: none, or dropout and stochastic depth 0.1."""
 AUGREG_LEVELS: tuple[str, ...] = ("none", "light", "medium", "heavy")
@@ -87,7 +90,7 @@ def specs(part: str, seed: int) -> list[ExperimentSpec]:
         runs = []
         for size, epochs in SCALE_EPOCHS.items():
             runs += [spec.with_(train_size=size, epochs=epochs, seed=seed) for spec in (CNN, VIT, DEIT)]
-            if size == AUGREG_SIZE:
+            if size == SOFT_SIZE:
                 runs.append(DEIT.with_(train_size=size, epochs=epochs, seed=seed, distill="soft", label="DeiT suave"))
         return runs
     if part == "augreg":
@@ -98,6 +101,23 @@ def specs(part: str, seed: int) -> list[ExperimentSpec]:
             for level in AUGREG_LEVELS
         ]  # fmt: skip
     raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+
+
+def missing(runs) -> list[ExperimentSpec]:
+    """The runs of the design (every part, seeds 0-2) that ``runs`` does not hold yet.
+
+    Args:
+        runs: :func:`vitcourse.results.load_runs` of this study (a DataFrame).
+
+    Returns:
+        The specs still to train, in the order the script trains them.
+    """
+    have = set()
+    if len(runs):
+        have = {(p.split("_seed")[0], *key) for p, *key in
+                zip(runs["part"], runs["label"], runs["train_size"], runs["augment"], runs["seed"])}  # fmt: skip
+    return [spec for part in PARTS for seed in (0, 1, 2) for spec in specs(part, seed)
+            if (part, *_key(spec)) not in have]  # fmt: skip
 
 
 def row(part: str, result: ExperimentResult, teacher_accuracy: float | None = None) -> dict[str, Any]:
