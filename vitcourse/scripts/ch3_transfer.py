@@ -8,7 +8,7 @@ The offline stand-in for ``google/vit-base-patch16-224`` is the shipped ``vit_fa
 to a task it never saw, MNIST's handwritten digits, with a few labelled images per class,
 in the four ways chapter 3 compares (:data:`MODES`), at several label budgets
 (:data:`BUDGETS`), through the same ``Trainer`` code path as the chapter and TP3
-(:mod:`vitcourse.finetune`). Every run is tested on the same 2,000 test digits.
+(:mod:`vitcourse.finetune`). Every run is tested on the same 1,000 test digits.
 
 It writes ``vitcourse/results/ch3_transfer/seed<k>.json`` with its provenance; the chapter
 loads the numbers and re-runs :data:`LIVE`, and ``tests/test_ch3_transfer.py`` checks
@@ -44,15 +44,15 @@ MODES: dict[str, str] = {
 """How the model is adapted: not at all (the new head is random), only the head (linear
 probe on frozen features), every weight, or the same architecture from random weights."""
 
-BUDGETS: tuple[int, ...] = (20, 100, 500, 2000)
-"""Labelled training digits (stratified: 2, 10, 50, 200 per class)."""
+BUDGETS: tuple[int, ...] = (20, 100, 500)
+"""Labelled training digits (stratified: 2, 10, 50 per class)."""
 
 LEARNING_RATES: dict[str, float] = {"probe": 1e-2, "full": 1e-3, "scratch": 1e-3}
 """Peak learning rate of each mode (the frozen backbone tolerates a larger one)."""
 
-STEPS, BATCH_SIZE, TEST_SIZE, VALIDATION_SIZE = 200, 32, 2000, 200
-"""Every trained run takes the same 200 optimiser steps of 32 images (fewer images: more
-epochs), and is tested on the same 2,000 digits."""
+STEPS, BATCH_SIZE, TEST_SIZE, VALIDATION_SIZE = 100, 32, 1000, 200
+"""Every trained run takes the same 100 optimiser steps of 32 images (fewer images: more
+epochs), and is tested on the same 1,000 digits."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ LIVE = TransferRun("full", 100, 0)
 
 def load_digits(budget: int, seed: int, processor: Any):
     """MNIST as the stand-in sees it: ``budget`` training digits (stratified, chosen with
-    ``seed``), 200 validation and the first 2,000 test digits, through ``processor``."""
+    ``seed``), 200 validation and the first :data:`TEST_SIZE` test digits, through ``processor``."""
     from ..finetune import load_image_dataset, processor_transform
 
     sizes = {"train": budget, "validation": VALIDATION_SIZE, "test": TEST_SIZE}
