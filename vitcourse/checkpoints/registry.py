@@ -196,6 +196,7 @@ def register(
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.safetensors"
     save_model(model, str(path), metadata={"name": name, "model": model_name})
+    path.chmod(0o644)  # safetensors writes 0600; graded notebooks read it as another user
     entry = {
         "file": path.name,
         "sha256": file_sha256(path),
