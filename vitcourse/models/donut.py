@@ -197,6 +197,40 @@ class Donut(nn.Module):
         return self.decode(tokens, self.encode(images))
 
     @torch.no_grad()
+    def cross_attention(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Where each token looked in the image: every block's cross-attention weights.
+
+        Runs the model with teacher forcing on ``tokens`` and records, block by block,
+        the weights with which each position's query attended to the memory (the image
+        grid), through a hook on the blocks' cross-attention modules.
+
+        Args:
+            images: ``(B, C, S, S)``.
+            tokens: ``(B, T)`` ids (e.g. what :meth:`generate` wrote).
+
+        Returns:
+            ``(depth, B, num_heads, T, N)``; ``N = h·w`` cells of the encoder's grid,
+            row by row.
+        """
+        maps = []
+
+        def keep(module, args, kwargs, output):
+            # module.forward, not module(): calling the module would run this hook again
+            _, weights = module.forward(*args, **{**kwargs, "return_attention": True})
+            maps.append(weights)
+
+        hooks = [
+            block.cross_attn.register_forward_hook(keep, with_kwargs=True)
+            for block in self.blocks
+        ]
+        try:
+            self(images, tokens)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        return torch.stack(maps)
+
+    @torch.no_grad()
     def generate(
         self, images: torch.Tensor, max_new_tokens: int | None = None
     ) -> torch.Tensor:
