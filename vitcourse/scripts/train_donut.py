@@ -12,6 +12,7 @@ and their card go to :mod:`vitcourse.checkpoints`; the loss curve and the scores
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from dataclasses import asdict
@@ -68,11 +69,16 @@ def train(
     val_size: int = 64,
     test_size: int = 500,
     log_every: int = 100,
-    eval_every: int = 400,
+    eval_every: int = 200,
+    overrides: dict | None = None,
 ) -> tuple[Donut, dict]:
-    """Train from scratch and evaluate; returns the model and a record of the run."""
+    """Train from scratch and evaluate; returns the model and a record of the run.
+
+    ``overrides`` change fields of the preset's :class:`~vitcourse.models.donut.DonutConfig`.
+    """
     seed_everything(seed)
-    model = create_model(MODEL)
+    overrides = dict(overrides or {})
+    model = create_model(MODEL, **overrides)
     config = model.config
     data = ReceiptDataset(
         "train",
@@ -88,12 +94,12 @@ def train(
     val = ReceiptDataset(
         "val", val_size, seed=seed, img_size=config.img_size, max_len=config.max_len
     )
+    # no weight decay on biases, norms and learned positions (pos_embed, memory_pos)
+    positions = ("pos_embed", "memory_pos")
     decay = [
-        p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n
+        p for n, p in model.named_parameters() if p.ndim >= 2 and n not in positions
     ]
-    no_decay = [
-        p for n, p in model.named_parameters() if p.ndim < 2 or "pos_embed" in n
-    ]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or n in positions]
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": weight_decay},
@@ -142,6 +148,7 @@ def train(
     scores, pairs = evaluate(model, test)
     record = {
         "model": MODEL,
+        "overrides": overrides,
         "config": asdict(config),
         "recipe": {
             "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "warmup": warmup,
@@ -171,6 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a DonutConfig field of the preset (VALUE as JSON), e.g. encoder_depths=[3]",
+    )
+    parser.add_argument(
         "--root",
         default=None,
         help="checkpoint registry folder (default: the package's)",
@@ -188,19 +202,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start, commit = time.perf_counter(), git_commit()  # the code this run trains with
+    overrides = {
+        key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)
+    }
     model, record = train(
-        args.steps, args.batch_size, args.lr, seed=args.seed, test_size=args.test_size
+        args.steps,
+        args.batch_size,
+        args.lr,
+        seed=args.seed,
+        test_size=args.test_size,
+        overrides=overrides,
     )
     from ..checkpoints import register
 
     command = "OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_donut"
     if args.steps != 2400 or args.batch_size != 32 or args.lr != 1e-3 or args.seed != 0:
         command += f" --steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}"
+    command += "".join(f" --set {s}" for s in args.set)
     register(
         "donut_receipts",
         model,
         MODEL,
-        {},
+        overrides,
         root=args.root,
         description="tiny Donut (Swin encoder + decoder with cross-attention) reading generated receipts into JSON",
         data=record["data"],
