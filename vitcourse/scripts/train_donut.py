@@ -60,11 +60,11 @@ def _lr(step: int, steps: int, warmup: int, lr: float) -> float:
 
 
 def train(
-    steps: int = 2400,
-    batch_size: int = 32,
+    steps: int = 2000,
+    batch_size: int = 16,
     lr: float = 1e-3,
     weight_decay: float = 0.05,
-    warmup: int = 300,
+    warmup: int = 200,
     seed: int = 0,
     val_size: int = 64,
     test_size: int = 500,
@@ -171,8 +171,8 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=2400)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-size", type=int, default=500)
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..checkpoints import register
 
     command = "OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_donut"
-    if args.steps != 2400 or args.batch_size != 32 or args.lr != 1e-3 or args.seed != 0:
+    if args.steps != 2000 or args.batch_size != 16 or args.lr != 1e-3 or args.seed != 0:
         command += f" --steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}"
     command += "".join(f" --set {s}" for s in args.set)
     register(
