@@ -6,6 +6,7 @@
   :func:`swin_to_hf`, :func:`swin_from_timm`: the same weights in another implementation,
   or a :class:`ConversionError` naming what differs.
 * :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
+* :func:`sam_from_hf`: Hugging Face's ``SamModel`` as our :class:`~vitcourse.models.Sam`.
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
@@ -24,6 +25,7 @@ from .pretrained import (
     load_pretrained,
     load_processor,
 )
+from .sam import sam_from_hf
 from .swin import swin_from_hf, swin_from_timm, swin_to_hf
 from .vit import replace_head, vit_from_hf, vit_from_timm, vit_to_hf
 
@@ -41,6 +43,7 @@ __all__ = [
     "load_pretrained",
     "load_processor",
     "replace_head",
+    "sam_from_hf",
     "swin_from_hf",
     "swin_from_timm",
     "swin_to_hf",

@@ -7,7 +7,8 @@
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
 * :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
-* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free).
+* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free);
+* :class:`Sam` (+ :class:`SamConfig`): Segment Anything, image encoder + prompt encoder + mask decoder.
 
 Build any of them by name::
 
@@ -22,6 +23,7 @@ from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
 from .resnet import BasicBlock, ResNet, ResNetConfig
+from .sam import Sam, SamConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 
@@ -37,6 +39,8 @@ __all__ = [
     "HybridViTConfig",
     "ResNet",
     "ResNetConfig",
+    "Sam",
+    "SamConfig",
     "Swin",
     "SwinBlock",
     "SwinConfig",
