@@ -1,6 +1,6 @@
 """Train the mini-SAM on the generated world's instance masks and ship it as ``sam_mini_world``.
 
-Run (one thread, niced, about 20 minutes on a loaded 2-core machine)::
+Run (one thread, niced; at most ``--max-minutes`` of training, 40 by default)::
 
     OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_sam
 
@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..checkpoints import register
 from ..models import create_model
@@ -43,7 +44,9 @@ KIND_WEIGHTS = {"one_point": 0.4, "three_points": 0.3, "box": 0.3}
 def _commit() -> str:
     try:
         root = Path(__file__).resolve().parents[2]
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True)
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], check=False, capture_output=True, text=True
+        )
         return out.stdout.strip() or "unknown"
     except OSError:
         return "unknown"
@@ -63,7 +66,14 @@ def _batch(train, indices, prompts_per_image, generator):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=40.0,
+        help="stop earlier when training has run this long; the cosine schedule follows "
+        "whichever of steps and time is further along",
+    )
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--prompts-per-image", type=int, default=4)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--weight-decay", type=float, default=0.01)
@@ -92,35 +102,44 @@ def main(argv: list[str] | None = None) -> int:
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=args.lr
     )
 
-    def lr_at(step: int) -> float:
+    budget = args.max_minutes * 60
+
+    def progress(step: int) -> float:
+        """How far training is, 0 to 1: by steps or by time, whichever is further."""
+        return max(step / args.steps, (time.time() - train_start) / budget)
+
+    def lr_factor(step: int) -> float:
         if step < args.warmup:
             return (step + 1) / args.warmup
-        progress = (step - args.warmup) / max(1, args.steps - args.warmup)
-        return 0.5 * (1 + math.cos(math.pi * progress))
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress(step))))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_at)
     generator = torch.Generator().manual_seed(args.seed)
     kinds, weights = list(KIND_WEIGHTS), torch.tensor(list(KIND_WEIGHTS.values()))
     model.train()
     train_start = time.time()
     running = {"mask": 0.0, "iou": 0.0}
-    for step in range(args.steps):
+    step = 0
+    while progress(step) < 1:
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * lr_factor(step)
         indices = torch.randint(len(train), (args.batch_size,), generator=generator)
         images, targets = _batch(train, indices, args.prompts_per_image, generator)
         kind = kinds[int(torch.multinomial(weights, 1, generator=generator))]
         prompts = sample_prompts(targets, kind, generator, train=True)
         logits, iou_pred = model(normalize(images), **prompts, multimask_output=kind == "one_point")
-        loss, parts = sam_loss(model.upscale(logits), iou_pred, targets.float())
+        # the loss at the logits' resolution: targets averaged over 2x2 pixels
+        small = F.adaptive_avg_pool2d(targets.float(), logits.shape[-2:])
+        loss, parts = sam_loss(logits, iou_pred, small)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        scheduler.step()
+        step += 1
         for key in running:
             running[key] += parts[key]
-        if (step + 1) % 100 == 0:
+        if step % 100 == 0:
             elapsed = time.time() - train_start
-            print(f"step {step + 1}/{args.steps}  mask {running['mask'] / 100:.4f}  iou {running['iou'] / 100:.4f}  "
+            print(f"step {step}/{args.steps}  mask {running['mask'] / 100:.4f}  iou {running['iou'] / 100:.4f}  "
                   f"{elapsed:.0f} s", flush=True)
             running = {"mask": 0.0, "iou": 0.0}
     train_seconds = time.time() - train_start
@@ -131,7 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_register:
         return 0
     recipe = {
-        "steps": args.steps,
+        "steps": step,
+        "max_steps": args.steps,
+        "max_minutes": args.max_minutes,
         "batch_size": args.batch_size,
         "prompts_per_image": args.prompts_per_image,
         "prompt_kinds": KIND_WEIGHTS,
@@ -140,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         "weight_decay": args.weight_decay,
         "warmup_steps": args.warmup,
         "schedule": "cosine",
-        "loss": "min over masks of 20 focal + dice, + MSE(predicted IoU, IoU)",
+        "loss": "min over masks of 20 focal + dice, + MSE(predicted IoU, IoU), at 32x32 (targets 2x2-averaged)",
         "grad_clip": 1.0,
         "seed": args.seed,
         "threads": args.threads,

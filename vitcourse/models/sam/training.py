@@ -40,8 +40,8 @@ __all__ = [
     "make_instances",
     "mask_iou",
     "normalize",
-    "sample_prompts",
     "sam_loss",
+    "sample_prompts",
 ]
 
 #: Prompt kinds the evaluation reports, in order.
@@ -203,7 +203,7 @@ def sam_loss(
     Args:
         mask_logits: ``(B, P, K, S, S)`` (upscaled to the targets' size).
         iou_pred: ``(B, P, K)``.
-        target: ``(B, P, S, S)`` float.
+        target: ``(B, P, S, S)`` float in ``[0, 1]`` (a fraction where downsampled).
         focal_weight: focal's weight against dice (20 in SAM).
 
     Returns:
@@ -213,7 +213,7 @@ def sam_loss(
     per_mask = focal_weight * focal_loss(mask_logits, target_k) + dice_loss(mask_logits, target_k)  # (B, P, K)
     mask_loss = per_mask.min(dim=2).values.mean()
     with torch.no_grad():
-        actual = mask_iou(mask_logits, target_k)
+        actual = mask_iou(mask_logits, target_k > 0.5)
     iou_loss = F.mse_loss(iou_pred, actual)
     return mask_loss + iou_loss, {"mask": float(mask_loss.detach()), "iou": float(iou_loss.detach())}
 
