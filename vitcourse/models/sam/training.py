@@ -196,7 +196,10 @@ def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def sam_loss(
-    mask_logits: torch.Tensor, iou_pred: torch.Tensor, target: torch.Tensor, focal_weight: float = 20.0
+    mask_logits: torch.Tensor,
+    iou_pred: torch.Tensor,
+    target: torch.Tensor,
+    focal_weight: float = 20.0,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """SAM's loss: the best of ``K`` masks by ``20 focal + dice``, plus IoU regression.
 
@@ -210,12 +213,14 @@ def sam_loss(
         The scalar loss and its parts, for the log.
     """
     target_k = target.unsqueeze(2).expand_as(mask_logits)
-    per_mask = focal_weight * focal_loss(mask_logits, target_k) + dice_loss(mask_logits, target_k)  # (B, P, K)
-    mask_loss = per_mask.min(dim=2).values.mean()
+    focal = focal_loss(mask_logits, target_k)  # (B, P, K)
+    per_mask = focal_weight * focal + dice_loss(mask_logits, target_k)
+    mask_loss = per_mask.min(dim=2).values.mean()  # only the best of the K masks learns
     with torch.no_grad():
         actual = mask_iou(mask_logits, target_k > 0.5)
     iou_loss = F.mse_loss(iou_pred, actual)
-    return mask_loss + iou_loss, {"mask": float(mask_loss.detach()), "iou": float(iou_loss.detach())}
+    parts = {"mask": float(mask_loss.detach()), "iou": float(iou_loss.detach())}
+    return mask_loss + iou_loss, parts
 
 
 @torch.no_grad()
