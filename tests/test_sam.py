@@ -178,3 +178,23 @@ def test_sam_loss_trains_only_the_best_of_three_masks():
     assert logits.grad[:, :, 1:].abs().sum() == 0  # the worse masks get no mask gradient
     assert mask_iou(good[:, :, 0], target).item() == 1.0
     assert parts["iou"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mask_nms_keeps_the_best_of_overlapping_masks_and_matching_counts():
+    from vitcourse.models.sam import mask_nms, match_masks, stability_score
+
+    masks = torch.zeros(3, 10, 10, dtype=torch.bool)
+    masks[0, 0:5, 0:5] = True
+    masks[1, 0:5, 0:4] = True  # overlaps mask 0 by 0.8
+    masks[2, 6:9, 6:9] = True
+    kept = mask_nms(masks, torch.tensor([0.5, 0.9, 0.7]), iou_threshold=0.7)
+    assert kept.tolist() == [1, 2]
+    reference = torch.zeros(2, 10, 10, dtype=torch.bool)
+    reference[0, 0:5, 0:5] = True
+    reference[1, 0:2, 8:10] = True  # found by nothing
+    result = match_masks(masks[kept], reference)
+    assert result == {"found": 1, "reference": 2, "predicted": 2, "iou_sum": pytest.approx(0.8)}
+    logits = torch.full((1, 4, 4), -5.0)
+    logits[0, :2] = 5.0
+    logits[0, 2, 0] = 0.5  # above -1, below +1: unstable
+    assert stability_score(logits).item() == pytest.approx(8 / 9)
