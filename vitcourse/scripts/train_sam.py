@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     start = time.time()
+    commit = _commit()  # the code that runs, even if the checkout moves during training
     data = SegmentationData(seed=args.seed)
     train = make_instances(data, split=0, size=args.train_size)
     test = make_instances(data, split=2, size=args.test_size)
@@ -179,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         metrics={"test": metrics, "test_instances": test.num_instances, "eval_seed": args.seed},
         build="OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_sam",
         provenance={
-            "commit": _commit(),
+            "commit": commit,
             "train_seconds": round(train_seconds, 1),
             "total_seconds": round(time.time() - start, 1),
             "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} thread(s)",
