@@ -8,6 +8,7 @@
 * :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
 * :func:`clip_from_hf`, :func:`clip_to_hf`: our CLIP and Hugging Face's ``CLIPModel``;
   :func:`clip_tokenizer`: CLIP's real tokenizer, offline.
+* :func:`sam_from_hf`: Hugging Face's ``SamModel`` as our :class:`~vitcourse.models.Sam`.
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
@@ -27,6 +28,7 @@ from .pretrained import (
     load_pretrained,
     load_processor,
 )
+from .sam import sam_from_hf
 from .swin import swin_from_hf, swin_from_timm, swin_to_hf
 from .vit import replace_head, vit_from_hf, vit_from_timm, vit_to_hf
 
@@ -47,6 +49,7 @@ __all__ = [
     "load_pretrained",
     "load_processor",
     "replace_head",
+    "sam_from_hf",
     "swin_from_hf",
     "swin_from_timm",
     "swin_to_hf",

@@ -9,6 +9,7 @@
 * :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
 * :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free);
 * :class:`CLIP` (+ :class:`CLIPConfig`, :func:`clip_loss`): a ViT and a causal text encoder trained contrastively.
+* :class:`Sam` (+ :class:`SamConfig`): Segment Anything, image encoder + prompt encoder + mask decoder.
 
 Build any of them by name::
 
@@ -24,6 +25,7 @@ from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
 from .resnet import BasicBlock, ResNet, ResNetConfig
+from .sam import Sam, SamConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 
@@ -43,6 +45,8 @@ __all__ = [
     "HybridViTConfig",
     "ResNet",
     "ResNetConfig",
+    "Sam",
+    "SamConfig",
     "Swin",
     "SwinBlock",
     "SwinConfig",
