@@ -216,3 +216,63 @@ def test_tokenizer_matches_open_clip():
     expected = open_clip.tokenize([text])[0]
     expected = expected[: int((expected == 49407).nonzero()[0]) + 1].tolist()
     assert clip_tokenizer()(text).input_ids == expected
+
+
+# -- the mini-CLIP's world and its shipped checkpoint ---------------------------------
+
+
+def test_word_tokenizer_and_phrases():
+    from vitcourse.clip_world import WordTokenizer, make_pairs, phrase
+
+    tok = WordTokenizer()
+    assert len(tok) == get_config("clip_world_tiny").vocab_size
+    assert tok.eot_token_id == get_config("clip_world_tiny").eot_token_id == len(tok) - 1
+    pairs = make_pairs(12, 0, 9)
+    ids = tok(pairs.captions)
+    assert ids.shape == (12, tok.context_length)
+    assert (ids == tok.eot_token_id).sum(dim=1).eq(1).all()
+    assert phrase("star", "red", "small", 1) == "una estrella roja pequeña arriba"
+    assert phrase("crescent") == "una media luna"
+    with pytest.raises(ValueError, match="vocabulary"):
+        tok("a photo of a cat")
+
+
+def test_held_out_combinations_never_in_seen_pairs():
+    from vitcourse.clip_world import HELD_OUT, make_pairs
+
+    seen = make_pairs(60, 0, 0)
+    assert not {c for shapes in seen.shapes for c in shapes} & set(HELD_OUT)
+    unseen = make_pairs(8, 0, 4, combos="unseen")
+    assert [s[0] for s in unseen.shapes] == list(HELD_OUT)
+
+
+def test_retrieval_recall_and_zero_shot_on_known_features():
+    from vitcourse.clip_world import retrieval_recall, zero_shot_accuracy
+
+    eye = torch.eye(4)
+    perfect = retrieval_recall(eye, eye, ["a", "b", "c", "d"], ks=(1,))
+    assert perfect == {"i2t_R@1": 1.0, "t2i_R@1": 1.0}
+    # two images with the same caption: either caption text counts as correct
+    shifted = retrieval_recall(eye, eye[[1, 0, 2, 3]], ["a", "a", "c", "d"], ks=(1,))
+    assert shifted["i2t_R@1"] == 1.0
+    assert zero_shot_accuracy(eye[:3], eye[:3], [0, 1, 0]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.slow
+def test_shipped_mini_clip_reaches_its_recorded_metrics(monkeypatch):
+    """Re-measure the shipped mini-CLIP: the card's numbers are what the weights do."""
+    from vitcourse import checkpoints
+    from vitcourse.clip_world import WordTokenizer, evaluate
+
+    monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
+    if "clip_world_tiny" not in checkpoints.available():
+        pytest.fail("no shipped clip_world_tiny; run python -m vitcourse.scripts.train_clip")
+    entry = checkpoints.info("clip_world_tiny")
+    model = checkpoints.load("clip_world_tiny")
+    torch.set_num_threads(1)
+    metrics = evaluate(model, WordTokenizer())
+    for key, value in entry["metrics"].items():
+        assert metrics[key] == pytest.approx(value, abs=0.01), key
+    # what the chapter claims: retrieval and composition far above chance
+    assert metrics["i2t_R@1"] > 10 * 1 / 400
+    assert metrics["combo_unseen_shape_accuracy"] > 2 * metrics["chance_shape"]
