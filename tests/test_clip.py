@@ -273,6 +273,7 @@ def test_shipped_mini_clip_reaches_its_recorded_metrics(monkeypatch):
     metrics = evaluate(model, WordTokenizer())
     for key, value in entry["metrics"].items():
         assert metrics[key] == pytest.approx(value, abs=0.01), key
-    # what the chapter claims: retrieval and composition far above chance
+    # what the chapter shows: retrieval far above chance, and the colour of a
+    # combination never seen in training recognised (chance: 1 in 10 colours)
     assert metrics["i2t_R@1"] > 10 * 1 / 400
-    assert metrics["combo_unseen_shape_accuracy"] > 2 * metrics["chance_shape"]
+    assert metrics["combo_unseen_color_accuracy"] > 0.5

@@ -15,6 +15,7 @@ ensembling, unseen combinations).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 
@@ -46,12 +47,14 @@ def train(
     train_size: int = 8000,
     seed: int = 0,
     log_every: int = 50,
+    overrides: dict | None = None,
 ) -> tuple[CLIP, dict]:
     """Train from scratch; returns the model and a record of the run (history, data,
-    recipe)."""
+    recipe). ``overrides`` change fields of the preset's
+    :class:`~vitcourse.models.CLIPConfig` (e.g. ``{"patch_size": 4}``)."""
     seed_everything(seed)
     tokenizer = WordTokenizer()
-    model = create_model(MODEL)
+    model = create_model(MODEL, **(overrides or {}))
     t0 = time.perf_counter()
     pairs = make_pairs(train_size, seed, 0)
     images, ids = preprocess(pairs.images), tokenizer(pairs.captions)
@@ -126,28 +129,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--train-size", type=int, default=8000)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=JSON",
+        help="override a CLIPConfig field of the preset, e.g. --set patch_size=4",
+    )
     parser.add_argument("--root", default=None, help="checkpoint registry folder")
     args = parser.parse_args(argv)
+    overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     torch.set_num_threads(args.threads)
     start, commit = time.perf_counter(), git_commit()
-    model, record = train(args.steps, seed=args.seed)
+    model, record = train(
+        args.steps, train_size=args.train_size, seed=args.seed, overrides=overrides
+    )
     train_seconds = time.perf_counter() - start
     metrics = evaluate(model, WordTokenizer())
     print(metrics)
     from ..checkpoints import register
 
+    c = model.config
+
     command = "OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_clip"
-    if args.steps != 1000 or args.seed != 0:
+    if args.steps != 1000 or args.seed != 0 or args.train_size != 8000:
         command += f" --steps {args.steps} --seed {args.seed}"
+        command += f" --train-size {args.train_size}"
+    command += "".join(f" --set {s}" for s in args.set)
     register(
         NAME,
         model,
         MODEL,
-        {},
+        overrides,
         root=args.root,
         description=(
-            "mini-CLIP (ViT 64x3 on 8x8 patches + causal text encoder 64x2) trained "
-            "contrastively on the generated world's Spanish captions"
+            f"mini-CLIP (ViT {c.vision_width}x{c.vision_depth} on {c.patch_size}x"
+            f"{c.patch_size} patches + causal text encoder {c.text_width}x"
+            f"{c.text_depth}) trained contrastively on the generated world's "
+            "Spanish captions"
         ),
         data=record["data"],
         recipe=record["recipe"],
