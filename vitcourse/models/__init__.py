@@ -16,7 +16,7 @@ Build any of them by name::
 """
 
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
-from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
+from .gpt import GPT, GPTConfig, lm_loss, parameter_formula, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
 from .resnet import BasicBlock, ResNet, ResNetConfig
@@ -46,6 +46,7 @@ __all__ = [
     "hard_distillation_loss",
     "list_models",
     "lm_loss",
+    "parameter_formula",
     "register_model",
     "sample_next_token",
     "soft_distillation_loss",
