@@ -6,7 +6,8 @@
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
-* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes.
+* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
+* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free).
 
 Build any of them by name::
 
@@ -16,6 +17,7 @@ Build any of them by name::
 """
 
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
+from .donut import Donut, DonutConfig, donut_loss
 from .gpt import GPT, GPTConfig, lm_loss, parameter_formula, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
@@ -27,6 +29,8 @@ __all__ = [
     "GPT",
     "BasicBlock",
     "DistilledViT",
+    "Donut",
+    "DonutConfig",
     "GPTConfig",
     "HybridEmbedding",
     "HybridViT",
@@ -42,6 +46,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "deit_loss",
+    "donut_loss",
     "get_config",
     "hard_distillation_loss",
     "list_models",
