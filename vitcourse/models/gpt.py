@@ -165,7 +165,11 @@ def parameter_formula(
     D = embed_dim
     h = 4 * D if mlp_hidden is None else mlp_hidden
     per_block = 4 * D + (3 * D * D + 3 * D) + (D * D + D) + (2 * D * h + h + D)
-    return depth * per_block + (vocab_size + max_seq_len) * D + (2 * D if final_norm else 0)
+    return (
+        depth * per_block
+        + (vocab_size + max_seq_len) * D
+        + (2 * D if final_norm else 0)
+    )
 
 
 def lm_loss(
@@ -298,20 +302,18 @@ class GPT(nn.Module):
         """
         if tokens.ndim != 2 or tokens.dtype not in (torch.long, torch.int):
             raise ValueError(
-                "expected integer token ids shaped (B, N), got "
-                f"{tuple(tokens.shape)} {tokens.dtype}"
+                f"expected integer token ids shaped (B, N), got {tuple(tokens.shape)} "
+                f"{tokens.dtype}"
             )
         N = tokens.shape[1]
         if start + N > self.config.max_seq_len:
             raise ValueError(
-                f"{start + N} tokens ({start} cached + {N} new) exceed the context "
-                f"window max_seq_len={self.config.max_seq_len}; keep the last "
+                f"{start + N} tokens ({start} cached + {N} new) exceed the context window "
+                f"max_seq_len={self.config.max_seq_len}; keep the last "
                 f"{self.config.max_seq_len} tokens (generate() does so itself)"
             )
         positions = torch.arange(start, start + N, device=tokens.device)  # (N,)
-        return self.drop(
-            self.tok_embed(tokens) + self.pos_embed(positions)
-        )  # (B, N, D)
+        return self.drop(self.tok_embed(tokens) + self.pos_embed(positions))  # (B, N, D)
 
     def hidden_states(
         self,

