@@ -11,7 +11,7 @@ from vitcourse.models import GPT, GPTConfig
 from vitcourse.text import SECTIONS, Verse, clean_verse, split_by_chapter
 from vitcourse.text.bpe import apply_bpe, learn_bpe, pair_counts, train_bpe
 from vitcourse.text.corpus import _parse
-from vitcourse.text.icl import IclTask, IclVocab, evaluate_icl, make_prompt, make_tasks, sample_sequence, source_words
+from vitcourse.text.icl import IclTask, IclVocab, evaluate_icl, make_prompt, make_tasks, sample_sequence
 from vitcourse.text.lm import encode_verses, evaluate_lm, random_windows, target_mask
 from vitcourse.text.ngram import NGramLM
 from vitcourse.text.supervised import accuracy, encode_labelled, finetune, l3_loss
@@ -123,25 +123,23 @@ def test_l2_and_l3_on_a_tiny_model():
 
 
 def test_icl_tasks_and_prompts():
-    vocab = IclVocab("abcdef")
-    words = source_words("abcdef", 2, 5)
-    assert len(set(words)) == 5 and all(len(w) == 2 for w in words)
-    task = IclTask("traducir", (("ab", "fd"), ("ce", "aa")))
-    assert task("ab") == "fd" and IclTask("copiar")("ce") == "ce"
-    prompt = make_prompt(task, ["ab", "ce"], "ab")
-    assert prompt == "traducir:\nab => fd\nce => aa\nab =>"
-    assert vocab.decode(vocab.encode(prompt)) == prompt
-    first, again, other = (make_tasks(words, "abcdef", 3, seed) for seed in (0, 0, 1))
-    assert first == again and first != other
-    text = sample_sequence(np.random.default_rng(0), first, words, 3)
+    vocab = IclVocab()
+    task = IclTask("traducir", (("sol", "kru"), ("pan", "vaz")))
+    assert task("sol") == "kru" and IclTask("copiar")("pan") == "pan"
+    prompt = make_prompt(task, ["sol", "pan"], "sol")
+    assert prompt == "traducir:\nsol => kru\npan => vaz\nsol =>"
+    assert len(vocab.encode(prompt + " ")) == 3 + 2 * 4 + 2  # "traducir" ":" "\n", 2 demos, query
+    assert vocab.decode(vocab.encode(prompt + " ")) == prompt + " "
+    first, again, other = (make_tasks(vocab, 3, seed) for seed in (0, 0, 1))
+    assert first == again and first != other and {w for w, _ in first[0].dictionary} == set(vocab.source)
+    text = sample_sequence(np.random.default_rng(0), first, vocab.source, 3)
     assert text.count("=>") == 3 and text.split(":")[0] in ("copiar", "traducir")
 
 
 def test_evaluate_icl_runs_and_reports_every_k():
-    vocab = IclVocab("abcd")
-    words = source_words("abcd", 2, 4)
+    vocab = IclVocab()
     model = GPT(GPTConfig(vocab_size=len(vocab), max_seq_len=64, embed_dim=12, depth=1, num_heads=2))
-    results = evaluate_icl(model, vocab, make_tasks(words, "abcd", 5, 0), words, (0, 1, 4), num_prompts=6)
+    results = evaluate_icl(model, vocab, make_tasks(vocab, 5, 0), (0, 1, 4), num_prompts=6)
     assert set(results) == {0, 1, 4} and results[0]["seen"] == 0
     assert all(0 <= r["exact"] <= 1 for r in results.values()) and results[4]["seen"] >= results[1]["seen"]
 

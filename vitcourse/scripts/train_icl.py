@@ -19,7 +19,7 @@ import torch
 
 from ..checkpoints import register
 from ..models import count_parameters, create_model
-from ..text.icl import IclTask, IclVocab, evaluate_icl, make_tasks, sample_sequence, source_words
+from ..text.icl import IclTask, IclVocab, evaluate_icl, make_tasks, sample_sequence
 from ..text.results import provenance, save
 
 CHECKPOINT = "gpt_icl"
@@ -36,13 +36,10 @@ def batch_of_sequences(rng, tasks, words, vocab: IclVocab, args) -> torch.Tensor
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--alphabet", default="abcdef")
-    parser.add_argument("--word-len", type=int, default=2)
-    parser.add_argument("--words", type=int, default=8, help="source words every dictionary translates")
     parser.add_argument("--train-tasks", type=int, default=1000, help="dictionaries in the training pool")
     parser.add_argument("--demos", type=int, default=10)
     parser.add_argument("--embed-dim", type=int, default=64)
-    parser.add_argument("--depth", type=int, default=3)
+    parser.add_argument("--depth", type=int, default=2)
     parser.add_argument("--num-heads", type=int, default=4)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -55,10 +52,10 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
 
-    vocab = IclVocab(args.alphabet)
-    words = source_words(args.alphabet, args.word_len, args.words, seed=args.seed)
-    train_tasks = make_tasks(words, args.alphabet, args.train_tasks, seed=args.seed)
-    new_tasks = make_tasks(words, args.alphabet, 500, seed=args.seed + 10_000)  # never trained on
+    vocab = IclVocab()
+    words = vocab.source
+    train_tasks = make_tasks(vocab, args.train_tasks, seed=args.seed)
+    new_tasks = make_tasks(vocab, 500, seed=args.seed + 10_000)  # never trained on
     seq_len = len(vocab.encode(sample_sequence(np.random.default_rng(0), train_tasks, words, args.demos,
                                                copy_share=0.0))) + 8
     config = {"vocab_size": len(vocab), "max_seq_len": seq_len, "embed_dim": args.embed_dim, "depth": args.depth,
@@ -83,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
         scheduler.step()
         running.append(loss.item())
         if step % max(1, args.steps // 20) == 0 or step == args.steps:
-            probe = evaluate_icl(model, vocab, new_tasks, words, (4,), 100, seed=1)[4]["exact"]
+            probe = evaluate_icl(model, vocab, new_tasks, (4,), 100, seed=1)[4]["exact"]
             history["step"].append(step)
             history["loss"].append(float(np.mean(running)))
             history["new_tasks_4shot"].append(probe)
@@ -91,9 +88,9 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"step {step:5d}  loss {history['loss'][-1]:.3f}  4-shot on new tasks {probe:.2f}  "
                   f"{time.perf_counter() - start:.0f} s", flush=True)
     model.eval()
-    held_out = evaluate_icl(model, vocab, new_tasks, words, SHOTS, args.eval_prompts, seed=123)
-    seen = evaluate_icl(model, vocab, train_tasks, words, SHOTS, args.eval_prompts, seed=123)
-    copy = evaluate_icl(model, vocab, [IclTask("copiar")], words, SHOTS, args.eval_prompts, seed=123)
+    held_out = evaluate_icl(model, vocab, new_tasks, SHOTS, args.eval_prompts, seed=123)
+    seen = evaluate_icl(model, vocab, train_tasks, SHOTS, args.eval_prompts, seed=123)
+    copy = evaluate_icl(model, vocab, [IclTask("copiar")], SHOTS, args.eval_prompts, seed=123)
     for k in SHOTS:
         print(f"k={k}: new dictionaries {held_out[k]['exact']:.3f} (query among the demos: "
               f"{held_out[k]['seen']:.3f}); training dictionaries {seen[k]['exact']:.3f}; copiar {copy[k]['exact']:.3f}")
@@ -101,18 +98,17 @@ def main(argv: list[str] | None = None) -> dict:
     command = ("python -m vitcourse.scripts.train_icl " + " ".join(argv or [])).strip()
     metrics = {f"held_out_{k}shot": round(held_out[k]["exact"], 4) for k in SHOTS}
     recipe = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "demos": args.demos,
-              "word_len": args.word_len, "alphabet": args.alphabet, "words": args.words,
-              "train_tasks": args.train_tasks, "copy_share": 0.2, "seed": args.seed}
+              "source_words": list(vocab.source), "target_words": list(vocab.target),
+              "train_tasks": args.train_tasks, "new_tasks": len(new_tasks), "copy_share": 0.2, "seed": args.seed}
     if not args.no_register:
-        register(CHECKPOINT, model, "gpt2", config, data={"name": "icl_tasks", "alphabet": args.alphabet,
-                 "source_words": words, "train_dictionaries": len(train_tasks), "new_dictionaries": len(new_tasks)},
+        register(CHECKPOINT, model, "gpt2", config, data={"name": "icl_tasks", "train_dictionaries": len(train_tasks),
+                 "new_dictionaries": len(new_tasks)},
                  recipe=recipe, metrics=metrics, build=command)
     results = {
         "config": config,
         "num_parameters": count_parameters(model),
         "recipe": recipe,
         "shots": list(SHOTS),
-        "source_words": words,
         "held_out": {str(k): v for k, v in held_out.items()},
         "training_tasks": {str(k): v for k, v in seen.items()},
         "copy_task": {str(k): v for k, v in copy.items()},

@@ -6,19 +6,20 @@ easier for a model that works out the task from the ones before. At test time a
 *prompt* gives a task description and ``k`` demonstrations (zero-, one- or few-shot),
 and the model continues it, with no gradient update.
 
-Here the same happens in miniature, with made-up words over a small alphabet:
+Here the same happens in miniature, with words as single tokens:
 
-* ``traducir:`` tasks are **secret dictionaries**: each of a fixed set of source words
-  (``SOURCE_WORDS``) has a random translation, drawn anew for every task. Nothing but
-  the demonstrations says what the translation is;
+* ``traducir:`` tasks are **secret dictionaries**: each of a few Spanish words
+  (:data:`SOURCE_WORDS`) gets a random translation into a made-up language
+  (:data:`TARGET_WORDS`), drawn anew for every task. Nothing but the demonstrations
+  says what the translation is;
 * ``copiar:`` is one task the description alone defines (the answer is the word).
 
 A training sequence is a description and several demonstrations of one task::
 
     traducir:
-    ab => fd
-    ce => aa
-    ab => fd
+    sol => kru
+    pan => vaz
+    sol => kru
     ...
 
 Training draws dictionaries from a fixed pool; evaluation uses dictionaries drawn with
@@ -29,7 +30,7 @@ must find and copy (the mechanism of *induction heads*, Olsson et al. 2022).
 
 from __future__ import annotations
 
-import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,55 +38,49 @@ import numpy as np
 import torch
 
 __all__ = [
+    "DESCRIPTIONS",
+    "SOURCE_WORDS",
+    "TARGET_WORDS",
     "IclTask",
     "IclVocab",
     "evaluate_icl",
     "make_prompt",
     "make_tasks",
     "sample_sequence",
-    "source_words",
 ]
+
+#: The words every dictionary translates (one token each).
+SOURCE_WORDS = ("sol", "luna", "mar", "pan", "flor", "agua", "casa", "perro")
+#: The made-up language the dictionaries translate into.
+TARGET_WORDS = ("bli", "kru", "zap", "mok", "tef", "gur", "nix", "pol", "vaz", "dro", "sem", "qua")
+#: The task descriptions.
+DESCRIPTIONS = ("traducir", "copiar")
+_TOKEN = re.compile(r" => |\n|:|[^\s:]+")
 
 
 class IclVocab:
-    """Characters ↔ ids: the alphabet, the descriptions' letters, ``=>``, ``:``, space, newline.
+    """Words ↔ ids: a token per word and per description, and ``" => "``, ``":"``, newline.
 
     Args:
-        alphabet: the letters words are made of.
+        source: the words to translate.
+        target: the words of the made-up language.
     """
 
-    def __init__(self, alphabet: str) -> None:
-        specials = ["<pad>", "\n", " ", ":", "=>"]
-        letters = sorted(set(alphabet) | set("traducircopiar"))
-        self.tokens = specials + letters
+    def __init__(self, source: Sequence[str] = SOURCE_WORDS, target: Sequence[str] = TARGET_WORDS) -> None:
+        self.tokens = ["<pad>", "\n", " => ", ":", *DESCRIPTIONS, *source, *target]
         self.ids = {t: i for i, t in enumerate(self.tokens)}
-        self.alphabet = alphabet
+        self.source, self.target = tuple(source), tuple(target)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
     def encode(self, text: str) -> list[int]:
-        """Ids of a text; ``=>`` is one token."""
-        out, i = [], 0
-        while i < len(text):
-            if text.startswith("=>", i):
-                out.append(self.ids["=>"])
-                i += 2
-            else:
-                out.append(self.ids[text[i]])
-                i += 1
-        return out
+        """Ids of a text: ``"sol => kru\\n"`` is four tokens."""
+        return [self.ids[t] for t in _TOKEN.findall(text)]
 
     def decode(self, ids: Sequence[int]) -> str:
         """The text of ids (padding dropped)."""
         return "".join(self.tokens[i] for i in ids if i)
-
-
-def source_words(alphabet: str, word_len: int, count: int, seed: int = 0) -> list[str]:
-    """The ``count`` source words every dictionary translates, drawn once from all words."""
-    words = ["".join(w) for w in itertools.product(alphabet, repeat=word_len)]
-    rng = np.random.default_rng(seed)
-    return sorted(words[i] for i in rng.choice(len(words), size=count, replace=False))
 
 
 @dataclass(frozen=True)
@@ -99,35 +94,29 @@ class IclTask:
         return word if self.description == "copiar" else dict(self.dictionary)[word]
 
 
-def make_tasks(words: Sequence[str], alphabet: str, count: int, seed: int) -> list[IclTask]:
-    """``count`` random ``traducir`` dictionaries over ``words`` (targets drawn with repetition)."""
+def make_tasks(vocab: IclVocab, count: int, seed: int) -> list[IclTask]:
+    """``count`` random ``traducir`` dictionaries: each source word, a random target word."""
     rng = np.random.default_rng(seed)
-    word_len = len(words[0])
     tasks = []
     for _ in range(count):
-        targets = ["".join(rng.choice(list(alphabet), size=word_len)) for _ in words]
-        tasks.append(IclTask("traducir", tuple(zip(words, targets))))
+        targets = [vocab.target[i] for i in rng.integers(len(vocab.target), size=len(vocab.source))]
+        tasks.append(IclTask("traducir", tuple(zip(vocab.source, targets))))
     return tasks
 
 
 def make_prompt(task: IclTask, demos: Sequence[str], query: str) -> str:
-    """The prompt in the slide's format: description, ``k`` demonstrations, ``query
-    =>``.
+    """A prompt in the slide's format: description, demonstrations, ``query =>``.
 
     Args:
         task: the task.
-        demos: the demonstrations' source words (``k`` of them; none is zero-shot).
+        demos: the demonstrations' words (``k`` of them; none is zero-shot).
         query: the word to translate.
 
     Returns:
-        ``"traducir:\\nab => fd\\n…\\nce =>"``; the answer is what follows.
+        ``"traducir:\\nsol => kru\\n…\\npan =>"``; the answer follows.
     """
-    lines = (
-        [f"{task.description}:"]
-        + [f"{w} => {task(w)}" for w in demos]
-        + [f"{query} =>"]
-    )
-    return "\n".join(lines)
+    lines = [f"{task.description}:"] + [f"{w} => {task(w)}" for w in demos]
+    return "\n".join(lines + [f"{query} =>"])
 
 
 def sample_sequence(rng: np.random.Generator, tasks: Sequence[IclTask], words: Sequence[str],
@@ -139,9 +128,9 @@ def sample_sequence(rng: np.random.Generator, tasks: Sequence[IclTask], words: S
 
 
 @torch.no_grad()
-def evaluate_icl(model, vocab: IclVocab, tasks: Sequence[IclTask], words: Sequence[str],
-                 shots: Sequence[int], num_prompts: int, seed: int = 0) -> dict[int, dict[str, float]]:
-    """Accuracy of greedy answers with ``k`` demonstrations in the prompt, for each ``k``.
+def evaluate_icl(model, vocab: IclVocab, tasks: Sequence[IclTask], shots: Sequence[int], num_prompts: int,
+                 seed: int = 0) -> dict[int, dict[str, float]]:
+    """Accuracy of the greedy answer with ``k`` demonstrations in the prompt, for each ``k``.
 
     The same prompts serve every ``k``: the ``k``-shot prompt keeps the first ``k`` of a
     fixed list of demonstrations, so the values differ only by what the prompt shows.
@@ -149,31 +138,34 @@ def evaluate_icl(model, vocab: IclVocab, tasks: Sequence[IclTask], words: Sequen
     Args:
         model: a :class:`~vitcourse.models.GPT` over ``vocab``.
         vocab: the vocabulary.
-        tasks: the tasks to draw from (held-out dictionaries for the real test).
-        words: the source words.
+        tasks: the tasks to draw from (dictionaries never trained on, for the real test).
         shots: the values of ``k``.
         num_prompts: prompts per ``k``.
         seed: seeds tasks, demonstrations and queries.
 
     Returns:
-        ``{k: {"exact": fraction of answers entirely right, "seen": fraction of prompts
-        whose demonstrations include the query}}``.
+        ``{k: {"exact": fraction of right answers, "seen": fraction of prompts whose
+        demonstrations include the query}}``.
     """
     rng = np.random.default_rng(seed)
+    words = vocab.source
     cases = []
     for _ in range(num_prompts):
         task = tasks[rng.integers(len(tasks))]
         demos = [words[i] for i in rng.integers(len(words), size=max(shots))]
         cases.append((task, demos, words[rng.integers(len(words))]))
     model.eval()
-    word_len = len(words[0])
     results = {}
     for k in shots:
         prompts = [vocab.encode(make_prompt(task, demos[:k], query) + " ") for task, demos, query in cases]
-        length = len(prompts[0])  # every prompt of a k has the same length
-        batch = torch.tensor(prompts)  # (num_prompts, length)
-        answers = model.generate(batch, word_len, temperature=0)[:, length:]
-        exact = sum(vocab.decode(a) == task(q) for a, (task, _, q) in zip(answers.tolist(), cases))
+        by_length: dict[int, list[int]] = {}
+        for i, prompt in enumerate(prompts):  # one batch per prompt length: no padding
+            by_length.setdefault(len(prompt), []).append(i)
+        right = 0
+        for length, indices in by_length.items():
+            batch = torch.tensor([prompts[i] for i in indices])  # (b, length)
+            answers = model.generate(batch, 1, temperature=0)[:, length]  # one word, one token
+            right += sum(vocab.tokens[a] == cases[i][0](cases[i][2]) for i, a in zip(indices, answers.tolist()))
         seen = sum(q in demos[:k] for _, demos, q in cases)
-        results[k] = {"exact": exact / len(cases), "seen": seen / len(cases)}
+        results[k] = {"exact": right / len(cases), "seen": seen / len(cases)}
     return results
