@@ -71,14 +71,14 @@ def test_bigram_baseline_on_a_slice_matches_the_method():
 
 
 def test_icl_model_reproduces_its_recorded_points():
-    from vitcourse.text.icl import IclVocab, evaluate_icl, make_tasks
+    from vitcourse.text.icl import SOURCE_WORDS, IclTask, IclVocab, evaluate_icl, split_secrets
 
     icl = load_results("train_icl")
     recipe = icl["recipe"]
     model = checkpoints.load("gpt_icl")
-    vocab = IclVocab(recipe["source_words"], recipe["target_words"])
-    new_tasks = make_tasks(vocab, recipe["new_tasks"], seed=recipe["seed"] + 10_000)
-    got = evaluate_icl(model, vocab, new_tasks, (0, 8), icl["eval_prompts"], seed=123)
+    vocab = IclVocab(SOURCE_WORDS[: len(recipe["source_words"])])
+    tasks = [IclTask("adivinar", s) for s in split_secrets(seed=recipe["seed"])[1]]
+    got = evaluate_icl(model, vocab, tasks, (0, 8), icl["eval_prompts"], recipe["noise"], seed=123)
     for k in (0, 8):
         assert got[k]["exact"] == pytest.approx(icl["held_out"][str(k)]["exact"], abs=2 / icl["eval_prompts"])
 

@@ -11,7 +11,7 @@ from vitcourse.models import GPT, GPTConfig
 from vitcourse.text import SECTIONS, Verse, clean_verse, split_by_chapter
 from vitcourse.text.bpe import apply_bpe, learn_bpe, pair_counts, train_bpe
 from vitcourse.text.corpus import _parse
-from vitcourse.text.icl import IclTask, IclVocab, evaluate_icl, make_prompt, make_tasks, sample_sequence
+from vitcourse.text.icl import IclTask, IclVocab, evaluate_icl, make_prompt, sample_sequence, split_secrets
 from vitcourse.text.lm import encode_verses, evaluate_lm, random_windows, target_mask
 from vitcourse.text.ngram import NGramLM
 from vitcourse.text.supervised import accuracy, encode_labelled, finetune, l3_loss
@@ -124,24 +124,27 @@ def test_l2_and_l3_on_a_tiny_model():
 
 def test_icl_tasks_and_prompts():
     vocab = IclVocab()
-    task = IclTask("traducir", (("sol", "kru"), ("pan", "vaz")))
-    assert task("sol") == "kru" and IclTask("copiar")("pan") == "pan"
-    prompt = make_prompt(task, ["sol", "pan"], "sol")
-    assert prompt == "traducir:\nsol => kru\npan => vaz\nsol =>"
-    assert len(vocab.encode(prompt + " ")) == 3 + 2 * 4 + 2  # "traducir" ":" "\n", 2 demos, query
+    task = IclTask("adivinar", "kru ta")
+    assert task("sol") == task("pan") == "kru ta" and IclTask("copiar")("pan") == "pan"
+    prompt = make_prompt(task, [("sol", "kru ta"), ("pan", "zap ne")], "mar")
+    assert prompt == "adivinar:\nsol => kru ta\npan => zap ne\nmar =>"
+    assert len(vocab.encode(prompt + " ")) == 3 + 2 * 4 + 1  # "adivinar" ":" "\n", 2 demos, query
     assert vocab.decode(vocab.encode(prompt + " ")) == prompt + " "
-    first, again, other = (make_tasks(vocab, 3, seed) for seed in (0, 0, 1))
-    assert first == again and first != other and {w for w, _ in first[0].dictionary} == set(vocab.source)
-    text = sample_sequence(np.random.default_rng(0), first, vocab.source, 3)
-    assert text.count("=>") == 3 and text.split(":")[0] in ("copiar", "traducir")
+    train, held_out = split_secrets()
+    assert len(train) == len(held_out) == 288 and set(train).isdisjoint(held_out)
+    rng = np.random.default_rng(0)
+    text = sample_sequence(rng, train, vocab.source, 200, noise=0.3, copy_share=0.0)
+    answers = Counter(line.split(" => ")[1] for line in text.splitlines()[1:])
+    assert answers.most_common(1)[0][1] > 100  # the secret, about 70 % of the time
 
 
 def test_evaluate_icl_runs_and_reports_every_k():
     vocab = IclVocab()
     model = GPT(GPTConfig(vocab_size=len(vocab), max_seq_len=64, embed_dim=12, depth=1, num_heads=2))
-    results = evaluate_icl(model, vocab, make_tasks(vocab, 5, 0), (0, 1, 4), num_prompts=6)
-    assert set(results) == {0, 1, 4} and results[0]["seen"] == 0
-    assert all(0 <= r["exact"] <= 1 for r in results.values()) and results[4]["seen"] >= results[1]["seen"]
+    tasks = [IclTask("adivinar", s) for s in split_secrets()[1][:5]]
+    results = evaluate_icl(model, vocab, tasks, (0, 1, 4), num_prompts=6)
+    assert set(results) == {0, 1, 4} and results[0]["majority"] == 0
+    assert all(0 <= r["exact"] <= 1 for r in results.values())
 
 
 @pytest.mark.skipif(not sources.is_available("reina_valera"), reason="sword-text-sparv/diatheke not installed")
