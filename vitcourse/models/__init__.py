@@ -7,7 +7,9 @@
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
 * :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
-* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free).
+* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free);
+* :class:`CLIP` (+ :class:`CLIPConfig`, :func:`clip_loss`): a ViT and a causal text encoder trained contrastively.
+* :class:`Sam` (+ :class:`SamConfig`): Segment Anything, image encoder + prompt encoder + mask decoder.
 
 Build any of them by name::
 
@@ -16,17 +18,23 @@ Build any of them by name::
     model = create_model("vit_base_patch16_224", num_classes=10)
 """
 
+from .clip import CLIP, CLIPConfig, CLIPVisionTower, clip_loss
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
 from .donut import Donut, DonutConfig, donut_loss
 from .gpt import GPT, GPTConfig, lm_loss, parameter_formula, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
 from .resnet import BasicBlock, ResNet, ResNetConfig
+from .sam import Sam, SamConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 
 __all__ = [
+    "CLIP",
     "GPT",
+    "CLIPConfig",
+    "CLIPVisionTower",
+    "clip_loss",
     "BasicBlock",
     "DistilledViT",
     "Donut",
@@ -37,6 +45,8 @@ __all__ = [
     "HybridViTConfig",
     "ResNet",
     "ResNetConfig",
+    "Sam",
+    "SamConfig",
     "Swin",
     "SwinBlock",
     "SwinConfig",
