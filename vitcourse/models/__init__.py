@@ -5,7 +5,8 @@
   :func:`hard_distillation_loss`, :func:`deit_loss`);
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
-* :class:`ResNet`: the CNN baseline (and DeiT's teacher).
+* :class:`ResNet`: the CNN baseline (and DeiT's teacher);
+* :class:`MAE` (+ :class:`MAEConfig`): masked autoencoder pre-training of a ViT.
 
 Build any of them by name::
 
@@ -20,6 +21,7 @@ from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distilla
 from .resnet import BasicBlock, ResNet, ResNetConfig
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
+from .mae import MAE, MAEConfig, MAEOutput, Masking, mae_loss, random_masking
 
 __all__ = [
     "BasicBlock",
@@ -27,6 +29,10 @@ __all__ = [
     "HybridEmbedding",
     "HybridViT",
     "HybridViTConfig",
+    "MAE",
+    "MAEConfig",
+    "MAEOutput",
+    "Masking",
     "ResNet",
     "ResNetConfig",
     "Swin",
@@ -41,6 +47,8 @@ __all__ = [
     "get_config",
     "hard_distillation_loss",
     "list_models",
+    "mae_loss",
+    "random_masking",
     "register_model",
     "soft_distillation_loss",
     "state_dict_from_timm",
