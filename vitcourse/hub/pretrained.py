@@ -79,7 +79,7 @@ class HubModel:
         stand_in_image_size: the image size of the tiny stand-in.
         checkpoint: a shipped :mod:`vitcourse.checkpoints` name that stands in better
             than random weights, looked up only when needed (it may not be installed).
-        ours: ``"vit"`` or ``"swin"``: converts to this package's model
+        ours: ``"vit"``, ``"swin"`` or ``"mae"``: converts to this package's model
             (``framework="vitcourse"``).
     """
 
@@ -105,6 +105,13 @@ class HubModel:
 
 
 _IMAGENET_VIT = functools.partial(standins.vit_processor, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def _tiny_mae():
+    from .mae import tiny_mae_config
+
+    return tiny_mae_config()
+
 
 # Revisions. The short commit hashes are the ones transformers itself pins for its
 # pipeline defaults (transformers/pipelines/__init__.py, 5.x): google/vit-base-patch16-224
@@ -160,6 +167,10 @@ HUB_MODELS: dict[str, HubModel] = {
         HubModel(
             "facebook/sam2.1-hiera-tiny", "main", {"mask-generation": "Sam2Model"},
             standins.tiny_sam2, processor="AutoProcessor", stand_in_image_size=64,
+        ),
+        HubModel(
+            "facebook/vit-mae-base", "main", {"masked-image-modeling": "ViTMAEForPreTraining"},
+            _tiny_mae, ours="mae",
         ),
         HubModel(
             "naver-clova-ix/donut-base", "main", {"image-to-text": "VisionEncoderDecoderModel"},
@@ -337,13 +348,14 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
 
 
 def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
+    from .mae import mae_from_hf
     from .swin import swin_from_hf
     from .vit import vit_from_hf
 
-    converters = {"vit": vit_from_hf, "swin": swin_from_hf}
+    converters = {"vit": vit_from_hf, "swin": swin_from_hf, "mae": mae_from_hf}
     if entry is None or entry.ours not in converters:
         known = [m.hub_id for m in HUB_MODELS.values() if m.ours]
-        raise ValueError(f"framework='vitcourse' converts only the ViT and Swin models {known}; use framework='hf'")
+        raise ValueError(f"framework='vitcourse' converts only the models {known}; use framework='hf'")
     ours = converters[entry.ours](model)
     provenance = getattr(model, "provenance", None)
     return _label(ours, provenance) if provenance is not None else ours

@@ -22,9 +22,12 @@ from .resnet import BasicBlock, ResNet, ResNetConfig
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .mae import MAE, MAEConfig, MAEOutput, Masking, mae_loss, random_masking
+from .dvae import DVAE, DVAEConfig
 
 __all__ = [
     "BasicBlock",
+    "DVAE",
+    "DVAEConfig",
     "DistilledViT",
     "HybridEmbedding",
     "HybridViT",
