@@ -6,7 +6,9 @@
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
-* :class:`MAE` (+ :class:`MAEConfig`): masked autoencoder pre-training of a ViT.
+* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
+* :class:`MAE` (+ :class:`MAEConfig`): masked autoencoder pre-training of a ViT;
+* :class:`DVAE` and :mod:`.dalle`: DALL-E's discrete image tokenizer and its transformer's presets.
 
 Build any of them by name::
 
@@ -15,20 +17,24 @@ Build any of them by name::
     model = create_model("vit_base_patch16_224", num_classes=10)
 """
 
-from .registry import count_parameters, create_model, get_config, list_models, register_model
-from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
-from .resnet import BasicBlock, ResNet, ResNetConfig
+from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
+from .registry import count_parameters, create_model, get_config, list_models, register_model
+from .resnet import BasicBlock, ResNet, ResNetConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
+from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .mae import MAE, MAEConfig, MAEOutput, Masking, mae_loss, random_masking
 from .dvae import DVAE, DVAEConfig
+from . import dalle
 
 __all__ = [
+    "GPT",
     "BasicBlock",
     "DVAE",
     "DVAEConfig",
     "DistilledViT",
+    "GPTConfig",
     "HybridEmbedding",
     "HybridViT",
     "HybridViTConfig",
@@ -50,9 +56,11 @@ __all__ = [
     "get_config",
     "hard_distillation_loss",
     "list_models",
+    "lm_loss",
     "mae_loss",
     "random_masking",
     "register_model",
+    "sample_next_token",
     "soft_distillation_loss",
     "state_dict_from_timm",
     "state_dict_to_timm",
