@@ -47,9 +47,11 @@ BIG = set(PUBLISHED_PARAMETERS)
 
 
 def _takes_images(name):
-    """Image classifiers only: language models (GPT, ...) have their own test files."""
+    """Image classifiers only: language models (GPT, ...) and self-supervised or generative
+    image models (MAE, dVAE) have their own test files."""
     try:
-        return hasattr(get_config(name), "img_size")
+        config = get_config(name)
+        return hasattr(config, "img_size") and hasattr(config, "num_classes")
     except ValueError:  # registered with a builder function
         return True
 

@@ -3,7 +3,7 @@
 * :func:`load_pretrained` / :func:`load_processor`: a Hub model at a pinned revision
   (:data:`HUB_MODELS`), or, offline and in the ``smoke`` profile, a labelled stand-in.
 * :func:`vit_from_hf`, :func:`vit_to_hf`, :func:`vit_from_timm`, :func:`swin_from_hf`,
-  :func:`swin_to_hf`, :func:`swin_from_timm`, :func:`mae_from_hf`: the same weights in another
+  :func:`swin_to_hf`, :func:`swin_from_timm`, :func:`mae_from_hf`, :func:`imagegpt_from_hf`: the same weights in another
   implementation,
   or a :class:`ConversionError` naming what differs.
 * :func:`compare_models`: the largest difference between two models after every block.
@@ -23,6 +23,7 @@ from .pretrained import (
     load_pretrained,
     load_processor,
 )
+from .imagegpt import imagegpt_from_hf
 from .mae import mae_from_hf
 from .swin import swin_from_hf, swin_from_timm, swin_to_hf
 from .vit import replace_head, vit_from_hf, vit_from_timm, vit_to_hf
@@ -37,6 +38,7 @@ __all__ = [
     "hub_offline",
     "hub_reachable",
     "load_pretrained",
+    "imagegpt_from_hf",
     "load_processor",
     "mae_from_hf",
     "replace_head",

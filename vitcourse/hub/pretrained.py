@@ -79,7 +79,7 @@ class HubModel:
         stand_in_image_size: the image size of the tiny stand-in.
         checkpoint: a shipped :mod:`vitcourse.checkpoints` name that stands in better
             than random weights, looked up only when needed (it may not be installed).
-        ours: ``"vit"``, ``"swin"`` or ``"mae"``: converts to this package's model
+        ours: ``"vit"``, ``"swin"``, ``"mae"`` or ``"imagegpt"``: converts to this package's model
             (``framework="vitcourse"``).
     """
 
@@ -111,6 +111,12 @@ def _tiny_mae():
     from .mae import tiny_mae_config
 
     return tiny_mae_config()
+
+
+def _tiny_imagegpt():
+    from .imagegpt import tiny_imagegpt_config
+
+    return tiny_imagegpt_config()
 
 
 # Revisions. The short commit hashes are the ones transformers itself pins for its
@@ -171,6 +177,10 @@ HUB_MODELS: dict[str, HubModel] = {
         HubModel(
             "facebook/vit-mae-base", "main", {"masked-image-modeling": "ViTMAEForPreTraining"},
             _tiny_mae, ours="mae",
+        ),
+        HubModel(
+            "openai/imagegpt-small", "main", {"image-generation": "ImageGPTForCausalImageModeling"},
+            _tiny_imagegpt, ours="imagegpt",
         ),
         HubModel(
             "naver-clova-ix/donut-base", "main", {"image-to-text": "VisionEncoderDecoderModel"},
@@ -348,11 +358,12 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
 
 
 def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
+    from .imagegpt import imagegpt_from_hf
     from .mae import mae_from_hf
     from .swin import swin_from_hf
     from .vit import vit_from_hf
 
-    converters = {"vit": vit_from_hf, "swin": swin_from_hf, "mae": mae_from_hf}
+    converters = {"vit": vit_from_hf, "swin": swin_from_hf, "mae": mae_from_hf, "imagegpt": imagegpt_from_hf}
     if entry is None or entry.ours not in converters:
         known = [m.hub_id for m in HUB_MODELS.values() if m.ours]
         raise ValueError(f"framework='vitcourse' converts only the models {known}; use framework='hf'")

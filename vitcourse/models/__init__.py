@@ -8,6 +8,7 @@
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
 * :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
 * :class:`MAE` (+ :class:`MAEConfig`): masked autoencoder pre-training of a ViT;
+* :mod:`.imagegpt`: ImageGPT's palette, raster order and density on top of :class:`GPT`;
 * :class:`DVAE` and :mod:`.dalle`: DALL-E's discrete image tokenizer and its transformer's presets.
 
 Build any of them by name::
@@ -26,7 +27,7 @@ from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .mae import MAE, MAEConfig, MAEOutput, Masking, mae_loss, random_masking
 from .dvae import DVAE, DVAEConfig
-from . import dalle
+from . import dalle, imagegpt
 
 __all__ = [
     "GPT",

@@ -74,6 +74,9 @@ class GPTConfig:
             0 for none.
         cross_attention: give every block a cross-attention sub-layer (a decoder that
             reads an encoder's output, as in Donut); ``forward`` then needs ``context``.
+        start_token: the last id, ``vocab_size - 1``, only ever starts a sequence: it
+            is embedded but never predicted, so the output scores ``vocab_size - 1``
+            tokens (ImageGPT's start-of-sequence token and its 512-way head).
 
     Extending it: other models (ImageGPT, CLIP's text tower, a captioning decoder) add a
     field **with a default that keeps today's behaviour**, handle it in :class:`GPT`
@@ -81,7 +84,8 @@ class GPTConfig:
     ``__post_init__``, and never change an existing field's meaning or default: every
     preset and shipped checkpoint then rebuilds unchanged. Already provided for them:
     ``norm="rmsnorm"`` and ``lm_head="untied"`` (ImageGPT; its start-of-sequence token
-    is just token ``vocab_size - 1``, prepended by the caller), ``lm_head="none"`` with
+    is token ``vocab_size - 1``, prepended by the caller; ``start_token=True`` keeps it
+    out of the output), ``lm_head="none"`` with
     :meth:`GPT.features` at ``last_index=ids.argmax(-1)`` (CLIP's end-of-text pooling;
     CLIP's own projection belongs to the CLIP model), ``activation="quick_gelu"``.
     """
@@ -103,6 +107,7 @@ class GPTConfig:
     lm_head: str = "tied"
     num_classes: int = 0
     cross_attention: bool = False
+    start_token: bool = False
 
     def __post_init__(self) -> None:
         if self.embed_dim % self.num_heads:
@@ -128,6 +133,11 @@ class GPTConfig:
                 "vocab_size, max_seq_len and depth must be positive, got "
                 f"{self.vocab_size}, {self.max_seq_len}, {self.depth}"
             )
+
+    @property
+    def num_outputs(self) -> int:
+        """Tokens the output layer scores: ``vocab_size``, less the start token if any."""
+        return self.vocab_size - int(self.start_token)
 
     @property
     def head_dim(self) -> int:
@@ -232,7 +242,7 @@ class GPT(nn.Module):
             else nn.Identity()
         )
         if c.lm_head == "untied":
-            self.lm_head = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
+            self.lm_head = nn.Linear(c.embed_dim, c.num_outputs, bias=False)
         if c.num_classes > 0:
             self.head = nn.Linear(c.embed_dim, c.num_classes)
         self.apply(self._init_weights)
@@ -325,7 +335,7 @@ class GPT(nn.Module):
             h: ``(B, N, D)`` from :meth:`hidden_states`.
 
         Returns:
-            ``(B, N, V)``.
+            ``(B, N, V)`` (``V - 1`` scores with ``start_token``).
         """
         if self.config.lm_head == "none":
             raise ValueError(
@@ -333,7 +343,7 @@ class GPT(nn.Module):
                 "output"
             )
         weight = (
-            self.tok_embed.weight
+            self.tok_embed.weight[: self.config.num_outputs]
             if self.config.lm_head == "tied"
             else self.lm_head.weight
         )
