@@ -317,12 +317,12 @@ def world_layout(image_vocab: int = 128, image_len: int = 64) -> SequenceLayout:
 @register_model(GPT)
 def dalle_tiny() -> GPTConfig:
     """The stage-two transformer for the world: captions + 8×8 dVAE tokens (128 codes),
-    D=128, 4 blocks, 4 heads (our sizes)."""
+    D=96, 4 blocks, 4 heads (our sizes)."""
     layout = world_layout()
     return GPTConfig(
         vocab_size=layout.vocab_size,
         max_seq_len=layout.seq_len,
-        embed_dim=128,
+        embed_dim=96,
         depth=4,
         num_heads=4,
         dropout=0.0,
