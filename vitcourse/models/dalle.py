@@ -15,7 +15,7 @@ apart, into something it never saw.
 
 The training objective is the bound of the slide,
 
-    ln p(x, y) ≥ E_{z ~ q_φ(z|x)} [ ln p_θ(x | y, z) - β KL(q_φ(y, z | x) ‖ p_ψ(y, z)) ],
+    ln p(x, y) ≥ E_{z ~ q_φ(z|x)} [ln p_θ(x | y, z) - β KL(q_φ(y, z | x) ‖ p_ψ(y, z))],
 
 with ``q_φ`` and ``p_θ`` the dVAE (stage one, then frozen) and ``p_ψ`` the transformer
 (stage two); :func:`bound_terms` computes every term on a batch.
@@ -49,7 +49,9 @@ __all__ = [
     "world_layout",
 ]
 
-DALLE_WORLD = WorldConfig(img_size=32, radius=(0.22, 0.40), rotation=0.0, backgrounds=("flat", "gradient"))
+DALLE_WORLD = WorldConfig(
+    img_size=32, radius=(0.22, 0.40), rotation=0.0, backgrounds=("flat", "gradient")
+)
 """The world DALL-E is trained on: the classification world of the shipped shape
 classifier (one upright shape, radius 22–40 % of the side) with calm backgrounds
 (plain or a gradient), so that the tiny dVAE's 64 tokens go to the shape."""
@@ -155,7 +157,7 @@ class CaptionTokenizer:
         """``(B, text_len)`` int64 ids, right-padded with ``<pad>``.
 
         Raises:
-            ValueError: an unknown word (the world never writes it) or a caption too long.
+            ValueError: an unknown word (the world never writes it) or too many.
         """
         rows = []
         for caption in captions:
@@ -200,9 +202,11 @@ class SequenceLayout:
     def seq_len(self) -> int:
         return 1 + self.text_len + self.image_len
 
-    def join(self, text: torch.Tensor, image: torch.Tensor | None = None) -> torch.Tensor:
-        """``(B, text_len)`` text ids (+ ``(B, image_len)`` image ids) → one sequence."""
-        start = torch.full((text.shape[0], 1), self.start_token, dtype=torch.long, device=text.device)
+    def join(
+        self, text: torch.Tensor, image: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, text_len)`` text ids (+ ``(B, image_len)`` image ids) → sequences."""
+        start = torch.full_like(text[:, :1], self.start_token)  # (B, 1)
         parts = [start, text]
         if image is not None:
             parts.append(image + self.text_vocab)
@@ -232,7 +236,7 @@ def generate_images(
         dvae: the stage-one dVAE.
         layout: the :class:`SequenceLayout` it was trained with.
         text: ``(B, text_len)`` caption ids.
-        temperature, top_k: sampling (see :func:`~vitcourse.models.gpt.sample_next_token`).
+        temperature, top_k: see :func:`~vitcourse.models.gpt.sample_next_token`.
         generator: for reproducible samples.
 
     Returns:
@@ -288,13 +292,15 @@ def bound_terms(
         log_q = logits.log_softmax(dim=1).flatten(2)  # (B, K, h·w)
         probs = log_q.exp().transpose(1, 2)  # (B, h·w, K)
         B, L, K = probs.shape
-        z = torch.multinomial(probs.reshape(B * L, K), 1, generator=generator).view(B, L)
+        z = torch.multinomial(probs.reshape(B * L, K), 1, generator=generator)
+        z = z.view(B, L)
         recon = dvae.decode_tokens(z)
         reconstruction = gaussian_log_likelihood(images, recon, dvae.config.sigma)
         entropy = -(log_q.exp() * log_q).sum(dim=(1, 2))  # (B,)
         sequence = layout.join(text, z)  # (B, 1 + T + L)
         out = transformer(sequence)[:, :-1]  # (B, T + L, V): position i predicts i + 1
-        nll = F.cross_entropy(out.transpose(1, 2), sequence[:, 1:], reduction="none")  # (B, T + L)
+        targets = sequence[:, 1:]  # (B, T + L)
+        nll = F.cross_entropy(out.transpose(1, 2), targets, reduction="none")
         text_nll = nll[:, : layout.text_len].sum(dim=1)
         image_nll = nll[:, layout.text_len :].sum(dim=1)
     kl = text_nll + image_nll - entropy
@@ -309,7 +315,7 @@ def bound_terms(
 
 
 def world_layout(image_vocab: int = 128, image_len: int = 64) -> SequenceLayout:
-    """The layout of the world's captions (:class:`CaptionTokenizer`) and a dVAE's tokens."""
+    """The layout of the world's captions (:class:`CaptionTokenizer`) + dVAE tokens."""
     tokenizer = CaptionTokenizer()
     return SequenceLayout(len(tokenizer), tokenizer.text_len, image_vocab, image_len)
 

@@ -73,7 +73,10 @@ class DVAEConfig:
 
     def __post_init__(self) -> None:
         if self.img_size % 4:
-            raise ValueError(f"img_size must be a multiple of 4 (two stride-2 steps), got {self.img_size}")
+            raise ValueError(
+                f"img_size must be a multiple of 4 (two stride-2 steps), "
+                f"got {self.img_size}"
+            )
 
     @property
     def grid_size(self) -> int:
@@ -152,11 +155,14 @@ class DVAE(nn.Module):
 
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Pixel means from (soft) one-hot codes ``(B, K, h, w)`` → ``(B, C, H, W)``."""
-        embedded = torch.einsum("bkhw,kd->bdhw", codes, self.codebook.weight)  # (B, d, h, w)
+        weight = self.codebook.weight  # (K, d)
+        embedded = torch.einsum("bkhw,kd->bdhw", codes, weight)  # (B, d, h, w)
         return torch.sigmoid(self.decoder(embedded))
 
-    def forward(self, images: torch.Tensor, tau: float = 1.0, hard: bool = False) -> DVAEOutput:
-        """Encode, sample relaxed codes with Gumbel-softmax at temperature ``tau``, decode.
+    def forward(
+        self, images: torch.Tensor, tau: float = 1.0, hard: bool = False
+    ) -> DVAEOutput:
+        """Encode, sample relaxed codes (Gumbel-softmax at temperature ``tau``), decode.
 
         Args:
             images: ``(B, C, H, W)`` in ``[0, 1]``.
@@ -176,17 +182,22 @@ class DVAE(nn.Module):
         return self.encode(images).argmax(dim=1).flatten(1)
 
     def decode_tokens(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Images from token grids: ``(B, h·w)`` ids in ``[0, K)`` → ``(B, C, H, W)``."""
+        """Images from token grids: ``(B, h·w)`` ids in ``[0, K)`` → ``(B, C, H, W)``.
+        """
         g, K = self.config.grid_size, self.config.num_tokens
         if tokens.ndim != 2 or tokens.shape[1] != g * g:
-            raise ValueError(f"expected tokens shaped (B, {g * g}), got {tuple(tokens.shape)}")
+            raise ValueError(
+                f"expected tokens shaped (B, {g * g}), got {tuple(tokens.shape)}"
+            )
         one_hot = F.one_hot(tokens, K).float()  # (B, h·w, K)
         codes = one_hot.transpose(1, 2).reshape(-1, K, g, g)  # (B, K, h, w)
         return self.decode(codes)
 
 
-def gaussian_log_likelihood(images: torch.Tensor, mean: torch.Tensor, sigma: float) -> torch.Tensor:
-    """``ln p_θ(x | z)`` per image for a Gaussian of std ``sigma`` around ``mean``, in nats.
+def gaussian_log_likelihood(
+    images: torch.Tensor, mean: torch.Tensor, sigma: float
+) -> torch.Tensor:
+    """``ln p_θ(x | z)`` per image, a Gaussian of std ``sigma`` around ``mean``, nats.
 
     Returns:
         ``(B,)``: ``-Σ (x - μ)² / 2σ² - (n/2) ln(2π σ²)`` over the ``n = C·H·W`` pixels.
@@ -214,8 +225,10 @@ def kl_to_uniform(logits: torch.Tensor) -> torch.Tensor:
     return per_cell.flatten(1).sum(dim=1)
 
 
-def elbo_terms(model: DVAE, images: torch.Tensor, tau: float = 1.0) -> dict[str, torch.Tensor]:
-    """The first stage's bound, ``ln p(x) ≥ E_q[ln p_θ(x | z)] - KL(q_φ(z | x) ‖ p(z))``.
+def elbo_terms(
+    model: DVAE, images: torch.Tensor, tau: float = 1.0
+) -> dict[str, torch.Tensor]:
+    """The first stage's bound, ``ln p(x) ≥ E_q[ln p_θ(x | z)] - KL(q_φ(z|x) ‖ p(z))``.
 
     Args:
         model: the dVAE.

@@ -58,7 +58,9 @@ class ColorPalette:
         return self.centers.shape[0]
 
     @classmethod
-    def fit(cls, images: torch.Tensor, k: int, samples: int = 20_000, seed: int = 0) -> "ColorPalette":
+    def fit(
+        cls, images: torch.Tensor, k: int, samples: int = 20_000, seed: int = 0
+    ) -> "ColorPalette":
         """Cluster the colours of ``samples`` random pixels of ``images`` into ``k``.
 
         Args:
@@ -77,15 +79,18 @@ class ColorPalette:
         generator = torch.Generator().manual_seed(seed)
         if len(pixels) > samples:
             pixels = pixels[torch.randperm(len(pixels), generator=generator)[:samples]]
-        kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed).fit(pixels.double().numpy())
+        kmeans = KMeans(n_clusters=k, n_init=4, random_state=seed)
+        kmeans.fit(pixels.double().numpy())
         centers = torch.from_numpy(kmeans.cluster_centers_).float()  # (k, C)
         return cls(centers[centers.mean(dim=1).argsort()])
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        """Nearest palette colour of every pixel: ``(B, C, H, W)`` → ``(B, H·W)`` int64."""
+        """Nearest palette colour of every pixel: ``(B, C, H, W)`` → ``(B, H·W)``."""
         B, C, H, W = images.shape
         if C != self.centers.shape[1]:
-            raise ValueError(f"the palette has {self.centers.shape[1]} channels, the images {C}")
+            raise ValueError(
+                f"the palette has {self.centers.shape[1]} channels, the images {C}"
+            )
         pixels = images.permute(0, 2, 3, 1).reshape(B, H * W, C)  # raster order
         distances = torch.cdist(pixels, self.centers.expand(B, -1, -1))  # (B, H·W, k)
         return distances.argmin(dim=-1)
@@ -98,10 +103,11 @@ class ColorPalette:
 
 
 def shift_in(tokens: torch.Tensor, start_token: int) -> torch.Tensor:
-    """The model's input for predicting ``tokens``: the start token, then all but the last.
+    """The model's input for predicting ``tokens``: the start token, then all but
+    the last.
 
-    Position ``i`` of the input holds ``x_{i-1}`` (the start token for ``i = 0``), so the
-    logits at ``i`` are ``p(x_i | x_{<i})``.
+    Position ``i`` of the input holds ``x_{i-1}`` (the start token for ``i = 0``),
+    so the logits at ``i`` are ``p(x_i | x_{<i})``.
 
     Args:
         tokens: ``(B, n)`` pixel tokens.
@@ -130,7 +136,7 @@ def log_likelihood(model: GPT, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def autoregressive_loss(model: GPT, tokens: torch.Tensor) -> torch.Tensor:
-    """``L_AR`` per pixel: the mean of ``-ln p(x_i | x_{<i})`` over pixels and images."""
+    """``L_AR`` per pixel: the mean of ``-ln p(x_i | x_{<i})`` over pixels, images."""
     logits = model(shift_in(tokens, model.config.vocab_size - 1))  # (B, n, k)
     return F.cross_entropy(logits.transpose(1, 2), tokens)
 
@@ -159,13 +165,15 @@ def complete(
     n = tokens.shape[1]
     start = torch.full_like(tokens[:, :1], model.config.vocab_size - 1)
     prompt = torch.cat([start, tokens[:, :num_given]], dim=1)  # (B, 1 + num_given)
-    out = model.generate(prompt, n - num_given, temperature=temperature, top_k=top_k, generator=generator)
+    out = model.generate(
+        prompt, n - num_given, temperature=temperature, top_k=top_k, generator=generator
+    )
     return out[:, 1:]
 
 
 @torch.no_grad()
 def features(model: GPT, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """One vector per image: the last block's normalised hidden states averaged over pixels.
+    """One vector per image: the last block's normalised states averaged over pixels.
 
     (The paper probes every layer and finds the middle ones best; the last one is what
     :meth:`GPT.hidden_states` gives.)
@@ -188,7 +196,9 @@ def features(model: GPT, tokens: torch.Tensor, batch_size: int = 256) -> torch.T
 # 32×32 = 1024 positions, quick GELU) and a CPU size (our numbers).
 
 
-def _imagegpt(embed_dim: int, depth: int, num_heads: int, colors: int = 512, side: int = 32) -> GPTConfig:
+def _imagegpt(
+    embed_dim: int, depth: int, num_heads: int, colors: int = 512, side: int = 32
+) -> GPTConfig:
     return GPTConfig(
         vocab_size=colors + 1,
         max_seq_len=side * side,
@@ -222,7 +232,7 @@ def imagegpt_large() -> GPTConfig:
 
 @register_model(GPT)
 def imagegpt_tiny_14() -> GPTConfig:
-    """A CPU-sized ImageGPT for 14×14 images in 16 grey levels: 4 blocks, D=64, 4 heads."""
+    """A CPU-sized ImageGPT for 14×14 images in 16 grey levels: 4 blocks, D=64."""
     config = _imagegpt(64, 4, 4, colors=16, side=14)
     config.dropout = config.attn_dropout = 0.0
     return config

@@ -246,7 +246,7 @@ class MAE(nn.Module):
         return self.encoder.num_patches
 
     def no_weight_decay(self) -> set[str]:
-        """Learned tokens that weight decay should leave alone (see ``param_groups``)."""
+        """Learned tokens weight decay should leave alone (see ``param_groups``)."""
         return {"cls_token", "mask_token"}
 
     def forward_encoder(

@@ -266,7 +266,7 @@ class ViT(nn.Module):
         return (x, attentions) if return_attention else x
 
     def forward_visible(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
-        """Encode only some of the patches: MAE's encoder, which never sees the hidden ones.
+        """Encode only some of the patches: MAE's encoder, blind to the hidden ones.
 
         Each kept patch carries the position of its place in the full grid, so the
         encoder knows where the few tokens it gets come from.
