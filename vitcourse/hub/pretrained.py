@@ -366,7 +366,10 @@ def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
     converters = {"vit": vit_from_hf, "swin": swin_from_hf, "mae": mae_from_hf, "imagegpt": imagegpt_from_hf}
     if entry is None or entry.ours not in converters:
         known = [m.hub_id for m in HUB_MODELS.values() if m.ours]
-        raise ValueError(f"framework='vitcourse' converts only the models {known}; use framework='hf'")
+        raise ValueError(
+            f"framework='vitcourse' converts only the ViT and Swin models (and MAE, ImageGPT): {known}; "
+            "use framework='hf'"
+        )
     ours = converters[entry.ours](model)
     provenance = getattr(model, "provenance", None)
     return _label(ours, provenance) if provenance is not None else ours
