@@ -189,7 +189,7 @@ def sequence_loss(model, sequences: torch.Tensor, text_len: int) -> tuple[torch.
     return TEXT_WEIGHT * text + IMAGE_WEIGHT * image, text, image
 
 
-def train_transformer(epochs: int, batch_size: int = 64, lr: float = 1e-3, seed: int = 0) -> None:
+def train_transformer(epochs: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0) -> None:
     seed_everything(seed)
     start = time.perf_counter()
     dvae = load("dvae_world")
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "colors":
         train_colors(args.epochs or 15)
     elif args.stage == "transformer":
-        train_transformer(args.epochs or 8)
+        train_transformer(args.epochs or 5)
     else:
         evaluate_generations(temperature=args.temperature, top_k=args.top_k)
     return 0
