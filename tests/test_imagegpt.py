@@ -71,6 +71,10 @@ def test_complete_keeps_the_given_half_and_features_shape():
     assert out.shape == (2, 15) and torch.equal(out[:, :7], tokens[:, :7])
     assert int(out.max()) < 6  # never the start token
     assert features(model, tokens).shape == (2, 36)
+    inputs = shift_in(tokens, 6)
+    with torch.no_grad():
+        assert torch.equal(model.hidden_states(inputs, num_blocks=2), model.hidden_states(inputs))
+        assert not torch.allclose(features(model, tokens, num_blocks=1), features(model, tokens))
 
 
 def test_presets_build():

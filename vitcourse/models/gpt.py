@@ -296,6 +296,7 @@ class GPT(nn.Module):
         context: torch.Tensor | None = None,
         cache: list[DecoderCache] | None = None,
         return_attention: bool = False,
+        num_blocks: int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """``h_n``: the last block's output (after the final norm), a vector per token.
 
@@ -306,6 +307,9 @@ class GPT(nn.Module):
             context: ``(B, M, D)`` encoder output for the cross-attention, if any.
             cache: from :meth:`new_cache`; read and extended in place.
             return_attention: also return every block's self-attention weights.
+            num_blocks: run only the first ``num_blocks`` blocks (then the final
+                norm): features from inside the network, where ImageGPT's linear
+                probes find the best ones. Default: all of them.
 
         Returns:
             ``(B, N, D)``; with ``return_attention`` also a list of ``depth`` tensors
@@ -314,7 +318,7 @@ class GPT(nn.Module):
         start = len(cache[0]) if cache else 0
         x = self.embed(tokens, start)
         maps = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.blocks[:num_blocks]):
             out = block(
                 x,
                 context=context,

@@ -172,11 +172,17 @@ def complete(
 
 
 @torch.no_grad()
-def features(model: GPT, tokens: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """One vector per image: the last block's normalised states averaged over pixels.
+def features(
+    model: GPT, tokens: torch.Tensor, num_blocks: int | None = None, batch_size: int = 256
+) -> torch.Tensor:
+    """One vector per image: normalised hidden states averaged over the pixels.
 
-    (The paper probes every layer and finds the middle ones best; the last one is what
-    :meth:`GPT.hidden_states` gives.)
+    Args:
+        model: an ImageGPT.
+        tokens: ``(B, n)`` pixel tokens.
+        num_blocks: read the states after this many blocks (the paper finds the best
+            features in the middle of the network); default: after the last one.
+        batch_size: images per forward pass.
 
     Returns:
         ``(B, D)``.
@@ -185,9 +191,9 @@ def features(model: GPT, tokens: torch.Tensor, batch_size: int = 256) -> torch.T
     start = model.config.vocab_size - 1
     out = []
     for i in range(0, len(tokens), batch_size):
-        batch = tokens[i : i + batch_size]
-        full = torch.cat([torch.full_like(batch[:, :1], start), batch[:, :-1]], dim=1)
-        out.append(model.hidden_states(full).mean(dim=1))  # (b, D)
+        inputs = shift_in(tokens[i : i + batch_size], start)
+        states = model.hidden_states(inputs, num_blocks=num_blocks)  # (b, n, D)
+        out.append(states.mean(dim=1))
     return torch.cat(out)
 
 

@@ -138,22 +138,27 @@ def probe(seeds: int, labels: int) -> None:
     start = time.perf_counter()
     palette = load_palette()
     trained = checkpoints.load(NAME)
+    middle = trained.config.depth // 2
     test_images, test_y = _pixels("test")
     test_tokens = tokens_of(test_images, palette)
-    trained_test = features(trained, test_tokens).numpy()
-    rows: dict[str, list[float]] = {"probe_imagegpt": [], "probe_random": [], "probe_pixels": []}
+    trained_test = {"last": features(trained, test_tokens).numpy(),
+                    "middle": features(trained, test_tokens, middle).numpy()}  # fmt: skip
+    rows: dict[str, list[float]] = {
+        "probe_imagegpt": [], "probe_imagegpt_middle": [], "probe_random": [], "probe_random_middle": [],
+        "probe_pixels": [],
+    }  # fmt: skip
     for seed in range(seeds):
         images, y = _pixels("train", labels, seed)
         tokens = tokens_of(images, palette)
         torch.manual_seed(seed)
         random_model = create_model(MODEL).eval()
-        rows["probe_imagegpt"].append(
-            linear_probe(features(trained, tokens).numpy(), y.numpy(), trained_test, test_y.numpy())
-        )
-        rows["probe_random"].append(
-            linear_probe(features(random_model, tokens).numpy(), y.numpy(),
-                         features(random_model, test_tokens).numpy(), test_y.numpy())  # fmt: skip
-        )
+        for suffix, blocks in (("", None), ("_middle", middle)):
+            rows[f"probe_imagegpt{suffix}"].append(linear_probe(
+                features(trained, tokens, blocks).numpy(), y.numpy(),
+                trained_test["last" if blocks is None else "middle"], test_y.numpy()))  # fmt: skip
+            rows[f"probe_random{suffix}"].append(linear_probe(
+                features(random_model, tokens, blocks).numpy(), y.numpy(),
+                features(random_model, test_tokens, blocks).numpy(), test_y.numpy()))  # fmt: skip
         rows["probe_pixels"].append(
             linear_probe(images.flatten(1).numpy(), y.numpy(), test_images.flatten(1).numpy(), test_y.numpy())
         )
@@ -163,11 +168,12 @@ def probe(seeds: int, labels: int) -> None:
         for k, v in rows.items()
     }
     results = {"checkpoint": NAME, "labels": labels, "test_images": len(test_y), "accuracy": summary,
-               "features": "last block, normalised, averaged over the 196 positions"}  # fmt: skip
+               "features": {"": "after the last block", "_middle": f"after block {middle} of "
+                            f"{trained.config.depth}", "pooling": "normalised, averaged over the 196 positions"}}  # fmt: skip
     path = write_results(NAME, results, start, seeds=list(range(seeds)),
                          command="python -m vitcourse.scripts.train_imagegpt probe")  # fmt: skip
     for key, value in summary.items():
-        print(f"{key:<16}{value['mean']:.4f} ± {value['std']:.4f}")
+        print(f"{key:<24}{value['mean']:.4f} ± {value['std']:.4f}")
     print(f"wrote {path}")
 
 
