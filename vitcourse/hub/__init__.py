@@ -6,12 +6,14 @@
   :func:`swin_to_hf`, :func:`swin_from_timm`, :func:`mae_from_hf`, :func:`imagegpt_from_hf`: the same weights in another
   implementation,
   or a :class:`ConversionError` naming what differs.
+* :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
 """
 
 from .compare import compare_models, trace
+from .gpt import gpt_from_hf, gpt_to_hf
 from .mapping import ConversionError
 from .pretrained import (
     HUB_MODELS,
@@ -35,6 +37,8 @@ __all__ = [
     "HubUnavailableError",
     "Provenance",
     "compare_models",
+    "gpt_from_hf",
+    "gpt_to_hf",
     "hub_offline",
     "hub_reachable",
     "load_pretrained",

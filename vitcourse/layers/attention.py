@@ -41,7 +41,9 @@ def causal_mask(
     Returns:
         ``(N, num_past + N)``; with ``num_past=0`` the square lower triangle.
     """
-    ones = torch.ones(num_tokens, num_past + num_tokens, dtype=torch.bool, device=device)
+    ones = torch.ones(
+        num_tokens, num_past + num_tokens, dtype=torch.bool, device=device
+    )
     return ones.tril(diagonal=num_past)
 
 
@@ -237,7 +239,9 @@ class MultiHeadAttention(nn.Module):
         """
         self._check_inputs(x, context)
         if causal and context is not None:
-            raise ValueError("causal=True is for self-attention; cross-attention sees the whole context")
+            raise ValueError(
+                "causal=True is for self-attention; cross-attention sees the whole context"
+            )
         B, Nq, D = x.shape
         if mask is not None and mask.ndim == 3:
             mask = mask.unsqueeze(1)  # (B, 1, Nq, Nk): the same mask for every head

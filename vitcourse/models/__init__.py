@@ -10,6 +10,7 @@
 * :class:`MAE` (+ :class:`MAEConfig`): masked autoencoder pre-training of a ViT;
 * :mod:`.imagegpt`: ImageGPT's palette, raster order and density on top of :class:`GPT`;
 * :class:`DVAE` and :mod:`.dalle`: DALL-E's discrete image tokenizer and its transformer's presets.
+* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free).
 
 Build any of them by name::
 
@@ -19,6 +20,7 @@ Build any of them by name::
 """
 
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
+from .donut import Donut, DonutConfig, donut_loss
 from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
@@ -35,6 +37,8 @@ __all__ = [
     "DVAE",
     "DVAEConfig",
     "DistilledViT",
+    "Donut",
+    "DonutConfig",
     "GPTConfig",
     "HybridEmbedding",
     "HybridViT",
@@ -54,6 +58,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "deit_loss",
+    "donut_loss",
     "get_config",
     "hard_distillation_loss",
     "list_models",
