@@ -12,6 +12,13 @@ from vitcourse import checkpoints
 NAMES = ("mae_fashion", "imagegpt_fashion", "dvae_world", "dalle_world", "resnet_colors")
 
 
+def shipped(name):
+    """Skip (saying how to build it) while a checkpoint's training run has not landed yet."""
+    return pytest.mark.skipif(
+        name not in checkpoints.available(), reason=f"{name} not built yet: see vitcourse/scripts/"
+    )
+
+
 @pytest.fixture(autouse=True)
 def one_thread(monkeypatch):
     monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
@@ -21,7 +28,7 @@ def one_thread(monkeypatch):
     torch.set_num_threads(threads)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=shipped(n)) for n in NAMES])
 def test_card_is_complete_and_model_rebuilds(name):
     entry = checkpoints.info(name)
     assert entry["build"].startswith("python -m vitcourse.scripts.")
@@ -41,6 +48,7 @@ def test_mae_fashion_masked_loss():
 
 
 @pytest.mark.slow
+@shipped("imagegpt_fashion")
 def test_imagegpt_fashion_test_likelihood():
     from vitcourse.scripts.train_imagegpt import _pixels, load_palette, mean_nll, tokens_of
 
@@ -66,6 +74,7 @@ def test_dvae_world_reconstruction_from_tokens():
 
 
 @pytest.mark.slow
+@shipped("dalle_world")
 def test_dalle_world_validation_losses():
     from vitcourse.models.dalle import CaptionedShapes, CaptionTokenizer, world_layout
     from vitcourse.scripts.train_dalle import VAL_SIZE, encode_dataset, sequence_loss
