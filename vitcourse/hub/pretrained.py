@@ -184,7 +184,9 @@ HUB_MODELS: dict[str, HubModel] = {
             _tiny_imagegpt, ours="imagegpt",
         ),
         HubModel(
-            "naver-clova-ix/donut-base", "main", {"image-to-text": "VisionEncoderDecoderModel"},
+            # a commit of the repository, read off the Hub's file history (the model card's "How to use")
+            "naver-clova-ix/donut-base", "8036be3f78e3b7cd146467da09bb933f89c4c11b",
+            {"image-to-text": "VisionEncoderDecoderModel"},
             standins.tiny_donut, processor="AutoProcessor",
         ),
         HubModel(
