@@ -22,6 +22,7 @@ from typing import Any
 
 from ..command import run
 from ..errors import ProjectError
+from ..provenance import provenance
 from . import tracking
 
 logger = logging.getLogger(__name__)
@@ -151,7 +152,13 @@ def select(config: dict[str, Any]) -> dict[str, Any]:
     reports = Path(config["paths"]["reports"])
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "runs.md").write_text(runs_markdown(rows, groups, best, monitor))
-    summary = {"runs": rows, "groups": groups, "champion": best, "monitor": monitor}
+    summary = {
+        "runs": rows,
+        "groups": groups,
+        "champion": best,
+        "monitor": monitor,
+        "provenance": provenance(),
+    }
     (reports / "runs.json").write_text(json.dumps(summary, indent=2))
     return summary
 
