@@ -163,6 +163,9 @@ window.localStorage.setItem("mlflow.workflowType_v1", '"machine_learning"');
 window.localStorage.setItem("mlflow.assistant.panelOpen_v1", "false");
 window.localStorage.setItem("mlflow.assistant.fab.autoOpenedOnFirstLoad_v1", "true");
 """
+# A metric curve is drawn: a plotly line path with at least two points.
+_CURVE_DRAWN = """() => Array.from(document.querySelectorAll('path.js-line'))
+    .some(path => (path.getAttribute('d') || '').includes('L'))"""
 _TOP = {"x": 0, "y": 0, "width": 1400, "height": 640}  # the charts' first row, without the empty rest
 CHARTS = "canvas, svg.main-svg, .js-plotly-plot, [data-testid*=chart]"
 
@@ -222,13 +225,15 @@ def screenshots(
         page.goto(run.charts(base))
         page.locator(CHARTS).first.wait_for(timeout=timeout_ms)
         _filter_charts(page, metric_filter)
-        page.wait_for_timeout(2500)  # charts redraw after filtering
+        page.wait_for_function(_CURVE_DRAWN, timeout=timeout_ms)
+        page.wait_for_timeout(2500)  # the other charts finish drawing
         paths["charts"] = out_dir / f"{prefix}_charts.png"
         page.screenshot(path=str(paths["charts"]), clip=_TOP)
 
         page.goto(run.compare(base))
         page.locator(CHARTS).first.wait_for(timeout=timeout_ms)
         _filter_charts(page, metric_filter)
+        page.wait_for_function(_CURVE_DRAWN, timeout=timeout_ms)
         page.wait_for_timeout(2500)
         paths["runs"] = out_dir / f"{prefix}_runs.png"
         page.screenshot(path=str(paths["runs"]), clip=_TOP)

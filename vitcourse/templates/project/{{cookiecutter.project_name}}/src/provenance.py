@@ -25,9 +25,9 @@ def _git(*args: str) -> str | None:
 
 def provenance() -> dict[str, Any]:
     """The commit (and whether files had changed), versions, machine and date."""
-    import torch
-
     from importlib.metadata import PackageNotFoundError, version
+
+    import torch
 
     try:
         vitcourse_version = version("vitcourse")
