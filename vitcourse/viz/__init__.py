@@ -5,9 +5,10 @@ from .attention import attention_heatmap, plot_attention_overlay
 from .augment import plot_augmentations, plot_mixed_batch
 from .classification import plot_confusion_matrix, plot_prediction_grid
 from .complexity import attention_memory_figure
-from .diagrams import plot_encoder_block
+from .diagrams import plot_encoder_block, plot_ffn
 from .patches import plot_patch_grid, plot_patch_sequence, to_numpy_image
 from .positional import cosine_similarity_matrix, position_similarity_figure, positional_encoding_heatmap
+from .timeline import plot_timeline
 
 __all__ = [
     "attention_heatmap",
@@ -17,10 +18,12 @@ __all__ = [
     "plot_augmentations",
     "plot_confusion_matrix",
     "plot_encoder_block",
+    "plot_ffn",
     "plot_mixed_batch",
     "plot_patch_grid",
     "plot_patch_sequence",
     "plot_prediction_grid",
+    "plot_timeline",
     "position_similarity_figure",
     "positional_encoding_heatmap",
     "to_numpy_image",
