@@ -81,7 +81,9 @@ def test_run_params_and_curves_are_visible(ui, tracked_run, browser):
         page.locator(mlflow_ui.CHARTS).first.wait_for(timeout=90_000)
         page.get_by_placeholder("Search metric charts").fill("val_accuracy")
         page.get_by_text("val_accuracy", exact=True).first.wait_for(timeout=30_000)
-        page.wait_for_timeout(2000)
+        # Plotly draws after the data arrives, seconds later on a busy machine: wait for a line
+        # with at least two points rather than a fixed time.
+        page.wait_for_function(mlflow_ui._CURVE_DRAWN, timeout=90_000)
         curves = page.locator("svg.main-svg .scatterlayer .trace path.js-line").count()
         assert curves >= 1, "no metric curve drawn on the run's Model metrics tab"
     finally:
