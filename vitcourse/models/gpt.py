@@ -74,6 +74,9 @@ class GPTConfig:
             0 for none.
         cross_attention: give every block a cross-attention sub-layer (a decoder that
             reads an encoder's output, as in Donut); ``forward`` then needs ``context``.
+        start_token: the last id, ``vocab_size - 1``, only ever starts a sequence: it
+            is embedded but never predicted, so the output scores ``vocab_size - 1``
+            tokens (ImageGPT's start-of-sequence token and its 512-way head).
 
     Extending it: other models (ImageGPT, CLIP's text tower, a captioning decoder) add a
     field **with a default that keeps today's behaviour**, handle it in :class:`GPT`
@@ -81,7 +84,8 @@ class GPTConfig:
     ``__post_init__``, and never change an existing field's meaning or default: every
     preset and shipped checkpoint then rebuilds unchanged. Already provided for them:
     ``norm="rmsnorm"`` and ``lm_head="untied"`` (ImageGPT; its start-of-sequence token
-    is just token ``vocab_size - 1``, prepended by the caller), ``lm_head="none"`` with
+    is token ``vocab_size - 1``, prepended by the caller; ``start_token=True`` keeps it
+    out of the output), ``lm_head="none"`` with
     :meth:`GPT.features` at ``last_index=ids.argmax(-1)`` (CLIP's end-of-text pooling;
     CLIP's own projection belongs to the CLIP model), ``activation="quick_gelu"``.
     """
@@ -103,6 +107,7 @@ class GPTConfig:
     lm_head: str = "tied"
     num_classes: int = 0
     cross_attention: bool = False
+    start_token: bool = False
 
     def __post_init__(self) -> None:
         if self.embed_dim % self.num_heads:
@@ -128,6 +133,11 @@ class GPTConfig:
                 "vocab_size, max_seq_len and depth must be positive, got "
                 f"{self.vocab_size}, {self.max_seq_len}, {self.depth}"
             )
+
+    @property
+    def num_outputs(self) -> int:
+        """Tokens the output layer scores: ``vocab_size``, less the start token if any."""
+        return self.vocab_size - int(self.start_token)
 
     @property
     def head_dim(self) -> int:
@@ -232,7 +242,7 @@ class GPT(nn.Module):
             else nn.Identity()
         )
         if c.lm_head == "untied":
-            self.lm_head = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
+            self.lm_head = nn.Linear(c.embed_dim, c.num_outputs, bias=False)
         if c.num_classes > 0:
             self.head = nn.Linear(c.embed_dim, c.num_classes)
         self.apply(self._init_weights)
@@ -286,6 +296,7 @@ class GPT(nn.Module):
         context: torch.Tensor | None = None,
         cache: list[DecoderCache] | None = None,
         return_attention: bool = False,
+        num_blocks: int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """``h_n``: the last block's output (after the final norm), a vector per token.
 
@@ -296,6 +307,9 @@ class GPT(nn.Module):
             context: ``(B, M, D)`` encoder output for the cross-attention, if any.
             cache: from :meth:`new_cache`; read and extended in place.
             return_attention: also return every block's self-attention weights.
+            num_blocks: run only the first ``num_blocks`` blocks (then the final
+                norm): features from inside the network, where ImageGPT's linear
+                probes find the best ones. Default: all of them.
 
         Returns:
             ``(B, N, D)``; with ``return_attention`` also a list of ``depth`` tensors
@@ -304,7 +318,7 @@ class GPT(nn.Module):
         start = len(cache[0]) if cache else 0
         x = self.embed(tokens, start)
         maps = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.blocks[:num_blocks]):
             out = block(
                 x,
                 context=context,
@@ -325,7 +339,7 @@ class GPT(nn.Module):
             h: ``(B, N, D)`` from :meth:`hidden_states`.
 
         Returns:
-            ``(B, N, V)``.
+            ``(B, N, V)`` (``V - 1`` scores with ``start_token``).
         """
         if self.config.lm_head == "none":
             raise ValueError(
@@ -333,7 +347,7 @@ class GPT(nn.Module):
                 "output"
             )
         weight = (
-            self.tok_embed.weight
+            self.tok_embed.weight[: self.config.num_outputs]
             if self.config.lm_head == "tied"
             else self.lm_head.weight
         )
