@@ -29,8 +29,8 @@ from . import tracking
 logger = logging.getLogger(__name__)
 
 
-def build_model(config: dict[str, Any]) -> nn.Module:
-    """The classifier named by ``model.preset`` with the fields of ``model.config``.
+def create(architecture: str, preset: str, fields: dict[str, Any]) -> nn.Module:
+    """A ``vitcourse.models`` preset with some of its config fields changed.
 
     Raises:
         ProjectError: an unknown preset or field, sizes that don't fit, or CLIP without
@@ -38,23 +38,25 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     """
     import vitcourse.models as models
 
-    architecture, preset = config["model"]["architecture"], config["model"]["preset"]
     if architecture == "clip":
         try:
             import vitcourse.models.clip  # noqa: F401 (registers the CLIP presets)
         except ImportError:
             raise ProjectError(
                 "model.architecture is clip but this vitcourse has no "
-                "vitcourse.models.clip yet "
-                "(chapter 5); use vit, deit or swin, or update vitcourse"
+                "vitcourse.models.clip yet (chapter 5); use vit, deit or swin, "
+                "or update vitcourse"
             ) from None
     try:
-        return models.create_model(preset, **config["model"]["config"])
+        return models.create_model(preset, **fields)
     except (ValueError, TypeError) as error:
-        raise ProjectError(
-            f"model.preset {preset!r} with model.config "
-            f"{config['model']['config']}: {error}"
-        ) from None
+        raise ProjectError(f"model {preset!r} with {fields}: {error}") from None
+
+
+def build_model(config: dict[str, Any]) -> nn.Module:
+    """The classifier named by ``model.preset`` with the fields of ``model.config``."""
+    model = config["model"]
+    return create(model["architecture"], model["preset"], model["config"])
 
 
 def teacher_loss(config: dict[str, Any]) -> nn.Module | None:
@@ -144,24 +146,28 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_trained(config: dict[str, Any]) -> nn.Module:
-    """The classifier saved by ``make train``, in eval mode.
+    """The classifier saved in ``paths.models``, in eval mode.
+
+    The model is rebuilt from its own card (``model.json``: preset and fields), not
+    from the current config, so a model brought back by ``make select`` loads even if
+    it was trained with other settings.
 
     Raises:
-        ProjectError: no model yet (``make train``), or one of another config.
+        ProjectError: no model yet (run ``make train``) or a damaged file.
     """
-    from vitcourse.train import load_checkpoint
+    from vitcourse.train import load_checkpoint, read_sidecar
 
     path = Path(config["paths"]["models"]) / "model.safetensors"
     if not path.exists():
         raise ProjectError(f"{path} does not exist: run `make train` first")
-    model = build_model(config)
+    fields = dict(read_sidecar(path).get("config", {}))
+    preset = fields.pop("preset", config["model"]["preset"])
+    model = create(config["model"]["architecture"], preset, fields)
     try:
         load_checkpoint(path, model)
     except (RuntimeError, ValueError) as error:
         raise ProjectError(
-            f"{path} does not fit the model of the current config "
-            f"({error.__class__.__name__}); "
-            "run `make train` again after changing model settings"
+            f"{path} cannot be loaded: {error}; run `make train`"
         ) from None
     return model.eval()
 
