@@ -24,7 +24,7 @@ Build any of them by name::
 from .clip import CLIP, CLIPConfig, CLIPVisionTower, clip_loss
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
 from .donut import Donut, DonutConfig, donut_loss
-from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
+from .gpt import GPT, GPTConfig, lm_loss, parameter_formula, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
 from .resnet import BasicBlock, ResNet, ResNetConfig
@@ -74,6 +74,7 @@ __all__ = [
     "list_models",
     "lm_loss",
     "mae_loss",
+    "parameter_formula",
     "random_masking",
     "register_model",
     "sample_next_token",
