@@ -277,3 +277,38 @@ def test_shipped_mini_clip_reaches_its_recorded_metrics(monkeypatch):
     # combination never seen in training recognised (chance: 1 in 10 colours)
     assert metrics["i2t_R@1"] > 10 * 1 / 400
     assert metrics["combo_unseen_color_accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_real_clip_zero_shot_pipeline_on_fashion_mnist():
+    """The full profile's path (a Hub CLIPModel, converted, real tokenizer, real
+    images) with the offline stand-in's architecture and random weights."""
+    from transformers import CLIPModel
+
+    from vitcourse.clip_world import (
+        FASHION_TEMPLATES,
+        class_embeddings,
+        clip_pixels,
+        hf_ids,
+        zero_shot_predict,
+    )
+    from vitcourse.data import FashionMNIST
+    from vitcourse.data.mnist import FASHION_CLASSES_EN
+    from vitcourse.hub.standins import tiny_clip
+
+    torch.manual_seed(0)
+    hf = CLIPModel(tiny_clip()).eval()
+    ours = clip_from_hf(hf).eval()
+    data = FashionMNIST("test", size=20, normalize=False)
+    pixels = clip_pixels(data.images, hf.config.vision_config.image_size)
+    assert pixels.shape == (20, 3, 32, 32)
+    prompts = [[t.format(c.lower()) for t in FASHION_TEMPLATES] for c in FASHION_CLASSES_EN]
+    classes = class_embeddings(ours, hf_ids(clip_tokenizer()), prompts)
+    assert classes.shape == (10, 16)
+    predicted = zero_shot_predict(ours, pixels, classes)
+    assert predicted.shape == (20,) and int(predicted.max()) < 10
+    with torch.no_grad():  # the same prediction through Hugging Face's own model
+        ids = hf_ids(clip_tokenizer())([p for ps in prompts for p in ps])
+        logits = hf(input_ids=ids, pixel_values=pixels).logits_per_image  # (20, 50)
+    ours_logits = ours(pixels, ids)
+    torch.testing.assert_close(ours_logits, logits, atol=1e-4, rtol=1e-4)

@@ -28,18 +28,22 @@ from .data.shapes import SHAPE_NAMES, SHAPES
 from .data.world import WorldConfig, generate
 
 __all__ = [
+    "FASHION_TEMPLATES",
     "HELD_OUT",
     "WORLD",
     "Pairs",
     "WordTokenizer",
     "class_embeddings",
+    "clip_pixels",
     "encode_images",
     "encode_texts",
+    "hf_ids",
     "make_pairs",
     "phrase",
     "preprocess",
     "retrieval_recall",
     "zero_shot_accuracy",
+    "zero_shot_predict",
 ]
 
 #: Colour–shape combinations no training image contains (one per shape, each colour
@@ -236,7 +240,10 @@ def encode_images(model, images: torch.Tensor, batch_size: int = 256) -> torch.T
 def encode_texts(
     model, tokenizer: WordTokenizer, texts: Sequence[str], batch_size: int = 512
 ) -> torch.Tensor:
-    """Normalised text features ``(n, d_e)``."""
+    """Normalised text features ``(n, d_e)``.
+
+    ``tokenizer`` is any callable ``texts → (B, L)`` ids: a :class:`WordTokenizer`, or
+    :func:`hf_ids` of CLIP's real tokenizer."""
     out = [
         model.encode_text(tokenizer(texts[i : i + batch_size]))
         for i in range(0, len(texts), batch_size)
@@ -404,3 +411,76 @@ def evaluate(model, tokenizer: WordTokenizer, seed: int = 0, n: int = 400) -> di
     metrics["chance_shape"] = 1 / len(SHAPE_NAMES)
     metrics["temperature"] = model.temperature
     return {k: round(v, 4) for k, v in metrics.items()}
+
+
+# -- a real CLIP on real images (chapter 5, full profile) -----------------------------
+
+#: English prompt templates for a real CLIP on Fashion-MNIST (our choice, in the
+#: spirit of the paper's ImageNet templates).
+FASHION_TEMPLATES: tuple[str, ...] = (
+    "a photo of a {}.",
+    "a black and white photo of a {}.",
+    "a low resolution photo of a {}.",
+    "a photo of a {}, a type of clothing.",
+    "a centered photo of a {}.",
+)
+
+
+def clip_pixels(grey: torch.Tensor, size: int) -> torch.Tensor:
+    """Grey images in ``[0, 1]`` to a real CLIP's input: resized (bicubic) to
+    ``size``, repeated to three channels, normalised with CLIP's mean and std.
+
+    Args:
+        grey: ``(N, 1, H, W)`` in ``[0, 1]`` (e.g. Fashion-MNIST with
+            ``normalize=False``).
+        size: the model's input side (224 for ViT-B/32).
+
+    Returns:
+        ``(N, 3, size, size)``.
+    """
+    from .hub.clip import CLIP_MEAN, CLIP_STD
+
+    x = F.interpolate(grey, size=(size, size), mode="bicubic", align_corners=False)
+    x = x.clamp(0, 1).expand(-1, 3, -1, -1)
+    mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def hf_ids(tokenizer, context_length: int = 77):
+    """A callable ``texts → (B, context_length)`` ids from Hugging Face's
+    ``CLIPTokenizer`` (padded with the end-of-text token, as CLIP's own code does), for
+    :func:`encode_texts` and :func:`class_embeddings`."""
+
+    def tokenize(texts: Sequence[str]) -> torch.Tensor:
+        return tokenizer(
+            list(texts),
+            padding="max_length",
+            max_length=context_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+
+    return tokenize
+
+
+@torch.no_grad()
+def zero_shot_predict(
+    model, pixels: torch.Tensor, classes: torch.Tensor, batch_size: int = 64
+) -> torch.Tensor:
+    """Predicted class of each already-preprocessed image: the most similar row of
+    ``classes`` (:func:`class_embeddings`).
+
+    Args:
+        model: a :class:`~vitcourse.models.CLIP`.
+        pixels: ``(N, 3, H, W)`` model inputs.
+        classes: ``(C, d_e)`` normalised class vectors.
+
+    Returns:
+        ``(N,)`` class indices.
+    """
+    out = []
+    for i in range(0, len(pixels), batch_size):
+        features = F.normalize(model.encode_image(pixels[i : i + batch_size]), dim=-1)
+        out.append((features @ classes.T).argmax(dim=-1))
+    return torch.cat(out)
