@@ -8,6 +8,11 @@ a test proves the two paths agree.
 
 Masks follow ``F.scaled_dot_product_attention``: a boolean mask is ``True`` where a
 query **may** attend to a key; a float mask is added to the scores.
+
+Detection transformers (DETR, RT-DETR) give positions to the queries and keys only:
+``Q = (x + p_q) W^Q``, ``K = (c + p_k) W^K``, ``V = c W^V``, so that *where* a token
+is steers whom it attends to but is not mixed into *what* it passes on.
+:class:`MultiHeadAttention` takes those positions as ``query_pos`` and ``key_pos``.
 """
 
 from __future__ import annotations
@@ -106,18 +111,37 @@ class MultiHeadAttention(nn.Module):
         B, N, _ = x.shape
         return x.view(B, N, self.num_heads, self.head_dim).transpose(1, 2)  # (B, h, N, hd)
 
-    def _project(self, x: torch.Tensor, context: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
-        if context is None:
-            q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
+    def _project(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None,
+        query_pos: torch.Tensor | None = None,
+        key_pos: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        if context is None and query_pos is None and key_pos is None:
+            q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D): one fused matmul
+            return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        D, weight, bias = self.embed_dim, self.qkv.weight, self.qkv.bias
+        source = x if context is None else context
+        q_in = x if query_pos is None else x + query_pos
+        k_in = source if key_pos is None else source + key_pos
+        if context is None and query_pos is key_pos:
+            # DETR's self-attention: the same positions on Q and K, so one matmul makes both
+            qk = F.linear(q_in, weight[: 2 * D], None if bias is None else bias[: 2 * D])
+            q, k = qk.chunk(2, dim=-1)  # 2 × (B, N, D)
         else:
-            D = self.embed_dim
-            bias = self.qkv.bias
-            q = F.linear(x, self.qkv.weight[:D], None if bias is None else bias[:D])  # (B, Nq, D)
-            kv = F.linear(context, self.qkv.weight[D:], None if bias is None else bias[D:])  # (B, Nk, 2D)
-            k, v = kv.chunk(2, dim=-1)
+            q = F.linear(q_in, weight[:D], None if bias is None else bias[:D])  # (B, Nq, D)
+            k = F.linear(k_in, weight[D : 2 * D], None if bias is None else bias[D : 2 * D])  # (B, Nk, D)
+        v = F.linear(source, weight[2 * D :], None if bias is None else bias[2 * D :])  # (B, Nk, D)
         return self._split_heads(q), self._split_heads(k), self._split_heads(v)
 
-    def _check_inputs(self, x: torch.Tensor, context: torch.Tensor | None) -> None:
+    def _check_inputs(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None,
+        query_pos: torch.Tensor | None = None,
+        key_pos: torch.Tensor | None = None,
+    ) -> None:
         for name, t in (("x", x), ("context", context)):
             if t is not None and (t.ndim != 3 or t.shape[-1] != self.embed_dim):
                 raise ValueError(
@@ -125,6 +149,13 @@ class MultiHeadAttention(nn.Module):
                 )
         if context is not None and context.shape[0] != x.shape[0]:
             raise ValueError(f"x and context must share the batch size, got {x.shape[0]} and {context.shape[0]}")
+        keys = x if context is None else context
+        for name, pos, tokens in (("query_pos", query_pos, x), ("key_pos", key_pos, keys)):
+            if pos is not None and (pos.ndim not in (2, 3) or pos.shape[-2:] != tokens.shape[-2:]):
+                raise ValueError(
+                    f"{name} must be shaped like the tokens it is added to, (B, N, D) or (N, D) with "
+                    f"N, D = {tuple(tokens.shape[-2:])}; got {tuple(pos.shape)}"
+                )
 
     def forward(
         self,
@@ -132,6 +163,8 @@ class MultiHeadAttention(nn.Module):
         context: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         return_attention: bool = False,
+        query_pos: torch.Tensor | None = None,
+        key_pos: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from ``x`` to itself or to ``context``.
 
@@ -141,15 +174,19 @@ class MultiHeadAttention(nn.Module):
             mask: boolean (``True`` = may attend) or additive float mask, broadcastable
                 to ``(B, h, Nq, Nk)``.
             return_attention: also return the attention weights (uses the manual path).
+            query_pos: ``(B, Nq, D)`` or ``(Nq, D)`` positions added to ``x`` before the
+                query projection only (DETR).
+            key_pos: ``(B, Nk, D)`` or ``(Nk, D)`` positions added to the keys' tokens
+                before the key projection only; values never get positions.
 
         Returns:
             ``(B, Nq, D)``, or ``((B, Nq, D), (B, h, Nq, Nk))`` with ``return_attention``.
         """
-        self._check_inputs(x, context)
+        self._check_inputs(x, context, query_pos, key_pos)
         B, Nq, D = x.shape
         if mask is not None and mask.ndim == 3:
             mask = mask.unsqueeze(1)  # (B, 1, Nq, Nk): the same mask for every head
-        q, k, v = self._project(x, context)  # (B, h, N, hd) each
+        q, k, v = self._project(x, context, query_pos, key_pos)  # (B, h, N, hd) each
         dropout_p = self.dropout if self.training else 0.0
         if return_attention:
             out, weights = scaled_dot_product_attention(q, k, v, mask)

@@ -5,7 +5,8 @@
   :func:`hard_distillation_loss`, :func:`deit_loss`);
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
-* :class:`ResNet`: the CNN baseline (and DeiT's teacher).
+* :class:`ResNet`: the CNN baseline (and DeiT's teacher);
+* :class:`DETR` (+ :class:`DETRConfig`): the detection transformer (``models/detr/``).
 
 Build any of them by name::
 
@@ -20,9 +21,12 @@ from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distilla
 from .resnet import BasicBlock, ResNet, ResNetConfig
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
+from .detr import DETR, DETRConfig
 
 __all__ = [
     "BasicBlock",
+    "DETR",
+    "DETRConfig",
     "DistilledViT",
     "HybridEmbedding",
     "HybridViT",
