@@ -1,14 +1,16 @@
-"""Reusable building blocks: patches, positions, attention, MLP, encoder blocks, windows.
+"""Reusable building blocks: patches, positions, attention, MLP, encoder and decoder blocks, windows.
 
 Models in :mod:`vitcourse.models` are assembled from these; nothing here knows about a
 particular model.
 """
 
-from .attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from .attention import KVCache, MultiHeadAttention, causal_mask, scaled_dot_product_attention
 from .blocks import EncoderBlock
+from .decoder import DecoderBlock, DecoderCache
 from .drop import DropPath, drop_path, drop_path_schedule
 from .merging import PatchMerging
-from .mlp import MLP
+from .mlp import ACTIVATIONS, MLP, QuickGELU, activation_layer
+from .norm import NORMS, make_norm
 from .patch import (
     PatchEmbedding,
     grid_size_for,
@@ -27,18 +29,26 @@ from .window import (
 )
 
 __all__ = [
+    "ACTIVATIONS",
     "MLP",
+    "NORMS",
+    "DecoderBlock",
+    "DecoderCache",
     "DropPath",
     "EncoderBlock",
+    "KVCache",
     "LearnedPositionalEmbedding",
     "MultiHeadAttention",
     "PatchEmbedding",
     "PatchMerging",
+    "QuickGELU",
     "WindowAttention",
+    "activation_layer",
     "causal_mask",
     "drop_path",
     "drop_path_schedule",
     "grid_size_for",
+    "make_norm",
     "patchify",
     "patchify_einops",
     "relative_position_index",

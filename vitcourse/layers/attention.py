@@ -9,6 +9,12 @@ a test proves the two paths agree.
 Masks follow ``F.scaled_dot_product_attention``: a boolean mask is ``True`` where a
 query **may** attend to a key; a float mask is added to the scores.
 
+A decoder (GPT) generates one token at a time. Recomputing every earlier token's keys
+and values at each step repeats work whose result cannot change (the causal mask means
+an earlier token never sees a later one), so :class:`KVCache` keeps them: each step
+projects only the new token and attends to the stored keys and values. That turns
+``T`` steps of ``O(T)`` tokens each into ``T`` steps of one token.
+
 Detection transformers (DETR, RT-DETR) give positions to the queries and keys only:
 ``Q = (x + p_q) W^Q``, ``K = (c + p_k) W^K``, ``V = c W^V``, so that *where* a token
 is steers whom it attends to but is not mixed into *what* it passes on.
@@ -23,12 +29,78 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MultiHeadAttention", "causal_mask", "scaled_dot_product_attention"]
+__all__ = ["KVCache", "MultiHeadAttention", "causal_mask", "scaled_dot_product_attention"]
 
 
-def causal_mask(num_tokens: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Boolean ``(N, N)`` mask where token ``i`` may attend to tokens ``0..i`` only."""
-    return torch.ones(num_tokens, num_tokens, dtype=torch.bool, device=device).tril()
+def causal_mask(
+    num_tokens: int, device: torch.device | str | None = None, num_past: int = 0
+) -> torch.Tensor:
+    """Boolean mask where token ``i`` may attend to tokens ``0..i`` only.
+
+    Args:
+        num_tokens: new tokens ``N`` (the queries).
+        device: where to build the mask.
+        num_past: tokens already seen (in a :class:`KVCache`), which every new token
+            may attend to; new token ``i`` is token ``num_past + i`` of the sequence.
+
+    Returns:
+        ``(N, num_past + N)``; with ``num_past=0`` the square lower triangle.
+    """
+    ones = torch.ones(num_tokens, num_past + num_tokens, dtype=torch.bool, device=device)
+    return ones.tril(diagonal=num_past)
+
+
+class KVCache:
+    """The keys and values one attention layer has computed so far, for generation.
+
+    Self-attention appends each call's keys and values (:meth:`append`); cross-attention
+    stores the projection of its ``context`` once and reuses it while the context stays
+    the same (an encoder's output does not change while a decoder generates).
+
+    Attributes:
+        k: keys ``(B, h, P, hd)`` or None before the first call.
+        v: values ``(B, h, P, hd)`` or None.
+    """
+
+    def __init__(self) -> None:
+        self.k: torch.Tensor | None = None
+        self.v: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        """``P``, the number of tokens whose keys and values are stored."""
+        return 0 if self.k is None else self.k.shape[-2]
+
+    def __repr__(self) -> str:
+        return f"KVCache(tokens={len(self)})"
+
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store the new tokens' keys and values after the old ones.
+
+        Args:
+            k: new keys ``(B, h, N, hd)``.
+            v: new values ``(B, h, N, hd)``.
+
+        Returns:
+            All keys and values so far, ``(B, h, P + N, hd)`` each.
+        """
+        if self.k is not None:
+            k = torch.cat([self.k, k], dim=-2)  # (B, h, P + N, hd)
+            v = torch.cat([self.v, v], dim=-2)
+        self.k, self.v = k, v
+        return k, v
+
+    def clear(self) -> None:
+        """Forget everything (a new sequence, or a context window that slid)."""
+        self.k = self.v = None
+
+
+def _with_causal(mask: torch.Tensor | None, causal: torch.Tensor) -> torch.Tensor:
+    """Combine a user's mask with a boolean causal mask (both must allow a pair)."""
+    if mask is None:
+        return causal
+    if mask.dtype == torch.bool:
+        return mask & causal
+    return mask.masked_fill(~causal, float("-inf"))
 
 
 def scaled_dot_product_attention(
@@ -86,7 +158,8 @@ class MultiHeadAttention(nn.Module):
     Shapes:
         ``x`` ``(B, Nq, D)``, ``context`` ``(B, Nk, D)``, ``mask`` broadcastable to
         ``(B, h, Nq, Nk)`` (a 3-D mask ``(B, Nq, Nk)`` is applied to every head) →
-        output ``(B, Nq, D)``, and weights ``(B, h, Nq, Nk)`` when asked for.
+        output ``(B, Nq, D)``, and weights ``(B, h, Nq, Nk)`` when asked for. With a
+        :class:`KVCache` holding ``P`` tokens, self-attention's keys are ``P + Nq``.
     """
 
     def __init__(self, embed_dim: int, num_heads: int, qkv_bias: bool = True, dropout: float = 0.0) -> None:
@@ -112,15 +185,33 @@ class MultiHeadAttention(nn.Module):
         return x.view(B, N, self.num_heads, self.head_dim).transpose(1, 2)  # (B, h, N, hd)
 
     def _project(
+        self, x: torch.Tensor, context: torch.Tensor | None, cache: KVCache | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        if context is None:
+            q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
+            q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)
+            if cache is not None:
+                k, v = cache.append(k, v)  # (B, h, P + N, hd)
+            return q, k, v
+        D = self.embed_dim
+        bias = self.qkv.bias
+        q = F.linear(x, self.qkv.weight[:D], None if bias is None else bias[:D])  # (B, Nq, D)
+        if cache is not None and len(cache):  # the context's keys and values, computed once
+            return self._split_heads(q), cache.k, cache.v
+        kv = F.linear(context, self.qkv.weight[D:], None if bias is None else bias[D:])  # (B, Nk, 2D)
+        k, v = (self._split_heads(t) for t in kv.chunk(2, dim=-1))
+        if cache is not None:
+            cache.append(k, v)
+        return self._split_heads(q), k, v
+
+    def _project_with_positions(
         self,
         x: torch.Tensor,
         context: torch.Tensor | None,
-        query_pos: torch.Tensor | None = None,
-        key_pos: torch.Tensor | None = None,
+        query_pos: torch.Tensor | None,
+        key_pos: torch.Tensor | None,
     ) -> tuple[torch.Tensor, ...]:
-        if context is None and query_pos is None and key_pos is None:
-            q, k, v = self.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D): one fused matmul
-            return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        """Q from ``x + query_pos``, K from the keys' tokens ``+ key_pos``, V without positions."""
         D, weight, bias = self.embed_dim, self.qkv.weight, self.qkv.bias
         source = x if context is None else context
         q_in = x if query_pos is None else x + query_pos
@@ -163,6 +254,8 @@ class MultiHeadAttention(nn.Module):
         context: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         return_attention: bool = False,
+        causal: bool = False,
+        cache: KVCache | None = None,
         query_pos: torch.Tensor | None = None,
         key_pos: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -174,6 +267,12 @@ class MultiHeadAttention(nn.Module):
             mask: boolean (``True`` = may attend) or additive float mask, broadcastable
                 to ``(B, h, Nq, Nk)``.
             return_attention: also return the attention weights (uses the manual path).
+            causal: self-attention where token ``i`` sees tokens ``0..i`` only (a
+                decoder); combined with ``mask`` if both are given.
+            cache: a :class:`KVCache` for generation. Self-attention appends this call's
+                keys and values and attends to all stored ones (the new tokens come after
+                them); cross-attention fills it from ``context`` on the first call and
+                reuses it afterwards.
             query_pos: ``(B, Nq, D)`` or ``(Nq, D)`` positions added to ``x`` before the
                 query projection only (DETR).
             key_pos: ``(B, Nk, D)`` or ``(Nk, D)`` positions added to the keys' tokens
@@ -183,17 +282,33 @@ class MultiHeadAttention(nn.Module):
             ``(B, Nq, D)``, or ``((B, Nq, D), (B, h, Nq, Nk))`` with ``return_attention``.
         """
         self._check_inputs(x, context, query_pos, key_pos)
+        positions = query_pos is not None or key_pos is not None
+        if positions and cache is not None:
+            raise ValueError("query_pos/key_pos (DETR) and a KVCache (generation) can't be combined")
+        if causal and context is not None:
+            raise ValueError("causal=True is for self-attention; cross-attention sees the whole context")
         B, Nq, D = x.shape
         if mask is not None and mask.ndim == 3:
             mask = mask.unsqueeze(1)  # (B, 1, Nq, Nk): the same mask for every head
-        q, k, v = self._project(x, context, query_pos, key_pos)  # (B, h, N, hd) each
+        num_past = len(cache) if cache is not None and context is None else 0
+        if positions:
+            q, k, v = self._project_with_positions(x, context, query_pos, key_pos)
+        else:
+            q, k, v = self._project(x, context, cache)  # (B, h, N, hd) each
+        # Without a cache or a mask, the fused kernel's own causal flag is fastest; with
+        # P cached tokens the mask must shift by P (a lone new token may see them all).
+        fused_causal = causal and mask is None and num_past == 0 and not return_attention
+        if causal and not fused_causal and Nq > 1:
+            mask = _with_causal(mask, causal_mask(Nq, x.device, num_past))
         dropout_p = self.dropout if self.training else 0.0
         if return_attention:
             out, weights = scaled_dot_product_attention(q, k, v, mask)
             if dropout_p:
                 out = F.dropout(weights, dropout_p) @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=fused_causal
+            )
         out = out.transpose(1, 2).reshape(B, Nq, D)  # (B, Nq, h*hd)
         out = self.proj(out)
         return (out, weights) if return_attention else out

@@ -6,10 +6,42 @@ uses ReLU and a hidden size of ``4 D``; ViT uses GELU. Names ``fc1``/``fc2`` fol
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
 from torch import nn
 
-__all__ = ["MLP"]
+__all__ = ["ACTIVATIONS", "MLP", "QuickGELU", "activation_layer"]
+
+
+class QuickGELU(nn.Module):
+    """``x · σ(1.702 x)``, the sigmoid approximation of GELU that OpenAI's CLIP was trained with."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply elementwise."""
+        return x * torch.sigmoid(1.702 * x)
+
+
+#: Activation names used by configs (Hugging Face's names in comments) → module factories.
+ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "gelu": nn.GELU,  # the exact GELU, x Φ(x) (ViT, BERT, MBart)
+    "gelu_tanh": partial(nn.GELU, approximate="tanh"),  # "gelu_new": GPT-1, GPT-2, ImageGPT
+    "quick_gelu": QuickGELU,  # OpenAI's CLIP
+    "relu": nn.ReLU,  # the 2017 Transformer
+    "silu": nn.SiLU,
+}
+
+
+def activation_layer(name: str) -> Callable[[], nn.Module]:
+    """The factory of an activation by name (a key of :data:`ACTIVATIONS`).
+
+    Raises:
+        ValueError: an unknown name; the message lists the known ones.
+    """
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; known: {', '.join(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
 
 
 class MLP(nn.Module):

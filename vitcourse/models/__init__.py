@@ -6,7 +6,8 @@
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
-* :class:`DETR` (+ :class:`DETRConfig`): the detection transformer (``models/detr/``).
+* :class:`DETR` (+ :class:`DETRConfig`): the detection transformer (``models/detr/``);
+* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes.
 
 Build any of them by name::
 
@@ -15,19 +16,22 @@ Build any of them by name::
     model = create_model("vit_base_patch16_224", num_classes=10)
 """
 
-from .registry import count_parameters, create_model, get_config, list_models, register_model
-from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
-from .resnet import BasicBlock, ResNet, ResNetConfig
-from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
-from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .detr import DETR, DETRConfig
+from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
+from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
+from .registry import count_parameters, create_model, get_config, list_models, register_model
+from .resnet import BasicBlock, ResNet, ResNetConfig
+from .swin import Swin, SwinBlock, SwinConfig, SwinStage
+from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 
 __all__ = [
+    "GPT",
     "BasicBlock",
     "DETR",
     "DETRConfig",
     "DistilledViT",
+    "GPTConfig",
     "HybridEmbedding",
     "HybridViT",
     "HybridViTConfig",
@@ -45,7 +49,9 @@ __all__ = [
     "get_config",
     "hard_distillation_loss",
     "list_models",
+    "lm_loss",
     "register_model",
+    "sample_next_token",
     "soft_distillation_loss",
     "state_dict_from_timm",
     "state_dict_to_timm",
