@@ -180,7 +180,7 @@ def random_outputs(batch, num_queries, num_classes=3, seed=1):
 
 
 def brute_force(matcher, logits, boxes, target):
-    cost = matcher.cost_matrix(logits, boxes, target["labels"], target["boxes"])
+    cost = matcher.cost_matrix(logits, boxes, target)
     N, M = cost.shape
     best = min(itertools.permutations(range(N), M), key=lambda rows: sum(cost[r, j] for j, r in enumerate(rows)))
     return sum(cost[r, j] for j, r in enumerate(best)).item()
@@ -192,8 +192,7 @@ def test_matcher_equals_brute_force_on_small_cases():
         outputs = random_outputs(1, 5, seed=seed)
         target = random_targets([3], seed=seed)[0]
         (rows, cols), = matcher(outputs, [target])
-        cost = matcher.cost_matrix(outputs["pred_logits"][0], outputs["pred_boxes"][0], **{
-            "labels": target["labels"], "targets": target["boxes"]})  # fmt: skip
+        cost = matcher.cost_matrix(outputs["pred_logits"][0], outputs["pred_boxes"][0], target)
         ours = cost[rows, cols].sum().item()
         assert ours == pytest.approx(brute_force(matcher, outputs["pred_logits"][0], outputs["pred_boxes"][0], target))
         assert sorted(cols.tolist()) == [0, 1, 2] and len(set(rows.tolist())) == 3
@@ -216,7 +215,7 @@ def test_matcher_cost_is_the_formula():
     outputs = random_outputs(1, 4)
     t = random_targets([2])[0]
     logits, boxes = outputs["pred_logits"][0], outputs["pred_boxes"][0]
-    cost = matcher.cost_matrix(logits, boxes, t["labels"], t["boxes"])
+    cost = matcher.cost_matrix(logits, boxes, t)
     i, j = 2, 1
     p = logits[i].softmax(-1)[t["labels"][j]]
     l1 = (boxes[i] - t["boxes"][j]).abs().sum()

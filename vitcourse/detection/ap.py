@@ -147,6 +147,8 @@ def average_precision(
     Returns:
         AP in ``[0, 1]``.
     """
+    if len(scores) == 0:
+        return 0.0
     order = np.argsort(-scores, kind="mergesort")
     tp = np.cumsum(true_positive[order]).astype(float)
     fp = np.cumsum(~true_positive[order]).astype(float)
@@ -155,7 +157,7 @@ def average_precision(
     precision = np.maximum.accumulate(precision[::-1])[::-1]  # best at any higher recall
     where = np.searchsorted(recall, RECALL_POINTS, side="left")
     sampled = np.where(where < len(precision), precision[np.minimum(where, len(precision) - 1)], 0.0)
-    return float(sampled.mean()) if len(precision) else 0.0
+    return float(sampled.mean())
 
 
 def _numpy(x) -> np.ndarray:

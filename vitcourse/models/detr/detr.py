@@ -13,6 +13,7 @@ file composes them and registers the presets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from .backbone import Backbone
 from .position_encoding import sine_position_encoding
 from .transformer import DetrTransformer
 
-__all__ = ["DETR", "DETRConfig", "MLPHead"]
+__all__ = ["DETR", "DETRConfig", "MLPHead", "postprocess"]
 
 
 @dataclass
@@ -181,10 +182,15 @@ class DETR(nn.Module):
             "pred_boxes": self.bbox_embed(hs).sigmoid(),  # (..., N, 4) in [0, 1]
         }
 
-    def forward_head(self, features: torch.Tensor, valid: torch.Tensor) -> dict[str, Any]:
-        """Everything after the CNN (training on cached features calls this alone)."""
+    def forward_queries(self, features: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Encoder and decoder on the CNN's map: every decoder layer's N outputs ``(L, B, N, D)``."""
         src, pos, valid = self.forward_features(features, valid)
         hs, _ = self.transformer(src, pos, self.query_embed.weight, valid)  # (L, B, N, D)
+        return hs
+
+    def forward_head(self, features: torch.Tensor, valid: torch.Tensor) -> dict[str, Any]:
+        """Everything after the CNN (training on cached features calls this alone)."""
+        hs = self.forward_queries(features, valid)  # (L, B, N, D)
         out = self.predict(hs[-1])
         if self.config.aux_loss:
             out["aux_outputs"] = [self.predict(h) for h in hs[:-1]]
@@ -208,12 +214,17 @@ def detr_resnet50() -> DETRConfig:
 
 @register_model(DETR)
 def detr_mini() -> DETRConfig:
-    """A CPU-sized DETR for the generated shapes: our small ResNet (stride 4), D=64, 2+3 layers, 10 queries."""
+    """A CPU-sized DETR for the 64 px generated shapes: ``resnet_tiny``'s body (stride 4, pooled to 8), D=64, 2+3 layers, 10 queries."""
+    from ...data.datasets import SHAPES_MEAN, SHAPES_STD
+
     return DETRConfig(
         img_size=64,
         num_classes=8,
         backbone="vitcourse",
         backbone_options={"widths": (32, 64, 128), "depths": (2, 2, 2), "stem_stride": 1},
+        backbone_pool=2,
+        pixel_mean=SHAPES_MEAN,
+        pixel_std=SHAPES_STD,
         embed_dim=64,
         num_heads=4,
         enc_depth=2,
@@ -222,3 +233,35 @@ def detr_mini() -> DETRConfig:
         num_queries=10,
         dropout=0.0,
     )
+
+def postprocess(
+    outputs: dict[str, torch.Tensor], sizes: Sequence[tuple[int, int]], threshold: float = 0.0
+) -> list[dict[str, torch.Tensor]]:
+    """DETR's outputs → per image, boxes in pixels with a score and a class.
+
+    Each query gives one detection: its most likely class other than ∅, with that
+    class's probability as the score. No NMS: the set loss taught the queries not to
+    repeat each other.
+
+    Args:
+        outputs: ``pred_logits`` ``(B, N, C + 1)`` and ``pred_boxes`` ``(B, N, 4)``.
+        sizes: ``(H, W)`` of each image, for the pixel boxes.
+        threshold: keep detections scoring at least this (0: all N, as COCO's AP wants).
+
+    Returns:
+        B dicts with ``boxes`` ``(K, 4)`` xyxy pixels, ``scores`` ``(K,)``, ``labels``
+        ``(K,)``, highest score first.
+    """
+    from ...detection.boxes import denormalize_boxes
+
+    prob = outputs["pred_logits"].softmax(-1)[..., :-1]  # (B, N, C): ∅ dropped
+    scores, labels = prob.max(-1)  # (B, N)
+    results = []
+    for b, size in enumerate(sizes):
+        keep = scores[b] >= threshold
+        order = scores[b][keep].argsort(descending=True)
+        boxes = denormalize_boxes(outputs["pred_boxes"][b][keep], size)
+        results.append(
+            {"boxes": boxes[order], "scores": scores[b][keep][order], "labels": labels[b][keep][order]}
+        )
+    return results

@@ -57,22 +57,26 @@ class HungarianMatcher:
             f"cost_giou={self.cost_giou})"
         )
 
+    def class_cost(self, logits: torch.Tensor, target: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(N, M)``: minus the probability each prediction gives each object's class."""
+        prob = logits.float().softmax(-1)  # (N, C + 1)
+        return -prob[:, target["labels"]]  # likelier class, cheaper
+
     @torch.no_grad()
     def cost_matrix(
-        self, logits: torch.Tensor, boxes: torch.Tensor, labels: torch.Tensor, targets: torch.Tensor
+        self, logits: torch.Tensor, boxes: torch.Tensor, target: dict[str, torch.Tensor]
     ) -> torch.Tensor:
         """The ``(N, M)`` matching cost of one image's predictions against its objects.
 
         Args:
             logits: ``(N, C + 1)`` class logits.
             boxes: ``(N, 4)`` predicted ``cxcywh`` boxes.
-            labels: ``(M,)`` object classes.
-            targets: ``(M, 4)`` object ``cxcywh`` boxes.
+            target: ``labels`` ``(M,)`` and ``boxes`` ``(M, 4)`` ``cxcywh``.
         """
-        prob = logits.float().softmax(-1)  # (N, C + 1)
-        cost_class = -prob[:, labels]  # (N, M): likelier class, cheaper
-        cost_bbox = torch.cdist(boxes.float(), targets.float(), p=1)  # (N, M)
-        giou = generalized_box_iou(cxcywh_to_xyxy(boxes.float()), cxcywh_to_xyxy(targets.float()))
+        boxes, target_boxes = boxes.float(), target["boxes"].float()
+        cost_bbox = torch.cdist(boxes, target_boxes, p=1)  # (N, M) L1 distances
+        giou = generalized_box_iou(cxcywh_to_xyxy(boxes), cxcywh_to_xyxy(target_boxes))
+        cost_class = self.class_cost(logits, target)
         return self.cost_bbox * cost_bbox + self.cost_class * cost_class - self.cost_giou * giou
 
     @torch.no_grad()
@@ -84,12 +88,11 @@ class HungarianMatcher:
             raise ValueError(f"{logits.shape[0]} images of predictions but {len(targets)} targets")
         indices = []
         for b, target in enumerate(targets):
-            labels, target_boxes = target["labels"], target["boxes"]
-            if len(labels) == 0:  # nothing to match: every prediction is "no object"
+            if len(target["boxes"]) == 0:  # nothing to match: every prediction is "no object"
                 empty = torch.empty(0, dtype=torch.int64)
                 indices.append((empty, empty.clone()))
                 continue
-            cost = self.cost_matrix(logits[b], boxes[b], labels, target_boxes)
+            cost = self.cost_matrix(logits[b], boxes[b], target)  # (N, M)
             rows, cols = linear_sum_assignment(cost.cpu().numpy())
-            indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
+            indices.append((torch.as_tensor(rows), torch.as_tensor(cols)))
         return indices

@@ -38,16 +38,21 @@ class DetrEncoderLayer(nn.Module):
         num_heads: attention heads.
         mlp_dim: hidden width of the FFN (2048 in DETR).
         dropout: on each branch's output and inside the FFN.
+        act_layer: the FFN's activation (ReLU in DETR, GELU in RT-DETR's AIFI).
 
     Shapes:
-        ``x`` ``(B, N, D)``, ``pos`` ``(B, N, D)``, ``valid`` ``(B, N)`` → ``(B, N, D)``.
+        ``x`` ``(B, N, D)``, ``pos`` ``(B, N, D)`` or ``(N, D)``, ``valid`` ``(B, N)`` →
+        ``(B, N, D)``.
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, mlp_dim: int, dropout: float = 0.1) -> None:
+    def __init__(
+        self, embed_dim: int, num_heads: int, mlp_dim: int, dropout: float = 0.1,
+        act_layer: type[nn.Module] = nn.ReLU,
+    ) -> None:  # fmt: skip
         super().__init__()
         self.self_attn = MultiHeadAttention(embed_dim, num_heads)
         self.norm1 = nn.LayerNorm(embed_dim)
-        self.mlp = MLP(embed_dim, mlp_dim, act_layer=nn.ReLU, dropout=dropout)
+        self.mlp = MLP(embed_dim, mlp_dim, act_layer=act_layer, dropout=dropout)
         self.norm2 = nn.LayerNorm(embed_dim)
         self.drop = nn.Dropout(dropout)
 
