@@ -7,7 +7,9 @@
   corner boxes) → DETR's target (``cxcywh`` in ``[0, 1]``);
 * :func:`read_tree_crowns` / :func:`tree_tiles`: the aerial photos of the PyPI
   package ``deepforest`` with their tree-crown boxes (PASCAL VOC XML), cut into
-  square tiles a small detector can take.
+  square tiles a small detector can take;
+* :func:`read_voc_photos`: three PASCAL VOC photos with boxes (from ``labelme``'s
+  examples), for the Hub models of the ``full`` profile.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,8 +30,10 @@ __all__ = [
     "SHAPES_WORLD",
     "TREE_IMAGES",
     "TreePhoto",
+    "VOC_TO_COCO",
     "detr_targets",
     "read_tree_crowns",
+    "read_voc_photos",
     "tree_tiles",
 ]
 
@@ -139,3 +144,44 @@ def tree_tiles(
             target = {"boxes": clipped[keep] * scale, "labels": torch.zeros(int(keep.sum()), dtype=torch.int64)}
             out.append((image.clamp(0, 1), target))
     return out
+
+
+VOC_TO_COCO = {
+    "aeroplane": "airplane", "bicycle": "bicycle", "bird": "bird", "boat": "boat", "bottle": "bottle",
+    "bus": "bus", "car": "car", "cat": "cat", "chair": "chair", "cow": "cow", "diningtable": "dining table",
+    "dog": "dog", "horse": "horse", "motorbike": "motorcycle", "person": "person", "potted plant": "potted plant",
+    "sheep": "sheep", "sofa": "couch", "train": "train", "tv/monitor": "tv",
+}  # fmt: skip
+"""PASCAL VOC's 20 class names → COCO's names for the same things."""
+
+
+def read_voc_photos(folder: str | Path | None = None) -> tuple[list[torch.Tensor], list[dict[str, Any]]]:
+    """labelme's three PASCAL VOC photos with their boxes (its COCO export), class names in COCO's words.
+
+    Args:
+        folder: ``labelme-6.3.1/examples``; default ``vitcourse.data.sources.path("labelme_examples")``.
+
+    Returns:
+        ``(images, targets)``: ``(3, H, W)`` float tensors in ``[0, 1]`` and dicts with
+        ``boxes`` ``(K, 4)`` xyxy pixels and ``names`` (K COCO class names).
+    """
+    import json
+
+    from PIL import Image
+
+    if folder is None:
+        from ..data import sources
+
+        folder = sources.path("labelme_examples")
+    root = Path(folder) / "instance_segmentation" / "data_dataset_coco"
+    coco = json.loads((root / "annotations.json").read_text(encoding="utf-8"))
+    names = {c["id"]: VOC_TO_COCO.get(c["name"], c["name"]) for c in coco["categories"]}
+    images, targets = [], []
+    for info in coco["images"]:
+        pixels = np.asarray(Image.open(root / info["file_name"]).convert("RGB"), dtype=np.float32) / 255
+        anns = [a for a in coco["annotations"] if a["image_id"] == info["id"]]
+        boxes = torch.tensor([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                              for a in anns], dtype=torch.float32).reshape(-1, 4)  # fmt: skip
+        images.append(torch.from_numpy(pixels.transpose(2, 0, 1).copy()))
+        targets.append({"boxes": boxes, "names": [names[a["category_id"]] for a in anns]})
+    return images, targets

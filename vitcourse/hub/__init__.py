@@ -5,12 +5,15 @@
 * :func:`vit_from_hf`, :func:`vit_to_hf`, :func:`vit_from_timm`, :func:`swin_from_hf`,
   :func:`swin_to_hf`, :func:`swin_from_timm`: the same weights in another implementation,
   or a :class:`ConversionError` naming what differs.
+* :func:`detr_from_hf`: Hugging Face's ``DetrForObjectDetection`` as our
+  :class:`~vitcourse.models.DETR`;
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
 """
 
 from .compare import compare_models, trace
+from .detr import detr_from_hf
 from .mapping import ConversionError
 from .pretrained import (
     HUB_MODELS,
@@ -32,6 +35,7 @@ __all__ = [
     "HubUnavailableError",
     "Provenance",
     "compare_models",
+    "detr_from_hf",
     "hub_offline",
     "hub_reachable",
     "load_pretrained",

@@ -52,7 +52,7 @@ RECIPE = {
     "name": "grounding_shapes",
     "description": "text-prompted mini-DETR (phrase scores instead of a class head) on the 64 px generated shapes",
     "model": "grounding_detr_mini",
-    "epochs": 60,
+    "epochs": 40,
     "batch_size": 32,
     "lr": 5e-4,
     "weight_decay": 1e-4,

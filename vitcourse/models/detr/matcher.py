@@ -83,16 +83,18 @@ class HungarianMatcher:
     def __call__(
         self, outputs: dict[str, torch.Tensor], targets: Sequence[dict[str, torch.Tensor]]
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]
-        if logits.shape[0] != len(targets):
-            raise ValueError(f"{logits.shape[0]} images of predictions but {len(targets)} targets")
+        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]  # (B, N, ·)
+        B, N = logits.shape[:2]
+        if B != len(targets):
+            raise ValueError(f"{B} images of predictions but {len(targets)} targets")
+        # One cost matrix for the whole batch, (B·N, ΣM), as DETR computes it; only each
+        # image's diagonal block is used (its predictions against its own objects).
+        keys = [k for k in ("labels", "boxes", "positive") if k in targets[0]]
+        merged = {k: torch.cat([t[k] for t in targets]) for k in keys}
+        cost = self.cost_matrix(logits.flatten(0, 1), boxes.flatten(0, 1), merged)
+        blocks = cost.view(B, N, -1).cpu().split([len(t["boxes"]) for t in targets], dim=-1)
         indices = []
-        for b, target in enumerate(targets):
-            if len(target["boxes"]) == 0:  # nothing to match: every prediction is "no object"
-                empty = torch.empty(0, dtype=torch.int64)
-                indices.append((empty, empty.clone()))
-                continue
-            cost = self.cost_matrix(logits[b], boxes[b], target)  # (N, M)
-            rows, cols = linear_sum_assignment(cost.cpu().numpy())
-            indices.append((torch.as_tensor(rows), torch.as_tensor(cols)))
+        for b, block in enumerate(blocks):
+            rows, cols = linear_sum_assignment(block[b].numpy())  # empty target: nothing
+            indices.append((torch.as_tensor(rows, dtype=torch.int64), torch.as_tensor(cols, dtype=torch.int64)))
         return indices
