@@ -154,9 +154,12 @@ def average_precision(
     fp = np.cumsum(~true_positive[order]).astype(float)
     recall = tp / num_annotations
     precision = tp / (tp + fp + np.spacing(1))
-    precision = np.maximum.accumulate(precision[::-1])[::-1]  # best at any higher recall
+    # best at any higher recall
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
     where = np.searchsorted(recall, RECALL_POINTS, side="left")
-    sampled = np.where(where < len(precision), precision[np.minimum(where, len(precision) - 1)], 0.0)
+    sampled = np.where(
+        where < len(precision), precision[np.minimum(where, len(precision) - 1)], 0.0
+    )
     return float(sampled.mean())
 
 

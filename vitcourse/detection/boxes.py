@@ -44,7 +44,9 @@ def _scale(size: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
 
 
 def normalize_boxes(boxes_xyxy: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Pixel corner boxes ``(K, 4)`` of an ``(H, W)`` image → DETR's ``cxcywh`` in ``[0, 1]``."""
+    """Pixel corner boxes ``(K, 4)`` of an ``(H, W)`` image → DETR's ``cxcywh`` in ``[0,
+    1]``.
+    """
     if boxes_xyxy.ndim != 2 or boxes_xyxy.shape[-1] != 4:
         raise ValueError(f"expected boxes shaped (K, 4), got {tuple(boxes_xyxy.shape)}")
     return xyxy_to_cxcywh(boxes_xyxy.float()) / _scale(size, boxes_xyxy.float())

@@ -34,6 +34,7 @@ __all__ = [
     "detr_targets",
     "read_tree_crowns",
     "read_voc_photos",
+    "tree_box_counts",
     "tree_tiles",
 ]
 
@@ -107,6 +108,15 @@ def read_tree_crowns(folder: str | Path | None = None, names: tuple[str, ...] = 
             TreePhoto(name, torch.from_numpy(image.transpose(2, 0, 1).copy()), torch.tensor(boxes).reshape(-1, 4))
         )
     return photos
+
+
+def tree_box_counts(folder: str | Path | None = None, names: tuple[str, ...] = TREE_IMAGES) -> dict[str, int]:
+    """How many crowns each photo's VOC file annotates (reads the XML only, not the photos)."""
+    if folder is None:
+        from ..data import sources
+
+        folder = sources.path("deepforest_trees")
+    return {name: len(ET.parse(Path(folder) / f"{name}.xml").getroot().findall("object")) for name in names}
 
 
 def tree_tiles(

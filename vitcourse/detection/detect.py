@@ -68,16 +68,22 @@ class Detections:
         return getattr(self, key)
 
 
-def _select(boxes: torch.Tensor, probs: torch.Tensor, phrases: Sequence[str], box_threshold: float,
-            text_threshold: float) -> Detections:  # fmt: skip
-    """Apply the two thresholds to per-query boxes ``(N, 4)`` and phrase probabilities ``(N, P)``."""
-    scores, best = probs.max(-1)  # (N,)
-    keep = scores >= box_threshold
-    order = scores[keep].argsort(descending=True)
-    scores, best, boxes, probs = scores[keep][order], best[keep][order], boxes[keep][order], probs[keep][order]
-    named = probs.gather(1, best[:, None])[:, 0] >= text_threshold
+def _select(
+    boxes: torch.Tensor,
+    probs: torch.Tensor,
+    phrases: Sequence[str],
+    box_threshold: float,
+    text_threshold: float,
+) -> Detections:
+    """Apply both thresholds to boxes ``(N, 4)`` and phrase probabilities ``(N, P)``."""
+    scores, best = probs.max(-1)  # (N,): each query's best phrase
+    keep = (scores >= box_threshold).nonzero().flatten()
+    keep = keep[scores[keep].argsort(descending=True)]  # highest score first
+    scores, best, boxes, probs = scores[keep], best[keep], boxes[keep], probs[keep]
+    named = scores >= text_threshold  # sure enough of the phrase to say it
     labels = torch.where(named, best, torch.full_like(best, -1))
-    return Detections(boxes, scores, [phrases[i] if i >= 0 else "" for i in labels.tolist()], labels, probs)
+    phrase_texts = [phrases[i] if i >= 0 else "" for i in labels.tolist()]
+    return Detections(boxes, scores, phrase_texts, labels, probs)
 
 
 def _as_batch(images) -> list[torch.Tensor]:

@@ -198,7 +198,10 @@ class HybridEncoder(nn.Module):
     def forward(self, maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Encode the backbone's maps (see the class docstring)."""
         if len(maps) != len(self.input_proj):
-            raise ValueError(f"expected {len(self.input_proj)} backbone maps (S3, S4, S5), got {len(maps)}")
+            raise ValueError(
+                f"expected {len(self.input_proj)} backbone maps (S3, S4, S5), got "
+                f"{len(maps)}"
+            )
         x = [proj(m) for proj, m in zip(self.input_proj, maps)]
         for level, aifi in self.aifi.items():
             x[int(level)] = aifi(x[int(level)])  # F5 = Reshape(AIFI(Flatten(S5)))

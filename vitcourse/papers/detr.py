@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from . import Source
 
-__all__ = ["DETR_COCO", "DETR_COCO_SOURCE", "DETR_PARAMETERS_M"]
+__all__ = ["DETR_COCO", "DETR_COCO_SOURCE", "DETR_PARAMETERS_M", "DETR_TRAINING", "DETR_TRAINING_SOURCE"]
 
 DETR_COCO_SOURCE = Source(
     authors="Carion et al.",
@@ -40,3 +40,14 @@ DETR_COCO: list[dict] = [dict(zip(_COLUMNS, row)) for row in _ROWS]
 
 DETR_PARAMETERS_M: int = 41
 """DETR-R50's parameters in millions, as the paper and the slide round them."""
+
+DETR_TRAINING_SOURCE = Source(
+    authors="Carion et al.",
+    year=2020,
+    title="End-to-End Object Detection with Transformers",
+    where="Section 4 (training details) and Table 1",
+    arxiv="2005.12872",
+    bibkey="carion2020detr",
+)
+DETR_TRAINING: dict = {"epochs_long": 500, "epochs_baseline": 300, "gpus": 16, "gpu": "V100", "days_300_epochs": 3}
+"""How DETR was trained on COCO: 300 epochs (3 days on 16 V100 GPUs) for the ablations, 500 for Table 1."""

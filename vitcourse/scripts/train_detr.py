@@ -293,11 +293,14 @@ def run(kind: str, root: Path | None = None, epochs: int | None = None, cache_di
     log: list = []
     model, best = train_cached(model, recipe, caches["train"], caches["val"], num_classes, image_size, log)
     test = evaluate_cached(model, caches["test"], num_classes, image_size)
+    counts = {s: {"images": len(c["targets"]), "boxes": sum(len(t["labels"]) for t in c["targets"])}
+              for s, c in caches.items()}  # fmt: skip
     metrics = {f"test_{k}": round(v, 4) for k, v in test["pycocotools"].items()}
     metrics |= {"val_AP50": round(best["AP50"], 4), "best_epoch": best["epoch"],
                 "ours_vs_pycocotools_max_difference": test["max_difference"]}  # fmt: skip
     reached = metrics["test_AP50"] >= recipe.target_ap50
-    results = {"recipe": asdict(recipe), "metrics": metrics, "test": test, "log": log, "reached_target": reached}
+    results = {"recipe": asdict(recipe), "metrics": metrics, "test": test, "log": log, "counts": counts,
+               "reached_target": reached}  # fmt: skip
     write_results(recipe.name, results, started, seeds=[recipe.seed], command=f"python -m vitcourse.scripts.train_detr {kind}")
     if reached or allow_below_target:
         config = {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(model.config).items()}

@@ -188,7 +188,9 @@ class DETR(nn.Module):
         hs, _ = self.transformer(src, pos, self.query_embed.weight, valid)  # (L, B, N, D)
         return hs
 
-    def forward_head(self, features: torch.Tensor, valid: torch.Tensor) -> dict[str, Any]:
+    def forward_head(
+        self, features: torch.Tensor, valid: torch.Tensor
+    ) -> dict[str, Any]:
         """Everything after the CNN (training on cached features calls this alone)."""
         hs = self.forward_queries(features, valid)  # (L, B, N, D)
         out = self.predict(hs[-1])

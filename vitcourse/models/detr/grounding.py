@@ -147,7 +147,9 @@ class GroundingDETR(DETR):
         return F.normalize(self.text_encoder(list(phrases)), dim=-1)
 
     def score(self, hs: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-        """Logits ``(..., N, P)`` of decoder outputs ``(..., N, D)`` against phrases ``(P, D)``."""
+        """Logits ``(..., N, P)`` of decoder outputs ``(..., N, D)`` against phrases
+        ``(P, D)``.
+        """
         queries = F.normalize(self.query_proj(hs), dim=-1)
         return self.logit_scale.exp() * queries @ text.T + self.logit_bias
 

@@ -75,21 +75,35 @@ class SetCriterion(nn.Module):
         num_boxes: float,
     ) -> dict[str, torch.Tensor]:
         """The three terms for one decoder layer's predictions."""
-        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]  # (B, N, C+1), (B, N, 4)
+        # (B, N, C+1), (B, N, 4)
+        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]
         indices = self.matcher(outputs, targets)
         batch = torch.cat([torch.full_like(p, b) for b, (p, _) in enumerate(indices)])
-        pred = torch.cat([p for p, _ in indices])  # which slot of image batch[k] matched
+        # which slot of image batch[k] matched
+        pred = torch.cat([p for p, _ in indices])
         # classes: every slot is "no object" unless matched
-        target_classes = torch.full(logits.shape[:2], self.num_classes, device=logits.device)
-        matched_labels = torch.cat([t["labels"][j] for t, (_, j) in zip(targets, indices)])
+        target_classes = torch.full(
+            logits.shape[:2], self.num_classes, device=logits.device
+        )
+        matched_labels = torch.cat(
+            [t["labels"][j] for t, (_, j) in zip(targets, indices)]
+        )
         target_classes[batch, pred] = matched_labels.to(logits.device)
-        loss_ce = F.cross_entropy(logits.transpose(1, 2), target_classes, self.class_weight)
+        loss_ce = F.cross_entropy(
+            logits.transpose(1, 2), target_classes, self.class_weight
+        )
         # boxes: matched slots only
         src = boxes[batch, pred]  # (K, 4)
         tgt = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src)
         loss_bbox = F.l1_loss(src, tgt, reduction="sum") / num_boxes
-        giou = generalized_box_iou_loss(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum")
-        return {"loss_ce": loss_ce, "loss_bbox": loss_bbox, "loss_giou": giou / num_boxes}
+        giou = generalized_box_iou_loss(
+            cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum"
+        )
+        return {
+            "loss_ce": loss_ce,
+            "loss_bbox": loss_bbox,
+            "loss_giou": giou / num_boxes,
+        }
 
     def forward(
         self, outputs: dict, targets: Sequence[dict[str, torch.Tensor]]

@@ -77,7 +77,11 @@ class HungarianMatcher:
         cost_bbox = torch.cdist(boxes, target_boxes, p=1)  # (N, M) L1 distances
         giou = generalized_box_iou(cxcywh_to_xyxy(boxes), cxcywh_to_xyxy(target_boxes))
         cost_class = self.class_cost(logits, target)
-        return self.cost_bbox * cost_bbox + self.cost_class * cost_class - self.cost_giou * giou
+        return (
+            self.cost_bbox * cost_bbox
+            + self.cost_class * cost_class
+            - self.cost_giou * giou
+        )
 
     @torch.no_grad()
     def __call__(

@@ -45,7 +45,9 @@ def sine_position_encoding(
         column; within each half, pairs ``(sin, cos)`` from fast to slow.
     """
     if valid.ndim != 3:
-        raise ValueError(f"expected a (B, H, W) mask of valid cells, got {tuple(valid.shape)}")
+        raise ValueError(
+            f"expected a (B, H, W) mask of valid cells, got {tuple(valid.shape)}"
+        )
     if dim % 4:
         raise ValueError(
             f"dim must be a multiple of 4 (half for rows, half for columns, each in "
