@@ -48,8 +48,11 @@ def make_step(model: torch.nn.Module, task: str, images: torch.Tensor, labels: t
     return step
 
 
-def time_interleaved(steps: dict[str, Callable[[], None]], reps: int, warmup: int = 2) -> dict[str, list[float]]:
-    """Seconds per call of each step, all steps in every repetition, the order reversed every other one.
+def time_interleaved(
+    steps: dict[str, Callable[[], None]], reps: int, warmup: int = 2
+) -> dict[str, list[float]]:
+    """Seconds per call of each step, all steps in every repetition, the order reversed
+    every other one.
 
     Args:
         steps: name → a closure with no arguments.

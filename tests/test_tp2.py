@@ -155,7 +155,7 @@ def test_every_part_checks_something_and_the_points_add_up():
         ("/ math.sqrt(self.head_dim)", "/ math.sqrt(D)", "dividir por √D en vez de √(D/h)"),
         ("/ math.sqrt(self.head_dim)", "", "no dividir los scores por √(D/h)"),
         ("(weights @ v).transpose(1, 2).reshape(B, N, D)", "(weights @ v).reshape(B, N, D)", "reshape sin transponer"),
-        (".softmax(dim=-1)  # (B, h, N, N)", ".softmax(dim=-2)  # (B, h, N, N)", "la softmax sobre las consultas"),
+        (".softmax(dim=-1)", ".softmax(dim=-2)", "la softmax sobre las consultas"),
         ("out = self.proj(out)", "out = out", "no aplicar la proyección de salida"),
     ],
 )
@@ -169,8 +169,8 @@ def test_attention_bugs_are_named(old, new, bug):
 def test_attention_that_mixes_the_batch_fails_independence():
     # Splitting heads with a view that ignores the batch axis: (B, N, D) read as (N, B, ...).
     namespace = _with_bug(
-        "(t.view(B, N, self.num_heads, self.head_dim).transpose(1, 2) for t in (q, k, v))",
-        "(t.transpose(0, 1).reshape(N, B, self.num_heads, self.head_dim).permute(2, 1, 0, 3) for t in (q, k, v))",
+        "t.view(B, N, self.num_heads, self.head_dim).transpose(1, 2)",
+        "t.transpose(0, 1).reshape(N, B, self.num_heads, self.head_dim).permute(2, 1, 0, 3)",
     )
     tests = _by_test(evaluate("tp2.attention", namespace["MultiHeadSelfAttention"]))
     assert tests["attention_batch_independence"].status == "fail"

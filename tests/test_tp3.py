@@ -139,8 +139,8 @@ def test_a_head_without_the_config_breaks_the_loss():
 def test_a_sliced_imagenet_head_is_not_new():
     sliced = _with_bug(
         "    model.classifier = nn.Linear(model.config.hidden_size, len(labels)).to(model.device)\n"
-        "    nn.init.trunc_normal_(model.classifier.weight, std=model.config.initializer_range)"
-        "  # as the model's own init\n"
+        "    # as the model's own init\n"
+        "    nn.init.trunc_normal_(model.classifier.weight, std=model.config.initializer_range)\n"
         "    nn.init.zeros_(model.classifier.bias)\n",
         "    old = model.classifier\n"
         "    model.classifier = nn.Linear(old.in_features, len(labels))\n"
@@ -188,15 +188,15 @@ def test_an_unstratified_split_fails_stratification_only():
 
 def test_validation_taken_from_test_is_caught():
     wrong = _with_bug(
-        'return DatasetDict({"train": parts["train"], "validation": parts["test"], "test": data["test"]})',
-        'return DatasetDict({"train": data["train"], "validation": data["test"], "test": data["test"]})',
+        '{"train": parts["train"], "validation": parts["test"], "test": data["test"]}',
+        '{"train": data["train"], "validation": data["test"], "test": data["test"]}',
     )
     tests = _by_test(evaluate("tp3.splits", wrong["make_splits"]))
     assert tests["disjoint"].status == "fail" and tests["split_sizes"].status == "fail"
 
 
 def test_a_split_that_ignores_the_seed_fails():
-    wrong = _with_bug("seed=seed)", "seed=None)")
+    wrong = _with_bug('stratify_by_column="label", seed=seed', 'stratify_by_column="label", seed=None')
     assert _by_test(evaluate("tp3.splits", wrong["make_splits"]))["reproducible"].status == "fail"
 
 

@@ -1,8 +1,10 @@
 """The ``vitcourse`` command line.
 
 ``vitcourse version`` prints the package version; ``vitcourse grade`` grades the
-submissions of a TP (see :mod:`vitcourse.grading.grader`); ``vitcourse sweep`` runs a
-parameter sweep of a notebook with papermill (see :mod:`vitcourse.sweep`)::
+submissions of a TP (see :mod:`vitcourse.grading.grader`); ``vitcourse new-project``
+starts a course project from the packaged template (see
+:mod:`vitcourse.course.newproject`); ``vitcourse sweep`` runs a parameter sweep of a
+notebook with papermill (see :mod:`vitcourse.sweep`)::
 
     vitcourse sweep point.ipynb --grid PATCH_SIZE=8,16,32 --grid EMBED_DIM=8,64 \\
         --out _build/sweep -p PROFILE=smoke --workers 2
@@ -81,7 +83,48 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--private-tests", type=Path, help="folder of .py files with private tests")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--feedback", type=Path, help="folder for the feedback files (default: OUT_devoluciones/)")
+    _add_new_project(commands)
     return parser
+
+
+def _add_new_project(commands: argparse._SubParsersAction) -> None:
+    new = commands.add_parser(
+        "new-project",
+        help="start a course project from the template (Cookiecutter Data Science layout)",
+        description="Create the folder NAME with a course project: YAML config, logging, MLflow, tests, "
+        "Makefile (make data/train/evaluate/report/test), CI workflow, report and presentation outlines.",
+    )
+    new.add_argument("name", metavar="NAME", help="the project's folder (letters, digits, - and _)")
+    new.add_argument("--model", default="vit", metavar="{vit,deit,swin,clip}", help="the model (default: vit)")
+    new.add_argument(
+        "--dataset", default="fashion_mnist", metavar="{fashion_mnist,mnist}", help="the images (default: fashion_mnist)"
+    )
+    new.add_argument("--no-mlflow", action="store_true", help="leave experiment tracking out")
+    new.add_argument("-o", "--output-dir", type=Path, default=Path("."), help="where to create NAME (default: .)")
+    new.add_argument("--authors", default="Integrantes del grupo", help="the group's names, for the README and report")
+    new.add_argument("--force", action="store_true", help="render over an existing folder")
+    # One line for any mistake (no usage block): the message says what to pass instead.
+    new.error = lambda message: new.exit(2, f"vitcourse new-project: error: {message}\n")  # type: ignore[method-assign]
+
+
+def _new_project(args: argparse.Namespace) -> int:
+    from .course.newproject import NewProjectError, new_project
+
+    try:
+        path = new_project(
+            args.name,
+            args.output_dir,
+            model=args.model,
+            dataset=args.dataset,
+            mlflow=not args.no_mlflow,
+            authors=args.authors,
+            overwrite=args.force,
+        )
+    except NewProjectError as error:
+        print(f"vitcourse new-project: error: {error}", file=sys.stderr)
+        return 2
+    print(f"created {path}; next: cd {path} && pip install -r requirements.txt && make all PROFILE=smoke")
+    return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
@@ -144,12 +187,19 @@ def _grade(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "new-project":
+        print(f"vitcourse new-project: error: unrecognized arguments: {' '.join(extra)}", file=sys.stderr)
+        return 2
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "version":
         print(__version__)
         return 0
     if args.command == "grade":
         return _grade(args)
+    if args.command == "new-project":
+        return _new_project(args)
     if args.command == "sweep":
         if not args.quiet:  # one line per point on stderr, while the sweep runs
             progress = logging.getLogger("vitcourse.sweep")

@@ -99,7 +99,8 @@ def attention_rollout(
     head_fusion: str = "mean",
     residual: bool = True,
 ) -> torch.Tensor:
-    """Attention rollout (Abnar & Zuidema, 2020): how much of each input token reaches each output token.
+    """Attention rollout (Abnar & Zuidema, 2020): how much of each input token reaches
+    each output token.
 
     For each layer: fuse the heads, optionally drop each row's weakest links, add the
     identity for the residual connection (``0.5·A + 0.5·I``), renormalise the rows; then
@@ -128,10 +129,12 @@ def attention_rollout(
     identity = torch.eye(T, device=stacked.device).expand(B, T, T)
     rollout = identity.clone()
     for layer in range(L):
-        fused = _discard_lowest(_fuse_heads(stacked[layer], head_fusion), discard_ratio)  # (B, T, T)
+        # (B, T, T)
+        fused = _discard_lowest(_fuse_heads(stacked[layer], head_fusion), discard_ratio)
         if residual:
             fused = 0.5 * fused + 0.5 * identity
-        fused = fused / fused.sum(dim=-1, keepdim=True).clamp_min(1e-12)  # an all-zero row stays zero
+        # an all-zero row stays zero
+        fused = fused / fused.sum(dim=-1, keepdim=True).clamp_min(1e-12)
         rollout = fused @ rollout  # later layers act on what earlier layers produced
     return rollout
 

@@ -327,22 +327,30 @@ def check_head(model: nn.Module, labels: Sequence[str]) -> None:
     problems = []
     out_features = head_of(model).out_features
     if out_features != len(labels):
-        problems.append(f"the head has {out_features} outputs for {len(labels)} classes")
+        problems.append(
+            f"the head has {out_features} outputs for {len(labels)} classes"
+        )
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "id2label"):
         if config.num_labels != len(labels):
-            problems.append(f"config.num_labels is {config.num_labels}, not {len(labels)}")
+            problems.append(
+                f"config.num_labels is {config.num_labels}, not {len(labels)}"
+            )
         id2label = {int(i): name for i, name in config.id2label.items()}
         if id2label != dict(enumerate(labels)):
             shown = dict(list(id2label.items())[:4])
             more = " ..." if len(id2label) > 4 else ""
-            problems.append(f"config.id2label is {shown}{more}, not {dict(enumerate(labels))}")
+            problems.append(
+                f"config.id2label is {shown}{more}, not {dict(enumerate(labels))}"
+            )
         if dict(config.label2id) != {name: i for i, name in enumerate(labels)}:
             problems.append("config.label2id is not the inverse of id2label")
     if problems:
         raise ValueError(
-            "the classification head does not match the data set's classes: " + "; ".join(problems)
-            + ". Load the model with labels=... (load_for_finetuning) so that the pretrained head is replaced"
+            "the classification head does not match the data set's classes: "
+            + "; ".join(problems)
+            + ". Load the model with labels=... (load_for_finetuning) so that the "
+            "pretrained head is replaced"
         )
 
 
@@ -525,15 +533,17 @@ def finetune(
     verbose: bool = True,
     **training_args: Any,
 ) -> FinetuneResult:
-    """Fine-tune ``model`` with ``transformers.Trainer`` (AdamW, linear warm-up then linear decay).
+    """Fine-tune ``model`` with ``transformers.Trainer`` (AdamW, linear warm-up then
+    linear decay).
 
-    Whatever is frozen stays frozen (:func:`freeze_backbone`): the Trainer only optimises
-    parameters with ``requires_grad``. No checkpoints are written and nothing is reported
-    (no wandb, no TensorBoard); the CPU is used when there is no GPU.
+    Whatever is frozen stays frozen (:func:`freeze_backbone`): the Trainer only
+    optimises parameters with ``requires_grad``. No checkpoints are written and nothing
+    is reported (no wandb, no TensorBoard); the CPU is used when there is no GPU.
 
     Args:
         model: e.g. :func:`load_for_finetuning`'s.
-        train_dataset: a ``datasets.Dataset`` transformed by :func:`processor_transform`.
+        train_dataset: a ``datasets.Dataset`` transformed by
+            :func:`processor_transform`.
         eval_dataset: evaluated after every epoch (accuracy, macro P/R/F1), or None.
         output_dir: where the Trainer may write (logs; no checkpoints).
         epochs: passes over ``train_dataset`` (ignored if ``max_steps > 0``).
@@ -551,11 +561,17 @@ def finetune(
     Returns:
         A :class:`FinetuneResult`.
     """
-    from transformers import PrinterCallback, ProgressCallback, Trainer, TrainingArguments
+    from transformers import (
+        PrinterCallback,
+        ProgressCallback,
+        Trainer,
+        TrainingArguments,
+    )
 
     if len(train_dataset) == 0:
         raise ValueError("train_dataset is empty: there is nothing to fine-tune on")
-    collate([train_dataset[0]])  # fails now, with a clear message, if the transform is missing
+    # fails now, with a clear message, if the transform is missing
+    collate([train_dataset[0]])
     args = TrainingArguments(
         **{
             "output_dir": str(output_dir),
@@ -573,7 +589,8 @@ def finetune(
             "save_strategy": "no",
             "report_to": "none",
             "use_cpu": not torch.cuda.is_available(),
-            "remove_unused_columns": False,  # the transform needs the raw "image" column
+            # the transform needs the raw "image" column
+            "remove_unused_columns": False,
             "dataloader_num_workers": 0,
             "disable_tqdm": True,
             **training_args,

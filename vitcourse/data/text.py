@@ -1,4 +1,8 @@
-"""Text drawn into images, for the OCR chapters: words and short lines with their boxes.
+"""Text drawn into images, for the OCR chapters: words, short lines and receipts, with their boxes.
+
+:func:`generate_text_line` draws a line of words; :func:`generate_receipt` a small
+receipt (a shop's name, one to three items with prices, the total) whose fields are
+also returned as JSON, the target of chapter 7's Donut.
 
 The font must be on every machine without a download. Two choices:
 
@@ -24,10 +28,13 @@ from .backgrounds import BACKGROUNDS, render_background, sample_background_color
 
 __all__ = [
     "FONTS",
+    "RECEIPT_FIELDS",
     "WORDS",
+    "ReceiptSample",
     "TextSample",
     "ascii_fold",
     "draw_text",
+    "generate_receipt",
     "generate_text_line",
     "load_font",
     "text_size",
@@ -188,6 +195,115 @@ def generate_text_line(
         image=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),  # (3, H, W)
         text=" ".join(chosen),
         words=chosen,
+        boxes=torch.from_numpy(np.stack(boxes)),
+        background=kind,
+    )
+
+
+RECEIPT_FIELDS: tuple[str, ...] = ("tienda", "items", "nombre", "precio", "total")
+"""The JSON keys of a receipt: ``{"tienda", "items": [{"nombre", "precio"}], "total"}``."""
+
+
+@dataclass
+class ReceiptSample:
+    """A small receipt on a generated paper background.
+
+    Attributes:
+        image: ``(3, S, S)`` float32 in ``[0, 1]``.
+        fields: ``{"tienda": str, "items": [{"nombre": str, "precio": str}], "total": str}``;
+            prices as printed (``"12.50"``) and ``total`` their sum.
+        lines: the printed lines, top to bottom (an item's name and price as one line).
+        boxes: ``(len(lines), 4)`` float32 ``(x0, y0, x1, y1)`` ink boxes of the lines.
+        background: the background style.
+    """
+
+    image: torch.Tensor
+    fields: dict
+    lines: list[str]
+    boxes: torch.Tensor
+    background: str
+
+
+def _price(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def generate_receipt(
+    seed: int | Sequence[int] | np.random.Generator = 0,
+    img_size: int = 128,
+    max_items: int = 3,
+    words: Sequence[str] = WORDS,
+    font_size: int | None = None,
+    backgrounds: Sequence[str] = ("flat", "gradient", "noise"),
+) -> ReceiptSample:
+    """Draw a receipt: the shop's name, 1 to ``max_items`` items with prices, a rule, the total.
+
+    The layout moves a little from receipt to receipt (margins, line spacing, the
+    name's position), the paper is a light random colour (flat, a gradient or blotchy
+    with grain) and the ink a dark one.
+
+    Args:
+        seed: int, sequence of ints, or NumPy generator; equal seeds give equal receipts.
+        img_size: side ``S`` of the square image, in pixels.
+        max_items: at most this many items.
+        words: names for the shop and the items.
+        font_size: pixels; default ``S // 10``.
+        backgrounds: paper styles to pick from (see :mod:`.backgrounds`).
+
+    Returns:
+        A :class:`ReceiptSample`.
+    """
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    size = img_size
+    font_size = font_size or max(8, size // 10)
+    margin = int(rng.integers(2, max(3, size // 16)))
+    step = font_size + int(rng.integers(2, max(3, font_size // 3 + 1)))  # line spacing
+    rows = 1 + max_items + 1
+    if rows * step + 2 * margin > size:
+        raise ValueError(
+            f"{rows} lines of {step} px do not fit a {size}-pixel receipt; use a smaller font_size, "
+            f"fewer max_items or a larger img_size"
+        )
+    ink = rng.uniform(0.0, 0.25, 3).astype(np.float32)
+    kind = str(backgrounds[int(rng.integers(len(backgrounds)))])
+    paper = sample_background_colors(rng, 2, [ink], min_contrast=0.55, spread=0.12)
+    image = render_background(kind, rng, (size, size), paper)
+
+    items = []
+    for _ in range(int(rng.integers(1, max_items + 1))):
+        for _ in range(20):  # a name that fits beside its price
+            name, cents = str(rng.choice(list(words))), int(rng.integers(50, 10_000))
+            if text_size(name, font_size)[0] + text_size(_price(cents), font_size)[0] + 8 <= size - 2 * margin:
+                break
+        items.append((name, cents))
+    shop = str(rng.choice([w for w in words if text_size(w, font_size)[0] <= size - 2 * margin]))
+    total = sum(cents for _, cents in items)
+
+    lines, boxes = [], []
+    y = margin + int(rng.integers(0, size - rows * step - 2 * margin + 1))
+    shop_x = int(rng.integers(margin, size - margin - text_size(shop, font_size)[0] + 1))
+    image, _, box = draw_text(image, shop, (shop_x, y), font_size, tuple(ink))
+    lines.append(shop), boxes.append(box)
+    for name, cents in [*items, ("total", total)]:
+        y += step
+        image, _, left = draw_text(image, name, (margin, y), font_size, tuple(ink))
+        if name == "total":  # a rule above the total, as on a till receipt
+            rule = round((float(boxes[-1][3]) + float(left[1])) / 2)
+            image[rule, margin : size - margin] = ink
+        price = _price(cents)
+        x_price = size - margin - text_size(price, font_size)[0]
+        image, _, right = draw_text(image, price, (x_price, y), font_size, tuple(ink))
+        lines.append(f"{name} {price}")
+        boxes.append(np.array([left[0], min(left[1], right[1]), right[2], max(left[3], right[3])], dtype=np.float32))
+    fields = {
+        "tienda": shop,
+        "items": [{"nombre": name, "precio": _price(cents)} for name, cents in items],
+        "total": _price(total),
+    }
+    return ReceiptSample(
+        image=torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1))),  # (3, S, S)
+        fields=fields,
+        lines=lines,
         boxes=torch.from_numpy(np.stack(boxes)),
         background=kind,
     )

@@ -152,8 +152,16 @@ def _body_indent(lines: list[str], node: ast.AST, header_indent: str) -> str:
 STUB_MESSAGE = "todavía no implementado (ver el TODO)"
 
 
-def _raise(qualname: str) -> str:
-    return f'raise NotImplementedError("{qualname}: {STUB_MESSAGE}")'
+# The book shows code at most this wide (book/ESTILO.md); a longer raise is split.
+MAX_LINE = 88
+
+
+def _raise(qualname: str, indent: str) -> list[str]:
+    line = f'{indent}raise NotImplementedError("{qualname}: {STUB_MESSAGE}")'
+    if len(line) <= MAX_LINE:
+        return [line]
+    inner = indent + "    "
+    return [f"{indent}raise NotImplementedError(", f'{inner}"{qualname}: "', f'{inner}"{STUB_MESSAGE}"', f"{indent})"]
 
 
 def _indent_of(line: str) -> str:
@@ -162,7 +170,7 @@ def _indent_of(line: str) -> str:
 
 def _stub_function(lines: list[str], node: ast.AST, prefix: str = "") -> list[str]:
     indent = _body_indent(lines, node, _indent_of(lines[node.lineno - 1]))
-    return _header(lines, node) + _docstring_lines(lines, node) + [indent + _raise(prefix + node.name)]
+    return _header(lines, node) + _docstring_lines(lines, node) + _raise(prefix + node.name, indent)
 
 
 def _stub_class(lines: list[str], node: ast.ClassDef) -> list[str]:
@@ -254,7 +262,7 @@ def stub_cell(source: str, where: str = "cell") -> str:
         out += lines[previous_end + 1 : region.begin]
         body = lines[region.begin + 1 : region.end]
         if region.indent:
-            out.append(region.indent + _raise(_enclosing_function(tree, region.begin + 1)))
+            out += _raise(_enclosing_function(tree, region.begin + 1), region.indent)
         else:
             out += _stub_top_level("\n".join(body), f"{where}, line {region.begin + 2}")
         previous_end = region.end

@@ -17,7 +17,7 @@ from .registry import Assignment
 
 __all__ = ["TP"]
 
-TP = Assignment("tp1", title="TP1: parches, dimensión del embedding y embeddings posicionales aprendidos")
+TP = Assignment("tp1", title="TP1: parches, dimensión de la incrustación y codificaciones posicionales aprendidas")
 
 TP.part(
     "tradeoffs",

@@ -125,7 +125,7 @@ def _mixing(matrix: torch.Tensor) -> str:
     blind = [i for i in range(len(matrix)) if not bool(matrix[i, i])]
     if blind:
         return f"la salida de la muestra {blind[0]} no cambió al cambiar su propia entrada"
-    return "cada salida depende sólo de su muestra"
+    return "cada salida depende solo de su muestra"
 
 
 def _independence_judge(got, expected):
@@ -146,7 +146,7 @@ def _independence_judge(got, expected):
     wrong.sort(key=lambda item: not bool((item[1] & ~torch.eye(len(item[1]), dtype=torch.bool)).any()))
     if wrong:
         key, matrix = wrong[0]
-        return f"{key}: cada salida depende sólo de su propia muestra", f"{key}: {_mixing(matrix)}"
+        return f"{key}: cada salida depende solo de su propia muestra", f"{key}: {_mixing(matrix)}"
     return difference
 
 
@@ -194,7 +194,7 @@ def parameters(cls):
 
 
 @patch_embed.test(
-    "Cada parche cambia sólo su token, en orden raster (fila por fila)",
+    "Cada parche cambia solo su token, en orden raster (fila por fila)",
     weight=2,
     hint="El token k es el parche de la fila k // (H/P) y la columna k % (H/P); no mezcles parches ni columnas.",
 )
@@ -386,7 +386,7 @@ def attention_weights(cls):
 
 
 @attention.test(
-    "Cada muestra del batch sólo cambia su propia salida",
+    "Cada muestra del lote solo cambia su propia salida",
     judge=_independence_judge,
     hint="Las formas son (B, N, D): la atención es entre los N tokens de cada muestra, nunca entre muestras.",
 )
@@ -441,7 +441,7 @@ block = TP.part(
     reference=EncoderBlock,
     forbidden=(nn.TransformerEncoderLayer, nn.MultiheadAttention, MultiHeadAttention, MLP),
     description=(
-        "Un bloque *pre-norm* del encoder: $x + \\mathrm{MSA}(\\mathrm{LN}(x))$ y después "
+        "Un bloque *pre-norm* del codificador: $x + \\mathrm{MSA}(\\mathrm{LN}(x))$ y después "
         "$x + \\mathrm{MLP}(\\mathrm{LN}(x))$, con tu `MultiHeadSelfAttention` y un MLP de dos capas con GELU y "
         "ancho `int(D * mlp_ratio)`."
     ),
@@ -501,9 +501,9 @@ def block_values(cls):
 
 
 @block.test(
-    "Cada muestra del batch sólo cambia su propia salida",
+    "Cada muestra del lote solo cambia su propia salida",
     judge=_independence_judge,
-    hint="Todo el bloque trabaja sobre (B, N, D); ninguna operación debe mezclar el eje del batch.",
+    hint="Todo el bloque trabaja sobre (B, N, D); ninguna operación debe mezclar el eje del lote.",
 )
 def block_batch_independence(cls):
     x = torch.randn(4, TOKENS, D)
@@ -580,9 +580,9 @@ def _vit_count_judge(got, expected):
     reasons = {
         2 * D: "faltan 2·D: el token [CLS] y su posición",
         D: "falta D: el token [CLS], o su posición (son N + 1 posiciones)",
-        num_patches * D + 2 * D: "faltan el token [CLS] y todo el embedding posicional",
-        (num_patches + 1) * D: "falta el embedding posicional",
-        num_patches * D: "falta el embedding posicional de los parches",
+        num_patches * D + 2 * D: "faltan el token [CLS] y toda la codificación posicional",
+        (num_patches + 1) * D: "falta la codificación posicional",
+        num_patches * D: "falta la codificación posicional de los parches",
     }
     if missing in reasons:
         return difference[0], f"{difference[1]}: {reasons[missing]}"
@@ -617,12 +617,12 @@ def vit_parameters(cls):
 
 
 @vit.test(
-    "Cada imagen del batch sólo cambia sus propios logits y tokens (el bug de batch_first)",
+    "Cada imagen del lote solo cambia sus propios logits y tokens (el bug de batch_first)",
     weight=2,
     judge=_independence_judge,
     hint=(
         "Si usaste nn.TransformerEncoderLayer, necesita batch_first=True para tensores (B, N, D): con el valor "
-        "por defecto lee (N, B, D) y la atención mezcla las imágenes del batch. Mirá la parte 5."
+        "por defecto lee (N, B, D) y la atención mezcla las imágenes del lote. Mirá la parte 5."
     ),
 )
 def vit_batch_independence(cls):
@@ -687,7 +687,7 @@ def vit_gradients(cls):
 
 @vit.test(
     "Tamaños que no se dividen e imágenes de otro tamaño levantan ValueError",
-    hint="Tu PatchEmbedding ya lo hace: el ViT sólo tiene que usarla.",
+    hint="Tu PatchEmbedding ya lo hace: el ViT solo tiene que usarla.",
 )
 def vit_errors(cls):
     model = cls(**VIT)
@@ -716,7 +716,7 @@ param_count = TP.part(
 @param_count.test(
     "Da la cantidad de parámetros de ViT-B/16 y ViT-Ti/16",
     hint=(
-        "ViT-B/16 tiene 86.567.656: patch embedding P²CD + D, [CLS] D, (N + 1)·D posiciones, "
+        "ViT-B/16 tiene 86 567 656: incrustación de parches P²CD + D, [CLS] D, (N + 1)·D posiciones, "
         "12 bloques, 2D y DK + K."
     ),
 )
@@ -756,7 +756,7 @@ batch_influence_part = TP.part(
     target="batch_influence",
     reference=batch_influence,
     description=(
-        "La prueba que delata el bug del TP original: para cada muestra $j$ del batch, cambiarla y ver qué salidas "
+        "La prueba que delata el bug del TP original: para cada muestra $j$ del lote, cambiarla y ver qué salidas "
         "$i$ se mueven; devuelve una matriz booleana $(B, B)$, la identidad para un modelo que trata cada muestra "
         "por separado."
     ),

@@ -105,7 +105,7 @@ def stratified(fn):
 @splits.test(
     "Ninguna imagen en dos splits, ninguna perdida, test sin cambios",
     weight=2,
-    hint="validation sale de train (y sólo de train); test pasa tal cual.",
+    hint="validation sale de train (y solo de train); test pasa tal cual.",
 )
 def disjoint(fn):
     pool = _pool()
@@ -225,7 +225,7 @@ def head_loss(fn):
 @head.test(
     "El resto del modelo queda con los pesos preentrenados",
     weight=2,
-    hint="Cambiá sólo model.classifier: crear un modelo nuevo desde la config pierde el preentrenamiento.",
+    hint="Cambiá solo model.classifier: crear un modelo nuevo desde la config pierde el preentrenamiento.",
 )
 def backbone_kept(fn):
     model = fn(_pretrained(), list(BEANS))
@@ -257,7 +257,7 @@ TP.part(
     title="Antes del ajuste: la cabeza nueva sin entrenar y la sonda lineal",
     points=1,
     manual=True,
-    description="Qué da la cabeza nueva sin entrenar y por qué; qué mide una sonda lineal (sólo la cabeza entrena).",
+    description="Qué da la cabeza nueva sin entrenar y por qué; qué mide una sonda lineal (solo la cabeza entrena).",
 )
 
 TP.part(
@@ -265,7 +265,7 @@ TP.part(
     title="Los hiperparámetros del ajuste fino",
     points=1.5,
     manual=True,
-    description="Tasa de aprendizaje, épocas, batch, weight decay, warm-up y capas congeladas: qué valores "
+    description="Tasa de aprendizaje, épocas, tamaño del lote, weight decay, warm-up y capas congeladas: qué valores "
     "elegiste, por qué son distintos de los de entrenar desde cero, y qué pasó al cambiarlos.",
 )
 

@@ -7,6 +7,7 @@
   or a :class:`ConversionError` naming what differs.
 * :func:`detr_from_hf`: Hugging Face's ``DetrForObjectDetection`` as our
   :class:`~vitcourse.models.DETR`;
+* :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
@@ -14,6 +15,7 @@
 
 from .compare import compare_models, trace
 from .detr import detr_from_hf
+from .gpt import gpt_from_hf, gpt_to_hf
 from .mapping import ConversionError
 from .pretrained import (
     HUB_MODELS,
@@ -36,6 +38,8 @@ __all__ = [
     "Provenance",
     "compare_models",
     "detr_from_hf",
+    "gpt_from_hf",
+    "gpt_to_hf",
     "hub_offline",
     "hub_reachable",
     "load_pretrained",

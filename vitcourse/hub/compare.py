@@ -84,8 +84,11 @@ def trace(model: nn.Module, images: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"embeddings": record.pop("embeddings"), **record}
 
 
-def compare_models(ours: nn.Module, theirs: nn.Module, images: torch.Tensor) -> pd.DataFrame:
-    """Largest absolute difference between two models, at the embeddings, after every block, at the output.
+def compare_models(
+    ours: nn.Module, theirs: nn.Module, images: torch.Tensor
+) -> pd.DataFrame:
+    """Largest absolute difference between two models, at the embeddings, after every
+    block, at the output.
 
     Args:
         ours: one model (e.g. a converted :class:`~vitcourse.models.ViT`).
@@ -93,11 +96,12 @@ def compare_models(ours: nn.Module, theirs: nn.Module, images: torch.Tensor) -> 
         images: ``(B, C, H, W)``, the same for both.
 
     Returns:
-        One row per point: ``layer``, ``tensor_shape``, ``max_abs_diff``, ``max_abs_value`` (the
-        scale the difference compares with).
+        One row per point: ``layer``, ``tensor_shape``, ``max_abs_diff``,
+        ``max_abs_value`` (the scale the difference compares with).
 
     Raises:
-        ValueError: the two have different numbers of blocks or different shapes at a point.
+        ValueError: the two have different numbers of blocks or different shapes at a
+            point.
     """
     a, b = trace(ours, images), trace(theirs, images)
     if a.keys() != b.keys():
@@ -105,7 +109,10 @@ def compare_models(ours: nn.Module, theirs: nn.Module, images: torch.Tensor) -> 
     rows = []
     for layer in a:
         if a[layer].shape != b[layer].shape:
-            raise ValueError(f"{layer}: shapes differ, {tuple(a[layer].shape)} vs {tuple(b[layer].shape)}")
+            raise ValueError(
+                f"{layer}: shapes differ, {tuple(a[layer].shape)} vs "
+                f"{tuple(b[layer].shape)}"
+            )
         rows.append(
             {
                 "layer": layer,

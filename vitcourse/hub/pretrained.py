@@ -36,6 +36,7 @@ from torch import nn
 from ..data.remote import reachable
 from ..runtime import resolve_profile
 from . import standins
+from .gpt import GPT2_REVISION, tiny_gpt2_config
 from .standins import IMAGENET_MEAN, IMAGENET_STD, STAND_IN_IMAGE_SIZE
 
 __all__ = [
@@ -79,7 +80,7 @@ class HubModel:
         stand_in_image_size: the image size of the tiny stand-in.
         checkpoint: a shipped :mod:`vitcourse.checkpoints` name that stands in better
             than random weights, looked up only when needed (it may not be installed).
-        ours: ``"vit"`` or ``"swin"``: converts to this package's model
+        ours: ``"vit"``, ``"swin"`` or ``"gpt"``: converts to this package's model
             (``framework="vitcourse"``).
     """
 
@@ -164,6 +165,11 @@ HUB_MODELS: dict[str, HubModel] = {
         HubModel(
             "naver-clova-ix/donut-base", "main", {"image-to-text": "VisionEncoderDecoderModel"},
             standins.tiny_donut, processor="AutoProcessor",
+        ),
+        HubModel(
+            "openai-community/gpt2", GPT2_REVISION,
+            {"text-generation": "GPT2LMHeadModel", "feature-extraction": "GPT2Model"},
+            tiny_gpt2_config, processor="AutoTokenizer", ours="gpt",
         ),
     )
 }  # fmt: skip
@@ -337,13 +343,14 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
 
 
 def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
+    from .gpt import gpt_from_hf
     from .swin import swin_from_hf
     from .vit import vit_from_hf
 
-    converters = {"vit": vit_from_hf, "swin": swin_from_hf}
+    converters = {"vit": vit_from_hf, "swin": swin_from_hf, "gpt": gpt_from_hf}
     if entry is None or entry.ours not in converters:
         known = [m.hub_id for m in HUB_MODELS.values() if m.ours]
-        raise ValueError(f"framework='vitcourse' converts only the ViT and Swin models {known}; use framework='hf'")
+        raise ValueError(f"framework='vitcourse' converts only the ViT and Swin models and GPT-2 {known}; use framework='hf'")
     ours = converters[entry.ours](model)
     provenance = getattr(model, "provenance", None)
     return _label(ours, provenance) if provenance is not None else ours

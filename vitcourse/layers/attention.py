@@ -46,7 +46,9 @@ def causal_mask(
     Returns:
         ``(N, num_past + N)``; with ``num_past=0`` the square lower triangle.
     """
-    ones = torch.ones(num_tokens, num_past + num_tokens, dtype=torch.bool, device=device)
+    ones = torch.ones(
+        num_tokens, num_past + num_tokens, dtype=torch.bool, device=device
+    )
     return ones.tril(diagonal=num_past)
 
 
@@ -286,7 +288,9 @@ class MultiHeadAttention(nn.Module):
         if positions and cache is not None:
             raise ValueError("query_pos/key_pos (DETR) and a KVCache (generation) can't be combined")
         if causal and context is not None:
-            raise ValueError("causal=True is for self-attention; cross-attention sees the whole context")
+            raise ValueError(
+                "causal=True is for self-attention; cross-attention sees the whole context"
+            )
         B, Nq, D = x.shape
         if mask is not None and mask.ndim == 3:
             mask = mask.unsqueeze(1)  # (B, 1, Nq, Nk): the same mask for every head

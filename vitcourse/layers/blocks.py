@@ -74,7 +74,9 @@ class EncoderBlock(nn.Module):
         """
         weights = None
         if self.norm_first:
-            attended = self.attn(self.norm1(x), mask=mask, return_attention=return_attention)
+            attended = self.attn(
+                self.norm1(x), mask=mask, return_attention=return_attention
+            )
             if return_attention:
                 attended, weights = attended
             x = x + self.drop_path(self.drop(attended))

@@ -43,11 +43,13 @@ class PatchMerging(nn.Module):
         """Merge ``2 × 2`` neighbourhoods of a ``(B, H, W, C)`` map."""
         if x.ndim != 4 or x.shape[-1] != self.embed_dim or x.shape[1] % 2 or x.shape[2] % 2:
             raise ValueError(
-                f"expected a feature map shaped (B, H, W, {self.embed_dim}) with even H and W, got {tuple(x.shape)}"
+                f"expected a feature map shaped (B, H, W, {self.embed_dim}) with even H "
+                f"and W, got {tuple(x.shape)}"
             )
         top_left = x[:, 0::2, 0::2]  # (B, H/2, W/2, C)
         bottom_left = x[:, 1::2, 0::2]
         top_right = x[:, 0::2, 1::2]
         bottom_right = x[:, 1::2, 1::2]
-        x = torch.cat([top_left, bottom_left, top_right, bottom_right], dim=-1)  # (B, H/2, W/2, 4C)
+        # (B, H/2, W/2, 4C)
+        x = torch.cat([top_left, bottom_left, top_right, bottom_right], dim=-1)
         return self.reduction(self.norm(x))  # (B, H/2, W/2, out_dim)

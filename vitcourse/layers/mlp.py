@@ -51,7 +51,8 @@ class MLP(nn.Module):
         in_features: input dimension ``D``.
         hidden_features: hidden dimension (``4 D`` by default).
         out_features: output dimension (``D`` by default).
-        act_layer: activation class (``nn.GELU`` as in ViT; ``nn.ReLU`` as in the 2017 paper).
+        act_layer: activation class (``nn.GELU`` as in ViT; ``nn.ReLU`` as in the 2017
+            paper).
         dropout: dropout after the activation and after the second layer.
 
     Shapes:

@@ -233,10 +233,15 @@ class PatchEmbedding(nn.Module):
         Returns:
             ``(B, N, D)`` patch tokens in raster order.
         """
-        if images.ndim != 4 or images.shape[1] != self.in_chans or tuple(images.shape[2:]) != self.img_size:
+        if (
+            images.ndim != 4
+            or images.shape[1] != self.in_chans
+            or tuple(images.shape[2:]) != self.img_size
+        ):
             raise ValueError(
-                f"expected images shaped (B, {self.in_chans}, {self.img_size[0]}, {self.img_size[1]}), "
-                f"got {tuple(images.shape)}; build the PatchEmbedding with the image size you feed it"
+                f"expected images shaped (B, {self.in_chans}, {self.img_size[0]}, "
+                f"{self.img_size[1]}), got {tuple(images.shape)}; build the PatchEmbedding "
+                f"with the image size you feed it"
             )
         pad_h, pad_w = self.padding
         if pad_h or pad_w:
@@ -257,9 +262,13 @@ class PatchEmbedding(nn.Module):
         Returns:
             ``self``, for chaining.
         """
-        if (other.patch_size, other.in_chans, other.embed_dim) != (self.patch_size, self.in_chans, self.embed_dim):
+        if (other.patch_size, other.in_chans, other.embed_dim) != (
+            self.patch_size,
+            self.in_chans,
+            self.embed_dim,
+        ):
             raise ValueError(
-                "both embeddings need the same patch_size, in_chans and embed_dim, got "
+                f"both embeddings need the same patch_size, in_chans and embed_dim, got "
                 f"{(other.patch_size, other.in_chans, other.embed_dim)} and "
                 f"{(self.patch_size, self.in_chans, self.embed_dim)}"
             )
@@ -268,7 +277,8 @@ class PatchEmbedding(nn.Module):
             weight = weight.permute(0, 2, 3, 1).reshape(self.embed_dim, -1)  # (D, p1*p2*C)
         elif other.method == "linear" and self.method == "conv":
             P, C = self.patch_size, self.in_chans
-            weight = weight.reshape(self.embed_dim, P, P, C).permute(0, 3, 1, 2)  # (D, C, p1, p2)
+            # (D, C, p1, p2)
+            weight = weight.reshape(self.embed_dim, P, P, C).permute(0, 3, 1, 2)
         self.proj.weight.copy_(weight)
         self.proj.bias.copy_(other.proj.bias)
         return self

@@ -19,22 +19,28 @@ from torch import nn
 __all__ = ["LearnedPositionalEmbedding", "resize_pos_embed", "sincos_2d_encoding", "sinusoidal_encoding"]
 
 
-def sinusoidal_encoding(num_positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+def sinusoidal_encoding(
+    num_positions: int, dim: int, base: float = 10000.0
+) -> torch.Tensor:
     """The fixed sinusoidal positional encoding of Vaswani et al. (2017).
 
-    ``PE[pos, 2i] = sin(pos / base^(2i/dim))`` and ``PE[pos, 2i+1] = cos(pos / base^(2i/dim))``:
-    each pair of columns is a sine/cosine at one frequency, from fast (``i = 0``) to slow.
+    ``PE[pos, 2i] = sin(pos / base^(2i/dim))`` and ``PE[pos, 2i+1] = cos(pos /
+    base^(2i/dim))``: each pair of columns is a sine/cosine at one frequency, from fast
+    (``i = 0``) to slow.
 
     Args:
         num_positions: number of positions ``N`` (rows).
-        dim: encoding dimension ``D`` (columns); an odd ``D`` ends with a lone sine column.
+        dim: encoding dimension ``D`` (columns); an odd ``D`` ends with a lone sine
+            column.
         base: the ``10000`` of the paper (the course's slide uses ``n = 100``).
 
     Returns:
         ``(N, D)`` float32 tensor.
     """
     if num_positions < 1 or dim < 1:
-        raise ValueError(f"num_positions and dim must be positive, got {num_positions} and {dim}")
+        raise ValueError(
+            f"num_positions and dim must be positive, got {num_positions} and {dim}"
+        )
     position = torch.arange(num_positions, dtype=torch.float64).unsqueeze(1)  # (N, 1)
     two_i = torch.arange(0, dim, 2, dtype=torch.float64)  # (ceil(D/2),)
     angle = position / base ** (two_i / dim)  # (N, ceil(D/2))
@@ -44,7 +50,9 @@ def sinusoidal_encoding(num_positions: int, dim: int, base: float = 10000.0) -> 
     return encoding.float()
 
 
-def sincos_2d_encoding(grid_h: int, grid_w: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+def sincos_2d_encoding(
+    grid_h: int, grid_w: int, dim: int, base: float = 10000.0
+) -> torch.Tensor:
     """A fixed 2-D sinusoidal encoding for a ``grid_h × grid_w`` grid of patches.
 
     The first half of the columns encodes the row of the patch, the second half its
@@ -58,10 +66,13 @@ def sincos_2d_encoding(grid_h: int, grid_w: int, dim: int, base: float = 10000.0
         base: frequency base.
 
     Returns:
-        ``(grid_h * grid_w, D)`` in raster order, matching :func:`~vitcourse.layers.patchify`.
+        ``(grid_h * grid_w, D)`` in raster order, matching
+        :func:`~vitcourse.layers.patchify`.
     """
     if dim % 4:
-        raise ValueError(f"dim must be a multiple of 4 for a 2-D sin/cos encoding, got {dim}")
+        raise ValueError(
+            f"dim must be a multiple of 4 for a 2-D sin/cos encoding, got {dim}"
+        )
     rows = sinusoidal_encoding(grid_h, dim // 2, base)  # (gh, D/2)
     cols = sinusoidal_encoding(grid_w, dim // 2, base)  # (gw, D/2)
     rows = rows[:, None, :].expand(grid_h, grid_w, dim // 2)  # (gh, gw, D/2)
@@ -98,8 +109,8 @@ class LearnedPositionalEmbedding(nn.Module):
         """Add the first ``L`` positions to a batch of token sequences."""
         if x.ndim != 3 or x.shape[-1] != self.dim or x.shape[1] > self.num_positions:
             raise ValueError(
-                f"expected tokens shaped (B, L, {self.dim}) with L <= {self.num_positions}, "
-                f"got {tuple(x.shape)}"
+                f"expected tokens shaped (B, L, {self.dim}) with L <= "
+                f"{self.num_positions}, got {tuple(x.shape)}"
             )
         return x + self.weight[:, : x.shape[1]]
 
@@ -111,7 +122,8 @@ def resize_pos_embed(
     num_prefix_tokens: int = 1,
     mode: str = "bicubic",
 ) -> torch.Tensor:
-    """Resample a learned position table to another patch grid (a ViT at another resolution).
+    """Resample a learned position table to another patch grid (a ViT at another
+    resolution).
 
     A ViT trained at one image size has one learned position per patch of its grid.
     At a larger size there are more patches; their positions are interpolated from the
@@ -133,12 +145,15 @@ def resize_pos_embed(
     expected = num_prefix_tokens + old_h * old_w
     if pos_embed.ndim != 3 or pos_embed.shape[:2] != (1, expected):
         raise ValueError(
-            f"expected a position table shaped (1, {expected}, D) for {num_prefix_tokens} prefix token(s) and a "
-            f"{old_h}x{old_w} grid, got {tuple(pos_embed.shape)}"
+            f"expected a position table shaped (1, {expected}, D) for "
+            f"{num_prefix_tokens} prefix token(s) and a {old_h}x{old_w} grid, got "
+            f"{tuple(pos_embed.shape)}"
         )
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     D = grid.shape[-1]
-    grid = grid.reshape(1, old_h, old_w, D).permute(0, 3, 1, 2)  # (1, D, gh, gw): positions as an image
-    grid = F.interpolate(grid, size=(new_h, new_w), mode=mode, align_corners=False)  # (1, D, gh', gw')
+    # (1, D, gh, gw): positions as an image
+    grid = grid.reshape(1, old_h, old_w, D).permute(0, 3, 1, 2)
+    # (1, D, gh', gw')
+    grid = F.interpolate(grid, size=(new_h, new_w), mode=mode, align_corners=False)
     grid = grid.permute(0, 2, 3, 1).reshape(1, new_h * new_w, D)  # (1, gh'·gw', D)
     return torch.cat([prefix, grid], dim=1)

@@ -60,7 +60,9 @@ def window_partition(x: torch.Tensor, window_size: int) -> torch.Tensor:
         window in raster order, ``num_windows = (H/M) * (W/M)``.
     """
     if x.ndim != 4:
-        raise ValueError(f"expected a feature map shaped (B, H, W, C), got {tuple(x.shape)}")
+        raise ValueError(
+            f"expected a feature map shaped (B, H, W, C), got {tuple(x.shape)}"
+        )
     B, H, W, C = x.shape
     _check_divisible(H, W, window_size)
     M = window_size
@@ -112,12 +114,15 @@ def relative_position_index(window_size: int) -> torch.Tensor:
     M = window_size
     ys, xs = torch.meshgrid(torch.arange(M), torch.arange(M), indexing="ij")
     coords = torch.stack([ys.flatten(), xs.flatten()])  # (2, M*M)
-    delta = coords[:, :, None] - coords[:, None, :]  # (2, M*M, M*M): (Δy, Δx) of every pair
+    # (2, M*M, M*M): (Δy, Δx) of every pair
+    delta = coords[:, :, None] - coords[:, None, :]
     delta = delta + (M - 1)  # from [-(M-1), M-1] to [0, 2M-2]
     return delta[0] * (2 * M - 1) + delta[1]
 
 
-def shifted_window_mask(height: int, width: int, window_size: int, shift_size: int) -> torch.Tensor:
+def shifted_window_mask(
+    height: int, width: int, window_size: int, shift_size: int
+) -> torch.Tensor:
     """Additive attention mask for windows of a cyclically shifted feature map.
 
     After ``torch.roll(x, (-s, -s))`` the last row and column of windows hold tokens
@@ -136,7 +141,9 @@ def shifted_window_mask(height: int, width: int, window_size: int, shift_size: i
         where it is not (add it to the scores).
     """
     if not 0 < shift_size < window_size:
-        raise ValueError(f"shift_size must be in (0, window_size={window_size}), got {shift_size}")
+        raise ValueError(
+            f"shift_size must be in (0, window_size={window_size}), got {shift_size}"
+        )
     M, s = window_size, shift_size
     labels = torch.zeros(1, height, width, 1)
     bands = (slice(0, -M), slice(-M, -s), slice(-s, None))

@@ -7,7 +7,8 @@
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
 * :class:`DETR` (+ :class:`DETRConfig`): the detection transformer (``models/detr/``);
-* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes.
+* :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
+* :class:`Donut` (+ :class:`DonutConfig`): a Swin encoder and a text decoder with cross-attention (OCR-free).
 
 Build any of them by name::
 
@@ -18,6 +19,7 @@ Build any of them by name::
 
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
 from .detr import DETR, DETRConfig
+from .donut import Donut, DonutConfig, donut_loss
 from .gpt import GPT, GPTConfig, lm_loss, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
@@ -31,6 +33,8 @@ __all__ = [
     "DETR",
     "DETRConfig",
     "DistilledViT",
+    "Donut",
+    "DonutConfig",
     "GPTConfig",
     "HybridEmbedding",
     "HybridViT",
@@ -46,6 +50,7 @@ __all__ = [
     "count_parameters",
     "create_model",
     "deit_loss",
+    "donut_loss",
     "get_config",
     "hard_distillation_loss",
     "list_models",

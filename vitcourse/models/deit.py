@@ -67,7 +67,8 @@ class DistilledViT(ViT):
         return self.head(features[:, 0]), self.head_dist(features[:, 1])
 
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        """Inference: the average of the class and distillation heads (as DeiT and timm do)."""
+        """Inference: the average of the class and distillation heads (as DeiT and timm do).
+        """
         z_cls, z_dist = self.forward_heads(features)
         return (z_cls + z_dist) / 2
 
@@ -89,12 +90,13 @@ class DistilledViT(ViT):
 def soft_distillation_loss(
     student_logits: torch.Tensor, teacher_logits: torch.Tensor, tau: float = 3.0
 ) -> torch.Tensor:
-    r"""Soft distillation (Hinton et al., 2015): match the teacher's softened distribution.
+    r"""Soft distillation (Hinton et al., 2015): match the teacher's softened
+    distribution.
 
     .. math::
 
-        \mathcal{L}_{soft} = \tau^2 \, \mathrm{KL}\big(\psi(z_t / \tau) \,\|\, \psi(z_s / \tau)\big)
-        = \tau^2 \sum_c p_t^{(c)} \big(\log p_t^{(c)} - \log p_s^{(c)}\big)
+        \mathcal{L}_{soft} = \tau^2 \, \mathrm{KL}\big(\psi(z_t / \tau) \,\|\, \psi(z_s
+        / \tau)\big) = \tau^2 \sum_c p_t^{(c)} \big(\log p_t^{(c)} - \log p_s^{(c)}\big)
 
     with ``ψ`` the softmax. A temperature ``τ > 1`` flattens both distributions so the
     student also learns which wrong classes the teacher finds plausible ("dark
@@ -112,8 +114,8 @@ def soft_distillation_loss(
     """
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
-            f"student and teacher logits must have the same shape (B, num_classes), got "
-            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
+            f"student and teacher logits must have the same shape (B, num_classes), "
+            f"got {tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
         )
     if tau <= 0:
         raise ValueError(f"the temperature tau must be positive, got {tau}")
@@ -123,12 +125,15 @@ def soft_distillation_loss(
     return kl * tau**2
 
 
-def hard_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> torch.Tensor:
+def hard_distillation_loss(
+    student_logits: torch.Tensor, teacher_logits: torch.Tensor
+) -> torch.Tensor:
     r"""Hard distillation (DeiT): the teacher's top class is the target.
 
     .. math::
 
-        \mathcal{L}_{hard} = \mathrm{CE}\big(\psi(z_s),\; y_t\big), \qquad y_t = \arg\max_c z_t^{(c)}
+        \mathcal{L}_{hard} = \mathrm{CE}\big(\psi(z_s),\; y_t\big), \qquad y_t =
+        \arg\max_c z_t^{(c)}
 
     No temperature; DeiT found it better than soft distillation with a CNN teacher.
 
@@ -141,8 +146,8 @@ def hard_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.T
     """
     if student_logits.shape != teacher_logits.shape:
         raise ValueError(
-            f"student and teacher logits must have the same shape (B, num_classes), got "
-            f"{tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
+            f"student and teacher logits must have the same shape (B, num_classes), "
+            f"got {tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}"
         )
     return F.cross_entropy(student_logits, teacher_logits.detach().argmax(dim=-1))
 

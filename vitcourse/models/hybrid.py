@@ -86,10 +86,14 @@ class HybridEmbedding(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Embed a batch of images into ``(B, N, D)`` tokens in raster order."""
-        if images.ndim != 4 or images.shape[1] != self.in_chans or tuple(images.shape[2:]) != self.img_size:
+        if (
+            images.ndim != 4
+            or images.shape[1] != self.in_chans
+            or tuple(images.shape[2:]) != self.img_size
+        ):
             raise ValueError(
-                f"expected images shaped (B, {self.in_chans}, {self.img_size[0]}, {self.img_size[1]}), "
-                f"got {tuple(images.shape)}"
+                f"expected images shaped (B, {self.in_chans}, {self.img_size[0]}, "
+                f"{self.img_size[1]}), got {tuple(images.shape)}"
             )
         features = self.backbone.forward_features(images)  # (B, C', H/s, W/s)
         x = self.proj(features)  # (B, D, gh, gw)

@@ -203,7 +203,8 @@ class ViT(nn.Module):
             ``(B, T, D)`` with ``T = num_prefix_tokens + N``.
         """
         patches = self.patch_tokens(images)  # (B, N, D)
-        tokens = torch.cat([self.prefix_tokens(patches.shape[0]), patches], dim=1)  # (B, T, D)
+        # (B, T, D)
+        tokens = torch.cat([self.prefix_tokens(patches.shape[0]), patches], dim=1)
         return self.pos_drop(tokens)
 
     def encode(

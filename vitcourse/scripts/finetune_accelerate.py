@@ -147,11 +147,14 @@ def build(config: FinetuneConfig, accelerator) -> tuple[torch.nn.Module, dict[st
 
 
 def train_one_epoch(model, loader, optimizer, scheduler, accelerator) -> float:
-    """One pass over ``loader`` (prepared); returns the mean training loss of this process."""
+    """One pass over ``loader`` (prepared); returns the mean training loss of this
+    process.
+    """
     model.train()
     total, batches = 0.0, 0
     for batch in loader:
-        with accelerator.accumulate(model):  # syncs gradients only on the steps that update
+        # syncs gradients only on the steps that update
+        with accelerator.accumulate(model):
             logits = model(pixel_values=batch["pixel_values"]).logits  # (B, C)
             loss = F.cross_entropy(logits, batch["labels"])
             accelerator.backward(loss)
@@ -164,11 +167,13 @@ def train_one_epoch(model, loader, optimizer, scheduler, accelerator) -> float:
 
 @torch.no_grad()
 def evaluate(model, loader, accelerator, num_classes: int) -> dict[str, Any]:
-    """Accuracy, macro precision/recall/F1 and the confusion matrix over every process's share of ``loader``.
+    """Accuracy, macro precision/recall/F1 and the confusion matrix over every process's
+    share of ``loader``.
 
     Returns:
         :func:`vitcourse.train.classification_metrics`'s dict (the confusion matrix as a
-        list of lists) plus ``num_samples``: each image counted once, however many processes.
+        list of lists) plus ``num_samples``: each image counted once, however many
+        processes.
     """
     from ..train.metrics import classification_metrics
 
@@ -176,7 +181,9 @@ def evaluate(model, loader, accelerator, num_classes: int) -> dict[str, Any]:
     preds, targets = [], []
     for batch in loader:
         logits = model(pixel_values=batch["pixel_values"]).logits  # (B, C)
-        batch_preds, batch_targets = accelerator.gather_for_metrics((logits.argmax(-1), batch["labels"]))
+        batch_preds, batch_targets = accelerator.gather_for_metrics(
+            (logits.argmax(-1), batch["labels"])
+        )
         preds.append(batch_preds.cpu())
         targets.append(batch_targets.cpu())
     preds_all, targets_all = torch.cat(preds), torch.cat(targets)

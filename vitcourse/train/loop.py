@@ -120,7 +120,10 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
             no_decay.append(parameter)
         else:
             decay.append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def _check_loader(loader: Iterable, name: str) -> int:
