@@ -199,24 +199,12 @@ class GroundingCriterion(SetCriterion):
         super().__init__(1, matcher or GroundingMatcher(2.0, 5.0, 2.0), 1.0, weight_ce, weight_bbox, weight_giou)
         self.alpha, self.gamma = alpha, gamma
 
-    def single_layer(self, outputs, targets, num_boxes):  # noqa: D102
-        from torchvision.ops import generalized_box_iou_loss
-
-        from ...detection.boxes import cxcywh_to_xyxy
-
-        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]  # (B, N, P), (B, N, 4)
-        indices = self.matcher(outputs, targets)
-        wanted = torch.zeros_like(logits)
+    def loss_classes(self, logits, targets, indices, num_boxes):
+        """Sigmoid focal loss over every (query, phrase) pair: matched queries say yes to their object's phrases."""
+        wanted = torch.zeros_like(logits)  # (B, N, P): unmatched queries say no to every phrase
         for b, (pred, tgt) in enumerate(indices):
             wanted[b, pred] = targets[b]["positive"][tgt].to(logits)
-        loss_ce = sigmoid_focal_loss(logits, wanted, self.alpha, self.gamma, reduction="sum") / num_boxes
-        batch = torch.cat([torch.full_like(p, b) for b, (p, _) in enumerate(indices)])
-        pred = torch.cat([p for p, _ in indices])
-        src = boxes[batch, pred]
-        tgt = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src)
-        loss_bbox = F.l1_loss(src, tgt, reduction="sum") / num_boxes
-        giou = generalized_box_iou_loss(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum") / num_boxes
-        return {"loss_ce": loss_ce, "loss_bbox": loss_bbox, "loss_giou": giou}
+        return sigmoid_focal_loss(logits, wanted, self.alpha, self.gamma, reduction="sum") / num_boxes
 
 
 @register_model(GroundingDETR)

@@ -68,42 +68,37 @@ class SetCriterion(nn.Module):
         class_weight[-1] = eos_coef  # the "no object" class
         self.register_buffer("class_weight", class_weight)
 
+    def loss_classes(
+        self, logits: torch.Tensor, targets: Sequence[dict], indices: list, num_boxes: float
+    ) -> torch.Tensor:
+        """Cross-entropy over all N slots: matched ones say their object's class, the rest ∅."""
+        B, N = logits.shape[:2]
+        wanted = torch.full((B, N), self.num_classes, device=logits.device)  # all "no object"
+        for b, (pred, tgt) in enumerate(indices):
+            wanted[b, pred] = targets[b]["labels"][tgt].to(logits.device)
+        return F.cross_entropy(logits.transpose(1, 2), wanted, self.class_weight)
+
+    def loss_boxes(
+        self, boxes: torch.Tensor, targets: Sequence[dict], indices: list, num_boxes: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """L1 and 1 − GIoU of the matched slots only, averaged over the batch's objects."""
+        src = torch.cat([boxes[b, pred] for b, (pred, _) in enumerate(indices)])  # (K, 4)
+        tgt = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src)
+        l1 = F.l1_loss(src, tgt, reduction="sum")
+        giou = generalized_box_iou_loss(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum")
+        return l1 / num_boxes, giou / num_boxes
+
     def single_layer(
         self,
         outputs: dict[str, torch.Tensor],
         targets: Sequence[dict[str, torch.Tensor]],
         num_boxes: float,
     ) -> dict[str, torch.Tensor]:
-        """The three terms for one decoder layer's predictions."""
-        # (B, N, C+1), (B, N, 4)
-        logits, boxes = outputs["pred_logits"], outputs["pred_boxes"]
-        indices = self.matcher(outputs, targets)
-        batch = torch.cat([torch.full_like(p, b) for b, (p, _) in enumerate(indices)])
-        # which slot of image batch[k] matched
-        pred = torch.cat([p for p, _ in indices])
-        # classes: every slot is "no object" unless matched
-        target_classes = torch.full(
-            logits.shape[:2], self.num_classes, device=logits.device
-        )
-        matched_labels = torch.cat(
-            [t["labels"][j] for t, (_, j) in zip(targets, indices)]
-        )
-        target_classes[batch, pred] = matched_labels.to(logits.device)
-        loss_ce = F.cross_entropy(
-            logits.transpose(1, 2), target_classes, self.class_weight
-        )
-        # boxes: matched slots only
-        src = boxes[batch, pred]  # (K, 4)
-        tgt = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src)
-        loss_bbox = F.l1_loss(src, tgt, reduction="sum") / num_boxes
-        giou = generalized_box_iou_loss(
-            cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum"
-        )
-        return {
-            "loss_ce": loss_ce,
-            "loss_bbox": loss_bbox,
-            "loss_giou": giou / num_boxes,
-        }
+        """Match, then the three terms, for one decoder layer's predictions."""
+        indices = self.matcher(outputs, targets)  # per image: (slots, objects)
+        loss_ce = self.loss_classes(outputs["pred_logits"], targets, indices, num_boxes)
+        loss_bbox, loss_giou = self.loss_boxes(outputs["pred_boxes"], targets, indices, num_boxes)
+        return {"loss_ce": loss_ce, "loss_bbox": loss_bbox, "loss_giou": loss_giou}
 
     def forward(
         self, outputs: dict, targets: Sequence[dict[str, torch.Tensor]]
