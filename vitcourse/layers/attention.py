@@ -286,7 +286,9 @@ class MultiHeadAttention(nn.Module):
         self._check_inputs(x, context, query_pos, key_pos)
         positions = query_pos is not None or key_pos is not None
         if positions and cache is not None:
-            raise ValueError("query_pos/key_pos (DETR) and a KVCache (generation) can't be combined")
+            raise ValueError(
+                "query_pos/key_pos (DETR) and a KVCache (generation) can't be combined"
+            )
         if causal and context is not None:
             raise ValueError(
                 "causal=True is for self-attention; cross-attention sees the whole context"

@@ -69,23 +69,38 @@ class SetCriterion(nn.Module):
         self.register_buffer("class_weight", class_weight)
 
     def loss_classes(
-        self, logits: torch.Tensor, targets: Sequence[dict], indices: list, num_boxes: float
+        self,
+        logits: torch.Tensor,
+        targets: Sequence[dict],
+        indices: list,
+        num_boxes: float,
     ) -> torch.Tensor:
-        """Cross-entropy over all N slots: matched ones say their object's class, the rest ∅."""
+        """Cross-entropy over all N slots: matched ones say their object's class, the
+        rest ∅.
+        """
         B, N = logits.shape[:2]
-        wanted = torch.full((B, N), self.num_classes, device=logits.device)  # all "no object"
+        # all "no object"
+        wanted = torch.full((B, N), self.num_classes, device=logits.device)
         for b, (pred, tgt) in enumerate(indices):
             wanted[b, pred] = targets[b]["labels"][tgt].to(logits.device)
         return F.cross_entropy(logits.transpose(1, 2), wanted, self.class_weight)
 
     def loss_boxes(
-        self, boxes: torch.Tensor, targets: Sequence[dict], indices: list, num_boxes: float
+        self,
+        boxes: torch.Tensor,
+        targets: Sequence[dict],
+        indices: list,
+        num_boxes: float,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """L1 and 1 − GIoU of the matched slots only, averaged over the batch's objects."""
-        src = torch.cat([boxes[b, pred] for b, (pred, _) in enumerate(indices)])  # (K, 4)
+        """L1 and 1 − GIoU of the matched slots only, averaged over the batch's objects.
+        """
+        # (K, 4)
+        src = torch.cat([boxes[b, pred] for b, (pred, _) in enumerate(indices)])
         tgt = torch.cat([t["boxes"][j] for t, (_, j) in zip(targets, indices)]).to(src)
         l1 = F.l1_loss(src, tgt, reduction="sum")
-        giou = generalized_box_iou_loss(cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum")
+        giou = generalized_box_iou_loss(
+            cxcywh_to_xyxy(src), cxcywh_to_xyxy(tgt), reduction="sum"
+        )
         return l1 / num_boxes, giou / num_boxes
 
     def single_layer(
