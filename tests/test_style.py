@@ -60,6 +60,7 @@ class Fence:
     code: bool
     start: int  # line number of the opening fence
     lines: list[tuple[int, str]]
+    info: str = ""  # what follows the opening fence: "{literalinclude} ../vitcourse/x.py"
 
 
 @dataclass
@@ -97,7 +98,7 @@ def parse(path: Path) -> Page:
             directive = re.match(r"\{([\w:-]+)\}", info)
             name = directive[1] if directive else (info.split() or [""])[0]
             code = name in CODE_DIRECTIVES if directive else fence[0] != ":"
-            new = Fence(fence[0], len(fence), name, code, number, [])
+            new = Fence(fence[0], len(fence), name, code, number, [], info)
             stack.append(new)
             if code:
                 page.fences.append(new)
@@ -164,8 +165,30 @@ def without_italics(text: str) -> str:
 PAGES = {path: parse(path) for path in pages()}
 
 
+def caption_lines(page: Page):
+    """Figure captions and alt texts from code cells' ``mystnb`` headers: the reader sees them."""
+    for fence in page.fences:
+        if fence.name != "code-cell":
+            continue
+        _, header = cell_body(fence)
+        if not header:
+            continue
+        lines = [(n, line) for n, line in fence.lines[: len(header.splitlines())]]
+        inside = None  # indentation of the caption/alt key being read
+        for number, line in lines:
+            key = re.match(r"^(\s*)(caption|alt):\s?(.*)$", line)
+            depth = len(line) - len(line.lstrip())
+            if key:
+                inside = len(key[1])
+                yield number, key[3]
+            elif inside is not None and line.strip() and depth > inside:
+                yield number, line
+            else:
+                inside = None
+
+
 def prose_lines(page: Page):
-    for number, line in page.prose:
+    for number, line in [*page.prose, *caption_lines(page)]:
         yield number, visible_text(line)
 
 
@@ -217,7 +240,7 @@ def numbers(page: Page):
             continue
         for number, line in fence.lines:
             for literal in re.findall(r"\"[^\"]*\"|'[^']*'", line):
-                for match in re.finditer(r"(?<![\w.,(\[])\d+,\d+", literal):
+                for match in re.finditer(r"(?<![\w.,(\[{])\d+,\d+", literal):
                     fix = match[0].replace(",", ".")
                     yield number, match[0], f"a printed number: decimal point ({fix}), as the code prints"
 
@@ -253,6 +276,32 @@ def own_words(page: Page):
             yield number, text
 
 
+# A sentence about the machine that built the book (ESTILO.md: the book is read anywhere).
+MACHINE = re.compile(
+    r"(CPU|máquina|computadora|servidor|VM)\b[^.;]{0,60}?\b(que|con que|donde|en la que)\s+"
+    r"(se\s+)?(construye|construyó|arma|armó|compila|compiló)\s+(este|el)\s+libro",
+    re.IGNORECASE,
+)
+
+
+def machine(page: Page):
+    """Whole paragraphs (a sentence may span lines) and the strings code cells print."""
+    paragraph: list[tuple[int, str]] = []
+    for number, text in [*prose_lines(page), (None, "")]:
+        if text.strip():
+            paragraph.append((number, text))
+            continue
+        joined = " ".join(line for _, line in paragraph)
+        for match in MACHINE.finditer(joined):
+            yield paragraph[0][0], match[0], "no sentence about the machine that built the book (ESTILO.md)"
+        paragraph = []
+    for fence in page.fences:
+        if fence.name == "code-cell":
+            for number, line in fence.lines:
+                for match in MACHINE.finditer(line):
+                    yield number, match[0], "no printed sentence about the machine that built the book"
+
+
 def calques(page: Page):
     for number, text in own_words(page):
         for pattern, fix in CALQUES.items():
@@ -263,8 +312,8 @@ def calques(page: Page):
 # One term per concept: ESTILO.md's table, concept -> (forbidden pattern, what to write).
 # An English term is allowed in italics (the glossary's "incrustación (*embedding*)").
 TERMS = {
-    "accuracy": (r"aciertos?", "exactitud"),
-    "precision": (r"sensibilidad(es)?", "exhaustividad (*recall*)"),
+    "accuracy": (r"aciertos?|accuracy", "exactitud"),
+    "precision": (r"sensibilidad(es)?|precision|recall", "precisión; exhaustividad (*recall*)"),
     "batch": (r"batch(es)?|tandas?", "lote"),
     "augmentation": (r"aumentaci[oó]n(es)?", "aumento de datos"),
     "epoch": (r"epochs?", "época"),
@@ -366,9 +415,7 @@ def literalincludes(page: Page):
 
 
 def include_target(page: Page, fence: Fence) -> tuple[Path, dict[str, str]]:
-    lines = Path(page.path).read_text(encoding="utf-8").splitlines()
-    argument = FENCE.match(lines[fence.start - 1])["info"].strip()
-    argument = re.sub(r"^\{literalinclude\}\s*", "", argument)
+    argument = re.sub(r"^\{literalinclude\}\s*", "", fence.info)
     options = {}
     for _, line in fence.lines:
         option = re.match(r"\s*:([\w-]+):\s*(.*)$", line)
@@ -419,6 +466,7 @@ RULES = {
     "number": numbers,
     "unit": units,
     "calque": calques,
+    "machine": machine,
     "term": terms,
     "glue-bold": glued_bold,
     "printed-thousands": printed_thousands,
@@ -576,3 +624,20 @@ def test_code_lines_and_literalincludes(tmp_path):
 def test_new_chapters_are_checked():
     assert {path.name for path in pages()} >= {"01_transformers_imagenes.md", "tp1.md", "glosario.md"}
     assert all(path.suffix == ".md" for path in pages())
+
+
+def test_sentences_about_the_building_machine_are_found_across_lines(tmp_path):
+    text = (
+        "En el perfil `smoke` (la CPU de dos núcleos que\nconstruye este libro) son chicos.\n\n"
+        "El perfil con el que se construye este libro corre en CPU.\n"
+    )
+    assert [line for line, _, _ in check_text(tmp_path, text, "machine")] == [1]
+
+
+def test_figure_captions_and_alt_texts_are_prose(tmp_path):
+    text = (
+        "```{code-cell} ipython3\n---\nmystnb:\n  figure:\n    caption: Un bloque del encoder,\n"
+        "      sólo de ejemplo.\n    name: fig-x\n  image:\n    alt: Dos barras.\n---\nx = 'sólo'\n```\n"
+    )
+    assert [(line, what) for line, what, _ in check_text(tmp_path, text, "accent")] == [(6, "sólo")]
+    assert [what for _, what, _ in check_text(tmp_path, text, "term")] == ["encoder"]

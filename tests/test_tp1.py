@@ -111,3 +111,24 @@ def _photo(size):
     from vitcourse.data import load_photo
 
     return load_photo("astronaut", size)
+
+
+def test_learned_pos_follows_the_course_torch_randn():
+    from torch import nn
+
+    from vitcourse.grading import evaluate
+    from vitcourse.grading.tp1 import CourseLearnedPositionalEmbedding
+
+    class ScaledLikeViT(nn.Module):  # ViT's 0.02, not the course's torch.randn
+        def __init__(self, num_positions, embed_dim):
+            super().__init__()
+            self.weight = nn.Parameter(torch.randn(1, num_positions, embed_dim) * 0.02)
+
+        def forward(self, x):
+            return x + self.weight[:, : x.shape[1]]
+
+    assert evaluate("tp1.learned_pos", CourseLearnedPositionalEmbedding).score == 4
+    scaled = evaluate("tp1.learned_pos", ScaledLikeViT)
+    by_name = {t.test_id.split("/")[1]: t for t in scaled.tests}
+    assert by_name["initial_values"].status == "fail" and "torch.randn" in by_name["initial_values"].hint
+    assert 0 < scaled.score < 4

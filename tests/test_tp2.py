@@ -30,7 +30,12 @@ from solved_tp import SolvedTP, by_test
 
 matplotlib.use("Agg")
 
-SOLVED = SolvedTP("tp2", prelude="import math\nimport torch\nfrom torch import nn\n")
+# The report cell needs the notebook's training runs; its checks are tested on reports built here.
+SOLVED = SolvedTP(
+    "tp2",
+    prelude="import math\nimport torch\nfrom torch import nn\n",
+    keep=lambda source: "report = " not in source,
+)
 TP2, SOLUTION = SOLVED.tp, SOLVED.code
 PARTS = {
     "tp2.patch_embed": "PatchEmbedding",
@@ -145,7 +150,7 @@ def test_the_student_stubs_are_pending_everywhere(key):
 
 def test_every_part_checks_something_and_the_points_add_up():
     tp = get_assignment("tp2")
-    assert tp.total_points == 10 and sum(p.points for p in tp.auto_parts) == 8.5
+    assert tp.total_points == 10 and sum(p.points for p in tp.auto_parts) == 8
     assert all(len(part.tests) >= 2 for part in tp.auto_parts)
 
 
@@ -323,3 +328,89 @@ def test_result_figures():
     assert "(es b)" in titles[1]
     with pytest.raises(ValueError, match="same length"):
         plot_prediction_grid(images, torch.tensor([0]), torch.tensor([0]), ["a"])
+
+
+# --------------------------------------------------------------------------- names and creation order don't matter
+
+
+def test_an_attention_that_creates_proj_before_qkv_scores_full_marks():
+    lines = "        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)\n        self.proj = nn.Linear(embed_dim, embed_dim)\n"
+    assert lines in SOLUTION
+    swapped = _namespace(
+        SOLUTION.replace(
+            lines,
+            "        self.out = nn.Linear(embed_dim, embed_dim)\n        self.to_qkv = nn.Linear(embed_dim, 3 * embed_dim)\n",
+        )
+        .replace("self.qkv(x)", "self.to_qkv(x)")
+        .replace("self.proj(out)", "self.out(out)")
+    )
+    result = evaluate("tp2.attention", swapped["MultiHeadSelfAttention"])
+    assert result.score == result.points, result.to_text()
+
+
+def test_a_block_that_creates_its_parts_in_another_order_scores_full_marks():
+    start = SOLUTION.index("        self.norm1 = nn.LayerNorm")
+    end = SOLUTION.index("        # END SOLUTION", start)
+    created = SOLUTION[start:end].rstrip("\n").split("\n")
+    statements, current = [], []
+    for line in created:  # one statement may span lines
+        if line.startswith("        self.") and current:
+            statements.append("\n".join(current))
+            current = []
+        current.append(line)
+    statements.append("\n".join(current))
+    assert len(statements) == 4, statements
+    reordered = SOLUTION[:start] + "\n".join(reversed(statements)) + "\n" + SOLUTION[end:]
+    result = evaluate("tp2.block", _namespace(reordered)["EncoderBlock"])
+    assert result.score == result.points, result.to_text()
+
+
+# --------------------------------------------------------------------------- the trained model's report
+
+
+def _report(predictions, **override):
+    from vitcourse.data import FashionMNIST
+    from vitcourse.train.metrics import classification_metrics
+
+    labels = FashionMNIST("test", normalize=False).labels
+    metrics = classification_metrics(predictions, labels, 10)
+    report = {"dataset": "fashion_mnist", "predictions": predictions, "parameters": 1234, **metrics}
+    return {**report, **override}
+
+
+def _wrong(fraction: float) -> torch.Tensor:
+    from vitcourse.data import FashionMNIST
+
+    predictions = FashionMNIST("test", normalize=False).labels.clone()
+    count = int(fraction * len(predictions))
+    predictions[:count] = (predictions[:count] + 1) % 10
+    return predictions
+
+
+def test_a_report_over_the_threshold_with_its_own_metrics_scores_full_marks():
+    result = evaluate("tp2.report", _report(_wrong(0.2)))  # 80 % right
+    assert result.score == result.points, result.to_text()
+
+
+def test_a_report_under_the_threshold_fails_only_the_accuracy_test():
+    result = evaluate("tp2.report", _report(_wrong(0.5)))
+    tests = _by_test(result)
+    assert tests["report_accuracy"].status == "fail" and "70\u202f%" in tests["report_accuracy"].expected
+    assert "50.0\u202f%" in tests["report_accuracy"].got
+    assert {tests[name].status for name in ("report_predictions", "report_metrics", "report_confusion")} == {"pass"}
+
+
+def test_metrics_that_do_not_follow_from_the_predictions_fail():
+    predictions = _wrong(0.2)
+    good = _report(predictions)
+    bad = _report(predictions, accuracy=0.99, confusion=good["confusion"].T)
+    tests = _by_test(evaluate("tp2.report", bad))
+    assert tests["report_metrics"].status == "fail" and "accuracy: reportó 0.9900" in tests["report_metrics"].got
+    assert tests["report_confusion"].status == "fail"
+
+
+def test_a_report_without_predictions_says_what_is_missing():
+    report = _report(_wrong(0.2))
+    del report["predictions"]
+    result = evaluate("tp2.report", report)
+    assert result.score == 0 and "predictions" in result.to_text()

@@ -7,7 +7,11 @@ the TP's ``tp.yml`` (:mod:`.tpdir`) and its solved MyST source ``tp1.md`` and wr
   it drifted; the same rules as every chapter, :mod:`vitcourse.notebooks`);
 * ``tp1_alumno.ipynb``: the student notebook. Code between ``# BEGIN SOLUTION`` and
   ``# END SOLUTION`` becomes a stub (:mod:`.stubs`), markdown cells tagged ``solution``
-  become an answer placeholder (tagged ``answer``); everything else is copied as is;
+  become an answer placeholder (tagged ``answer``); everything else is copied as is.
+  Cells tagged ``points`` say what each part is worth: a table after the title, and a
+  line before each part's first ``check(...)`` cell and before each answer (an answer
+  cell names its part with ``"part": "<name>"`` in its metadata, unless the TP has a
+  single written part). The ``# TODO`` instructions must be in Spanish, like the rest;
 * ``book/tps/tp1.md``: the TP's page of the book: the statement (from the student
   notebook, so it cannot hold a solution), the parts and points (from the check
   registry), the Colab link (from ``_config.yml``), how to check and how it is graded.
@@ -39,6 +43,7 @@ from .tpdir import TPConfig, load_tp
 __all__ = [
     "ANSWER_PLACEHOLDER",
     "ANSWER_TAG",
+    "POINTS_TAG",
     "SOLUTION_TAG",
     "book_page",
     "build",
@@ -65,9 +70,72 @@ def _tags(cell) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
 
-def student_notebook(source: nbformat.NotebookNode, tp: TPConfig) -> nbformat.NotebookNode:
+POINTS_TAG = "points"
+# Words of English prose that Spanish instructions never use (code names aside).
+_ENGLISH = {"the", "and", "with", "of", "each", "every", "from", "into", "then", "when", "this", "that", "unless"}
+
+
+def _english_todo(todo: str) -> list[str]:
+    """The English function words of a ``# TODO`` instruction, outside `code` and calls."""
+    prose = re.sub(r"`[^`]*`|\w+\([^()]*\)", " ", todo.lower())
+    return sorted({word for word in re.findall(r"[a-z]+", prose) if word in _ENGLISH})
+
+
+def _check_todos_in_spanish(code: str, where: str) -> None:
+    for region in find_regions(code, where):
+        english = _english_todo(region.todo)
+        if len(english) >= 2:
+            raise ValueError(
+                f"{where}: the '# TODO' instructions above a solution are for the student and must be in "
+                f"Spanish, like the rest of the notebook (found English words {english}): {region.todo!r}"
+            )
+
+
+def _part_line(part, assignment: Assignment) -> str:
+    how = "los corrige el docente" if part.manual else "se corrigen automáticamente"
+    return f"**{part.title}** (`{part.key}`): {_with_unit(part.points)} de {_points(assignment.total_points)}; {how}."
+
+
+def _points_table(assignment: Assignment) -> str:
+    rows = [
+        f"**Puntaje: {_points(assignment.total_points)} puntos.** Cada parte dice lo que vale donde se resuelve.",
+        "",
+        "| Parte | Puntos | Cómo se corrige |",
+        "|---|---:|---|",
+    ]
+    for part in assignment.parts:
+        how = "el docente lee tu respuesta" if part.manual else f'automática: `check("{part.key}", ...)`'
+        rows.append(f"| {part.title} (`{part.key}`) | {_points(part.points)} | {how} |")
+    return "\n".join(rows)
+
+
+def _points_cell(text: str) -> nbformat.NotebookNode:
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = [POINTS_TAG]
+    return cell
+
+
+def _answer_part(cell, assignment: Assignment, where: str):
+    """The written part an answer cell belongs to: its ``part`` metadata, or the only one."""
+    manual = {part.key.split(".", 1)[1]: part for part in assignment.parts if part.manual}
+    name = cell.get("metadata", {}).get("part")
+    if name is None and len(manual) == 1:
+        return next(iter(manual.values()))
+    if name not in manual:
+        raise ValueError(
+            f"{where}: a written answer must name its part with \"part\" in the cell's metadata "
+            f"(one of {sorted(manual)}), got {name!r}"
+        )
+    return manual[name]
+
+
+def student_notebook(
+    source: nbformat.NotebookNode, tp: TPConfig, assignment: Assignment | None = None
+) -> nbformat.NotebookNode:
     """The student's notebook: stubs for solution regions, placeholders for written answers.
 
+    With ``assignment``, cells tagged ``points`` say what each part is worth (see the
+    module's docstring) and the ``# TODO`` instructions are checked to be in Spanish.
     Cell ids are derived from the TP key and the cell's position, so rebuilding gives
     the same file byte for byte. The Colab metadata (GPU runtime) is the solved pair's.
     """
@@ -77,9 +145,23 @@ def student_notebook(source: nbformat.NotebookNode, tp: TPConfig) -> nbformat.No
         "language_info": {"name": "python"},
         "vitcourse": {"tp": tp.key, "notebook": "student", "source": tp.source.name},
     }
+    announced: set[str] = set()
+    answered: set[str] = set()
     for index, cell in enumerate(source.cells):
         tags = _tags(cell)
         where = f"{tp.source.name}, cell {index + 1}"
+        if assignment is not None:
+            if cell.cell_type == "code" and SOLUTION_TAG in tags:
+                _check_todos_in_spanish(cell.source, where)
+            for part in assignment.auto_parts:
+                calls = re.search(rf"\bcheck\(\s*[\"']{re.escape(part.key)}[\"']", cell.source)
+                if cell.cell_type == "code" and calls and part.key not in announced:
+                    notebook.cells.append(_points_cell(_part_line(part, assignment)))
+                    announced.add(part.key)
+            if cell.cell_type == "markdown" and SOLUTION_TAG in tags:
+                part = _answer_part(cell, assignment, where)
+                answered.add(part.key)
+                notebook.cells.append(_points_cell(_part_line(part, assignment)))
         if cell.cell_type == "code":
             code = stub_cell(cell.source, where)
             if (SOLUTION_TAG in tags) != (code != cell.source):
@@ -97,8 +179,17 @@ def student_notebook(source: nbformat.NotebookNode, tp: TPConfig) -> nbformat.No
             new = nbformat.v4.new_raw_cell(cell.source)
         if tags:
             new.metadata["tags"] = tags
-        new.id = hashlib.sha1(f"{tp.key}:{index}".encode()).hexdigest()[:8]
         notebook.cells.append(new)
+        if assignment is not None and index == 0:
+            notebook.cells.append(_points_cell(_points_table(assignment)))
+    if assignment is not None:
+        missing = [p.key for p in assignment.parts if p.key not in announced | answered]
+        if missing:
+            raise ValueError(
+                f"{tp.source.name}: parts {missing} have no check(...) cell or written answer in the notebook"
+            )
+    for position, cell in enumerate(notebook.cells):
+        cell.id = hashlib.sha1(f"{tp.key}:{position}".encode()).hexdigest()[:8]
     notebook.metadata.update(colab_metadata(notebook))  # a GPU runtime on Colab where the TP uses one
     return notebook
 
@@ -169,6 +260,8 @@ def _statement(student: nbformat.NotebookNode) -> str:
     """The student notebook as reading matter: its prose and the code the student completes."""
     blocks = []
     for cell in student.cells:
+        if POINTS_TAG in _tags(cell):
+            continue  # the page lists the parts and points itself
         if cell.cell_type == "markdown" and ANSWER_TAG in _tags(cell):
             blocks.append("_(Respuesta escrita: la completás en el notebook.)_")
         elif cell.cell_type == "markdown":
@@ -366,7 +459,7 @@ def build(folder: str | Path, check: bool = False) -> list[str]:
         if not check:
             sync_pair(tp.source, root)
     source = read_source(tp)
-    student = student_notebook(source, tp)
+    student = student_notebook(source, tp, assignment)
     secrets = solution_only_strings(source)
     outputs = {tp.student: nbformat.writes(student) + "\n"}
     if tp.page is not None:

@@ -2,8 +2,10 @@
 
 Part 1 (the sweep over patch size × embedding dimension) is run by the notebook
 itself; what the student writes there is the analysis, graded by the instructor.
-Part 2 asks for ``LearnedPositionalEmbedding``; its tests compare it with
-:class:`vitcourse.layers.LearnedPositionalEmbedding` (positional arguments only:
+Part 2 asks for ``LearnedPositionalEmbedding`` as the course's TP1 writes it,
+``nn.Parameter(torch.randn(1, num_patches, embed_dim))``: standard normal values (std 1,
+not ViT's 0.02). Its tests compare it with :class:`CourseLearnedPositionalEmbedding`,
+the package's layer with that initialisation (positional arguments only:
 ``(num_positions, embed_dim)``, so the student's own argument names are fine).
 """
 
@@ -15,7 +17,21 @@ from ..layers import LearnedPositionalEmbedding
 from .probes import parameter_shapes, set_parameters
 from .registry import Assignment
 
-__all__ = ["TP"]
+__all__ = ["CourseLearnedPositionalEmbedding", "TP"]
+
+
+class CourseLearnedPositionalEmbedding(LearnedPositionalEmbedding):
+    """The TP's table: :class:`~vitcourse.layers.LearnedPositionalEmbedding` drawn with
+    ``torch.randn`` (standard normal), as the course's TP1 asks.
+
+    Args:
+        num_positions: maximum sequence length ``N``.
+        embed_dim: token dimension ``D``.
+    """
+
+    def __init__(self, num_positions: int, embed_dim: int) -> None:
+        super().__init__(num_positions, embed_dim, init_std=1.0)
+
 
 TP = Assignment("tp1", title="TP1: parches, dimensión de la incrustación y codificaciones posicionales aprendidas")
 
@@ -32,10 +48,10 @@ learned_pos = TP.part(
     title="LearnedPositionalEmbedding",
     points=4,
     target="LearnedPositionalEmbedding",
-    reference=LearnedPositionalEmbedding,
+    reference=CourseLearnedPositionalEmbedding,
     description=(
-        "Una tabla entrenable de forma $(1, N, D)$, inicializada con valores normales chicos, que se suma a los "
-        "tokens $(B, L, D)$ con $L \\le N$."
+        "Una tabla entrenable de forma $(1, N, D)$, inicializada con `torch.randn` (normales estándar) como pide "
+        "la consigna, que se suma a los tokens $(B, L, D)$ con $L \\le N$."
     ),
 )
 
@@ -52,9 +68,9 @@ def parameters(cls):
 
 
 @learned_pos.test(
-    "Empieza con valores aleatorios chicos (desvío std = 0.02)",
-    rtol=0.25,
-    hint="torch.randn(1, num_positions, embed_dim) * std: normales de media 0 escaladas por std.",
+    "Empieza con valores normales estándar, como torch.randn (media 0, desvío 1)",
+    rtol=0.1,
+    hint="nn.Parameter(torch.randn(1, num_positions, embed_dim)), como en la consigna: sin escalar.",
 )
 def initial_values(cls):
     values = torch.cat([p.detach().flatten() for p in cls(64, 32).parameters()])

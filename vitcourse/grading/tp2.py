@@ -1,21 +1,25 @@
-"""Checks of TP2: a Vision Transformer from scratch, trained on CIFAR-10 (or the shapes world).
+"""Checks of TP2: a Vision Transformer from scratch, trained on Fashion-MNIST (smoke) or CIFAR-10 (full).
 
 The student writes the pieces of a batch-first ViT, each graded on its own:
 ``PatchEmbedding``, ``MultiHeadSelfAttention``, ``EncoderBlock`` and ``ViT``; the formula
-of its parameter count, ``vit_num_params``; and ``batch_influence``, the test that
-catches the original TP's bug (an encoder built with ``batch_first=False`` fed
+of its parameter count, ``vit_num_params``; the ``report`` of the trained model (its test
+predictions, graded against the real test labels with an accuracy threshold, and the
+metrics and confusion matrix that follow from them); and ``batch_influence``, the test
+that catches the original TP's bug (an encoder built with ``batch_first=False`` fed
 ``(B, N, D)`` tensors mixes the images of a batch).
 
 Most tests are *behavioural*, so they hold whatever the student names things: output
 shapes for odd sizes (images of 30 pixels, patches of 3, 5 and 6, ``D = 36`` with 3
 heads), each output depending only on its own sample, permutation equivariance,
 gradients reaching every parameter, the parameter count against the formula, the
-errors a user can cause. Where outputs are compared number by number with the
-reference (attention and encoder block), both modules get the same parameter values
-with :func:`~vitcourse.grading.probes.set_parameters`, which fills parameters **in
-registration order**; the statement says which order (the one the forward pass uses,
-as in ``vitcourse.layers``). The ViT itself is never compared by value: students
-create its parameters in any order.
+errors a user can cause. Where outputs are checked number by number (attention and
+encoder block), the expected output is computed from the student's **own** layers,
+found by what they are, never by their names or the order they were created in: the
+attention's ``qkv`` is its one ``nn.Linear`` from ``D`` to ``3D`` and ``proj`` its one
+from ``D`` to ``D``; a block's two ``LayerNorm`` are tried in both roles, its MLP is the
+``Linear`` pair ``D → M → D`` outside the attention. A correct module scores full marks
+whatever it calls its parts and in whatever order it creates them. The ViT itself is
+never compared by value.
 
 The references: :mod:`vitcourse.layers` for the pieces, :class:`vitcourse.models.ViT`
 behind the flat signature of :class:`ReferenceViT`, and :mod:`vitcourse.exercises.tp2`.
@@ -41,7 +45,7 @@ from ..layers import (
 from ..models import ViT, ViTConfig
 from .compare import compare
 from .probes import parameter_shapes, raised, set_parameters
-from .registry import Assignment
+from .registry import Assignment, Variable
 
 __all__ = ["TP", "ReferenceViT"]
 
@@ -160,7 +164,7 @@ def _independent(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
 patch_embed = TP.part(
     "patch_embed",
     title="PatchEmbedding",
-    points=1.5,
+    points=1,
     target="PatchEmbedding",
     reference=PatchEmbedding,
     description=(
@@ -271,7 +275,7 @@ def patch_gradients(cls):
 attention = TP.part(
     "attention",
     title="MultiHeadSelfAttention",
-    points=2,
+    points=1.5,
     target="MultiHeadSelfAttention",
     reference=MultiHeadAttention,
     forbidden=(nn.MultiheadAttention,),
@@ -284,46 +288,74 @@ attention = TP.part(
 )
 
 
-def _attention_variants(x: torch.Tensor, seed: int, std: float) -> dict[str, torch.Tensor]:
-    """Outputs of the classic attention bugs, with the parameters ``set_parameters(seed, std)`` gives the reference.
+def _linears(module: nn.Module, in_features: int, out_features: int) -> list[nn.Linear]:
+    return [
+        m
+        for m in module.modules()
+        if isinstance(m, nn.Linear) and (m.in_features, m.out_features) == (in_features, out_features)
+    ]
 
-    They don't depend on the implementation under test, so both observations carry the
-    same ones; :func:`_attention_judge` names the bug when the student's output is one of them.
+
+def _qkv_and_proj(module: nn.Module) -> tuple[nn.Linear, nn.Linear] | str:
+    """The attention's ``qkv`` (its one Linear D → 3D) and ``proj`` (its one Linear D → D),
+    or a Spanish sentence saying what is missing."""
+    qkv, proj = _linears(module, D, 3 * D), _linears(module, D, D)
+    if len(qkv) != 1 or len(proj) != 1:
+        return (
+            f"se esperaba una nn.Linear de {D} a {3 * D} (qkv) y una de {D} a {D} (proj); "
+            f"hay {len(qkv)} y {len(proj)}"
+        )
+    return qkv[0], proj[0]
+
+
+def _attention_by_hand(qkv: nn.Linear, proj: nn.Linear, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Multi-head attention computed from these two layers, right and with the classic bugs.
+
+    Returns:
+        ``{"correcta": output, "pesos": weights (B, h, N, N), <bug>: output, ...}``.
     """
-    reference = set_parameters(MultiHeadAttention(D, HEADS), seed=seed, std=std)
     B, N, _ = x.shape
     head_dim = D // HEADS
     with torch.no_grad():
-        q, k, v = reference.qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
+        q, k, v = qkv(x).chunk(3, dim=-1)  # 3 × (B, N, D)
         q, k, v = (t.view(B, N, HEADS, head_dim).transpose(1, 2) for t in (q, k, v))  # (B, h, N, hd)
         scores = q @ k.transpose(-2, -1)  # (B, h, N, N), unscaled
 
         def merge(heads: torch.Tensor) -> torch.Tensor:
             return heads.transpose(1, 2).reshape(B, N, D)  # (B, N, D)
 
-        right = (scores / math.sqrt(head_dim)).softmax(dim=-1) @ v
+        weights = (scores / math.sqrt(head_dim)).softmax(dim=-1)
+        right = weights @ v
         return {
-            "dividir por √D en vez de √(D/h)": reference.proj(merge((scores / math.sqrt(D)).softmax(-1) @ v)),
-            "no dividir los scores por √(D/h)": reference.proj(merge(scores.softmax(-1) @ v)),
-            "la softmax sobre las consultas (dim=-2) en vez de las claves": reference.proj(
+            "correcta": proj(merge(right)),
+            "pesos": weights,
+            "dividir por √D en vez de √(D/h)": proj(merge((scores / math.sqrt(D)).softmax(-1) @ v)),
+            "no dividir los scores por √(D/h)": proj(merge(scores.softmax(-1) @ v)),
+            "la softmax sobre las consultas (dim=-2) en vez de las claves": proj(
                 merge((scores / math.sqrt(head_dim)).softmax(-2) @ v)
             ),
-            "juntar las cabezas con reshape sin transponer antes": reference.proj(right.reshape(B, N, D)),
+            "juntar las cabezas con reshape sin transponer antes": proj(right.reshape(B, N, D)),
             "no aplicar la proyección de salida proj": merge(right),
         }
 
 
 def _attention_judge(got, expected):
-    """The default comparison of the output, plus the name of the bug when the output is a known one."""
-    if not (isinstance(got, dict) and isinstance(got.get("salida"), torch.Tensor)):
+    """Pass when the output is the attention of the module's own qkv and proj; name the bug if not."""
+    if not isinstance(got, dict) or "salida" not in got:
         return compare(got, expected)
-    difference = compare(got["salida"], expected["salida"], rtol=1e-4, atol=1e-5, label="salida")
+    if isinstance(got["salida"], str):  # no qkv/proj to compute with
+        return "la atención calculada con sus qkv y proj", got["salida"]
+    by_hand = got["a mano"]
+    difference = compare(got["salida"], by_hand["correcta"], rtol=1e-4, atol=1e-5, label="salida")
     if difference is None:
         return None
-    for bug, output in expected["variantes"].items():
+    expected_text = "la atención calculada a mano con sus propias qkv y proj"
+    for bug, output in by_hand.items():
+        if bug in ("correcta", "pesos"):
+            continue
         if output.shape == got["salida"].shape and torch.allclose(got["salida"], output, rtol=1e-4, atol=1e-5):
-            return difference[0], f"la salida coincide con {bug}"
-    return difference
+            return expected_text, f"la salida coincide con {bug}"
+    return expected_text, difference[1]
 
 
 @attention.test(
@@ -347,14 +379,14 @@ def attention_shapes(cls):
 
 @attention.test(
     "Registra qkv, una proyección de D a 3D, y proj, de D a D, ambas con sesgo",
-    hint="self.qkv = nn.Linear(D, 3 * D) y self.proj = nn.Linear(D, D), creadas en ese orden.",
+    hint="self.qkv = nn.Linear(D, 3 * D) y self.proj = nn.Linear(D, D), en el orden que quieras.",
 )
 def attention_parameters(cls):
     return {"formas de los parámetros": parameter_shapes(cls(embed_dim=D, num_heads=HEADS))}
 
 
 @attention.test(
-    "Con los mismos pesos, da la misma salida que la referencia",
+    "Calcula la atención multicabeza con sus propias qkv y proj",
     weight=3,
     judge=_attention_judge,
     hint=(
@@ -365,23 +397,37 @@ def attention_parameters(cls):
 def attention_values(cls):
     x = torch.randn(2, TOKENS, D)
     module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=3, std=0.15)
-    return {"salida": module(x), "variantes": _attention_variants(x, seed=3, std=0.15)}
+    layers = _qkv_and_proj(module)
+    if isinstance(layers, str):
+        return {"salida": layers}
+    return {"salida": module(x), "a mano": _attention_by_hand(*layers, x)}
+
+
+def _weights_judge(got, expected):
+    if not isinstance(got, dict) or isinstance(got.get("pesos"), str):
+        return "pesos de atención calculados con sus qkv", str(got.get("pesos") if isinstance(got, dict) else got)
+    if not got["cada fila suma 1"]:
+        return "cada fila de los pesos suma 1 y no hay pesos negativos", "hay filas que no suman 1"
+    return compare(got["pesos"], got["a mano"], rtol=1e-4, atol=1e-5, label="pesos")
 
 
 @attention.test(
-    "Los pesos de atención son los de la referencia, y cada fila suma 1",
+    "Los pesos de atención son la softmax de sus scores, y cada fila suma 1",
+    judge=_weights_judge,
     hint="Los pesos son la softmax de los scores sobre la última dimensión (las claves), antes de multiplicar por V.",
-    rtol=1e-4,
-    atol=1e-5,
 )
 def attention_weights(cls):
     x = torch.randn(2, TOKENS, D)
     module = set_parameters(cls(embed_dim=D, num_heads=HEADS), seed=4, std=0.15)
+    layers = _qkv_and_proj(module)
+    if isinstance(layers, str):
+        return {"pesos": layers}
     _, weights = module(x, return_attention=True)
     rows = weights.sum(dim=-1)
     return {
         "cada fila suma 1": bool(torch.allclose(rows, torch.ones_like(rows), atol=1e-5) and (weights >= 0).all()),
         "pesos": weights,
+        "a mano": _attention_by_hand(*layers, x)["pesos"],
     }
 
 
@@ -436,7 +482,7 @@ def attention_errors(cls):
 block = TP.part(
     "block",
     title="EncoderBlock",
-    points=1.5,
+    points=1,
     target="EncoderBlock",
     reference=EncoderBlock,
     forbidden=(nn.TransformerEncoderLayer, nn.MultiheadAttention, MultiHeadAttention, MLP),
@@ -484,20 +530,64 @@ def block_identity_at_zero(cls):
     return {"con los parámetros en cero la salida es la entrada": bool(torch.allclose(module(x), x, atol=1e-6))}
 
 
+def _block_by_hand(module: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor] | str:
+    """The pre-norm block computed from the module's own parts, with its two LayerNorm in
+    either role: ``{"norm1 = la primera LayerNorm": output, "norm1 = la segunda": output}``.
+
+    The parts are found by what they are: the LayerNorm modules, the attention (the
+    submodule holding the Linear D → 3D), and the MLP's Linear D → M and M → D outside it.
+    """
+    norms = [m for m in module.modules() if isinstance(m, nn.LayerNorm)]
+    attention = [
+        m for m in module.children() if any(isinstance(i, nn.Linear) and i.out_features == 3 * D for i in m.modules())
+    ]
+    inside = {id(m) for a in attention for m in a.modules()}
+    outside = [m for m in module.modules() if isinstance(m, nn.Linear) and id(m) not in inside]
+    fc1 = [m for m in outside if m.in_features == D and m.out_features != D]
+    fc2 = [m for m in outside if m.out_features == D and m.in_features != D]
+    if len(norms) != 2 or len(attention) != 1 or len(fc1) != 1 or len(fc2) != 1:
+        return (
+            f"se esperaban 2 LayerNorm, una atención (con su Linear de {D} a {3 * D}) y el MLP, "
+            f"Linear de {D} a M y de M a {D}; hay {len(norms)} LayerNorm, {len(attention)} atención y "
+            f"{len(fc1)} + {len(fc2)} Linear de MLP"
+        )
+    attend = attention[0]
+    outputs = {}
+    with torch.no_grad():
+        for name, (first, second) in {
+            "norm1 = la primera LayerNorm creada": norms,
+            "norm1 = la segunda LayerNorm creada": norms[::-1],
+        }.items():
+            x1 = x + attend(first(x))
+            outputs[name] = x1 + fc2[0](nn.functional.gelu(fc1[0](second(x1))))
+    return outputs
+
+
+def _block_judge(got, expected):
+    if not isinstance(got, dict) or "salida" not in got:
+        return compare(got, expected)
+    expected_text = "x + MSA(LN(x)), después + MLP(LN(·)), con sus propias capas"
+    if isinstance(got["a mano"], str):
+        return expected_text, got["a mano"]
+    for output in got["a mano"].values():
+        if output.shape == got["salida"].shape and torch.allclose(got["salida"], output, rtol=1e-4, atol=1e-5):
+            return None
+    return expected_text, "la salida no es la de un bloque pre-norm con esas capas"
+
+
 @block.test(
-    "Con los mismos pesos, da la misma salida que la referencia",
+    "Calcula x + MSA(LN(x)) y después + MLP(LN(·)) con sus propias capas",
     weight=2,
-    rtol=1e-4,
-    atol=1e-5,
+    judge=_block_judge,
     hint=(
-        "Creá los submódulos en el orden en que se usan (norm1, attn, norm2, y el MLP: Linear, GELU, Linear), "
-        "LayerNorm con eps=1e-6, GELU exacta (nn.GELU())."
+        "Pre-norm: x = x + attn(norm1(x)); return x + mlp(norm2(x)); el MLP es Linear(D, M), GELU exacta "
+        "(nn.GELU()) y Linear(M, D). Los nombres y el orden en que creás las capas no importan."
     ),
 )
 def block_values(cls):
     x = torch.randn(2, TOKENS, D)
     module = set_parameters(cls(embed_dim=D, num_heads=HEADS, mlp_ratio=2.0), seed=7, std=0.15)
-    return {"salida": module(x)}
+    return {"salida": module(x), "a mano": _block_by_hand(module, x)}
 
 
 @block.test(
@@ -543,7 +633,7 @@ def block_gradients(cls):
 vit = TP.part(
     "vit",
     title="ViT",
-    points=2,
+    points=1.5,
     target="ViT",
     reference=ReferenceViT,
     forbidden=(
@@ -739,6 +829,163 @@ def odd_sizes(fn):
     }
 
 
+# --------------------------------------------------------------------------- the trained model's report
+
+# The test accuracy a correct ViT reaches with the notebook's smoke recipe is measured in
+# tests/test_tp2.py (about 0.77 on Fashion-MNIST); the threshold leaves room for another
+# initialisation or a different but correct implementation. CIFAR-10 is the full profile's
+# (50 epochs on a GPU).
+REPORT_THRESHOLDS = {"fashion_mnist": 0.70, "cifar10": 0.60}
+REPORT_METRICS = ("accuracy", "precision", "recall", "f1")
+
+
+def _percent(fraction: float, digits: int = 0) -> str:
+    """``0.7`` → ``"70 %"``, with the thin space the book puts before the sign."""
+    return f"{100 * fraction:.{digits}f}\u202f%"
+
+
+def _test_labels(dataset: str) -> torch.Tensor:
+    """The true labels of a data set's official test images, in order."""
+    if dataset == "fashion_mnist":
+        from ..data import FashionMNIST
+
+        return FashionMNIST("test", normalize=False).labels
+    if dataset == "cifar10":
+        from ..data import load_cifar10
+
+        return torch.tensor(load_cifar10("test").targets)
+    raise ValueError(f'report["dataset"] must be "fashion_mnist" or "cifar10", got {dataset!r}')
+
+
+def _report_reference() -> dict:
+    """A report whose predictions are the true labels (what a perfect model would hand in)."""
+    from ..train.metrics import classification_metrics
+
+    labels = _test_labels("fashion_mnist")
+    metrics = classification_metrics(labels, labels, 10)
+    return {"dataset": "fashion_mnist", "predictions": labels, "parameters": 1, **metrics}
+
+
+def _report_entry(report, key: str):
+    if not isinstance(report, dict):
+        raise TypeError(f"report debe ser un dict, llegó {type(report).__name__}")
+    if key not in report:
+        raise KeyError(f'a report le falta la clave "{key}" (tiene {sorted(report)})')
+    return report[key]
+
+
+def _predictions_and_labels(report) -> tuple[torch.Tensor, torch.Tensor]:
+    labels = _test_labels(_report_entry(report, "dataset"))
+    predictions = torch.as_tensor(_report_entry(report, "predictions")).flatten().long()
+    if len(predictions) != len(labels):
+        raise ValueError(f"se esperaban {len(labels)} predicciones (toda la prueba), llegaron {len(predictions)}")
+    return predictions, labels
+
+
+report_part = TP.part(
+    "report",
+    title="El modelo entrenado y su reporte",
+    points=2,
+    target=Variable("report"),
+    reference=_report_reference,
+    description=(
+        "El dict `report` del mejor modelo según la validación: sus predicciones sobre toda la prueba, en orden, "
+        "y la exactitud, la precisión, la exhaustividad y el F1 macro y la matriz de confusión que salen de ellas. "
+        "Quien corrige ejecuta el notebook en `smoke` (Fashion-MNIST) y pide una exactitud de prueba de al menos "
+        f"{_percent(REPORT_THRESHOLDS['fashion_mnist'])}."
+    ),
+)
+
+
+@report_part.test(
+    "Trae una predicción por imagen de prueba, en orden, con clases de 0 a K − 1",
+    hint='report["predictions"] = predict(best_model, test_loader).labels: un tensor de enteros, uno por imagen.',
+)
+def report_predictions(value):
+    predictions, labels = _predictions_and_labels(value)
+    return {
+        "cantidad de predicciones": len(predictions),
+        "todas son clases válidas": bool(((predictions >= 0) & (predictions <= int(labels.max()))).all()),
+    }
+
+
+def _threshold_judge(got, expected):
+    if not isinstance(got, dict) or "exactitud" not in got:
+        return compare(got, expected)
+    threshold = REPORT_THRESHOLDS[got["dataset"]]
+    if got["exactitud"] >= threshold:
+        return None
+    return f"una exactitud de prueba de al menos {_percent(threshold)}", _percent(got["exactitud"], 1)
+
+
+@report_part.test(
+    f"La exactitud de tu modelo sobre la prueba llega al umbral ({_percent(REPORT_THRESHOLDS['fashion_mnist'])} "
+    "en Fashion-MNIST)",
+    weight=3,
+    judge=_threshold_judge,
+    hint=(
+        "Si tu ViT pasa sus checks, la receta del notebook llega: revisá que report use best_model, que las "
+        "predicciones sigan el orden de test_set y que el entrenamiento no se haya salteado."
+    ),
+)
+def report_accuracy(value):
+    predictions, labels = _predictions_and_labels(value)
+    dataset = _report_entry(value, "dataset")
+    return {"exactitud": (predictions == labels).float().mean().item(), "dataset": dataset}
+
+
+def _metrics_judge(got, expected):
+    if not isinstance(got, dict) or "reportadas" not in got:
+        return compare(got, expected)
+    wrong = [
+        f"{key}: reportó {got['reportadas'][key]:.4f}, de las predicciones sale {got['calculadas'][key]:.4f}"
+        for key in REPORT_METRICS
+        if abs(got["reportadas"][key] - got["calculadas"][key]) > 1e-4
+    ]
+    if not wrong:
+        return None
+    return "las métricas que salen de las predicciones del reporte", "; ".join(wrong)
+
+
+@report_part.test(
+    "Exactitud, precisión, exhaustividad y F1 macro son las de sus predicciones",
+    weight=2,
+    judge=_metrics_judge,
+    hint=(
+        "Macro: la métrica de cada clase y después el promedio simple de las K clases; con una clase sin "
+        "predicciones, su precisión vale 0. evaluate(best_model, test_loader, num_classes=K) las calcula."
+    ),
+)
+def report_metrics(value):
+    from ..train.metrics import classification_metrics
+
+    predictions, labels = _predictions_and_labels(value)
+    computed = classification_metrics(predictions, labels, int(labels.max()) + 1)
+    return {
+        "reportadas": {key: float(_report_entry(value, key)) for key in REPORT_METRICS},
+        "calculadas": {key: float(computed[key]) for key in REPORT_METRICS},
+    }
+
+
+def _confusion_judge(got, expected):
+    if not isinstance(got, dict) or "reportada" not in got:
+        return compare(got, expected)
+    return compare(got["reportada"], got["calculada"], label="matriz de confusión")
+
+
+@report_part.test(
+    "La matriz de confusión es la de sus predicciones (filas: clase real; columnas: predicha)",
+    judge=_confusion_judge,
+    hint="confusion[i, j] cuenta las imágenes de la clase i que el modelo predijo como j.",
+)
+def report_confusion(value):
+    from ..train.metrics import confusion_matrix
+
+    predictions, labels = _predictions_and_labels(value)
+    reported = torch.as_tensor(_report_entry(value, "confusion")).long()
+    return {"reportada": reported, "calculada": confusion_matrix(predictions, labels, int(labels.max()) + 1)}
+
+
 # --------------------------------------------------------------------------- part 6: batch_influence
 
 
@@ -752,7 +999,7 @@ class _RollMix(nn.Module):
 batch_influence_part = TP.part(
     "batch_influence",
     title="batch_influence: qué muestras cambian qué salidas",
-    points=1,
+    points=0.5,
     target="batch_influence",
     reference=batch_influence,
     description=(
@@ -828,7 +1075,7 @@ TP.part(
 TP.part(
     "analysis",
     title="Resultados, aumento de datos y el bug de batch_first",
-    points=1,
+    points=1.5,
     manual=True,
     description=(
         "El análisis de la parte 4 (métricas, matriz de confusión, errores, efecto del aumento de datos) y las "

@@ -281,13 +281,13 @@ def _course_metrics(predictions, targets, num_classes):
 
 metrics = TP.part(
     "metrics",
-    title="course_metrics: accuracy, precision/recall/F1 macro y matriz de confusión",
+    title="course_metrics: exactitud, precisión, exhaustividad y F1 macro y matriz de confusión",
     points=1,
     target="course_metrics",
     reference=_course_metrics,
     forbidden=(classification_metrics, confusion_matrix, precision_recall_f1),
     description="Las métricas del curso a partir de las predicciones: promedios *macro* (cada clase pesa lo mismo), "
-    "precision 0 para una clase nunca predicha, matriz con filas = clase real y columnas = predicción.",
+    "precisión 0 para una clase nunca predicha, matriz con filas = clase real y columnas = predicción.",
 )
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import torch
 from matplotlib.patches import Circle, FancyBboxPatch
 
-__all__ = ["plot_encoder_block"]
+__all__ = ["plot_encoder_block", "plot_ffn"]
 
 _COLOURS = {"LayerNorm": "#f6e7b4", "Multi-Head\nAttention": "#f8c9a6", "MLP": "#bfe3f5"}
 
@@ -81,6 +82,64 @@ def plot_encoder_block(norm_first: bool = True, ax: plt.Axes | None = None, dept
     ax.set_title("pre-norm (ViT)" if norm_first else "post-norm (Transformer 2017)", fontsize=10)
     ax.set_xlim(0.0, x_bracket + 0.6)
     ax.set_ylim(-0.4, y + gap + 0.8)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    return ax
+
+
+def plot_ffn(
+    x: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    ax: plt.Axes | None = None,
+) -> plt.Axes:
+    """Draw a one-hidden-layer FFN as a network of neurons, with one token's values.
+
+    Each neuron shows its value for the token ``x``; a hidden neuron also shows its value
+    before the ReLU, and is grey when the ReLU switched it off. Edges are coloured by the
+    weight's sign (orange positive, blue negative) and as thick as its magnitude.
+
+    Args:
+        x: the token, ``(D,)``.
+        w1, b1: first layer, ``(D, H)`` and ``(H,)``, as in ``x @ w1 + b1``.
+        w2, b2: second layer, ``(H, D_out)`` and ``(D_out,)``.
+        ax: axes to draw on (a new figure by default).
+
+    Returns:
+        The axes.
+    """
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    pre = x @ w1 + b1
+    hidden = pre.clamp(min=0)
+    out = hidden @ w2 + b2
+    layers = [x, hidden, out]
+    xs = [0.0, 2.2, 4.4]
+    ys = [[(len(v) - 1) / 2 - i for i in range(len(v))] for v in layers]
+    widest = float(max(w1.abs().max(), w2.abs().max()))
+    for left, weights in ((0, w1), (1, w2)):
+        for i, y0 in enumerate(ys[left]):
+            for j, y1 in enumerate(ys[left + 1]):
+                w = float(weights[i, j])
+                colour = "#d95f02" if w > 0 else "#1f78b4"
+                width = 0.4 + 2.6 * abs(w) / widest
+                ax.plot([xs[left], xs[left + 1]], [y0, y1], color=colour, lw=width, alpha=0.7)
+    for k, (values, column) in enumerate(zip(layers, xs)):
+        for i, (value, y) in enumerate(zip(values.tolist(), ys[k])):
+            off = k == 1 and value == 0
+            ax.add_patch(Circle((column, y), 0.32, fc="0.85" if off else "white", ec="0.2", zorder=3))
+            ax.text(column, y, f"{value:.2g}", ha="center", va="center", fontsize=9, zorder=4)
+            if k == 1:
+                ax.text(column, y + 0.42, f"antes de ReLU: {float(pre[i]):.2g}", ha="center",
+                        fontsize=7.5, color="0.35")  # fmt: skip
+    titles = ["entrada x", "capa oculta (ReLU)", "salida"]
+    top = max(max(y) for y in ys) + 0.9
+    for column, title in zip(xs, titles):
+        ax.text(column, top, title, ha="center", fontsize=9)
+    ax.set_xlim(-0.6, 5.0)
+    ax.set_ylim(min(min(y) for y in ys) - 0.6, top + 0.3)
     ax.set_aspect("equal")
     ax.axis("off")
     return ax
