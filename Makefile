@@ -1,8 +1,11 @@
 # vitcourse: build the executed book and run every check.
 #
-#   make book    execute every chapter and build the HTML into _build/html
-#   make test    unit tests, notebooks (nbval), exercises (papermill + nbval), book build,
-#                the built book in Chromium (make test-browser)
+#   make book    execute every page (JOBS at a time, into the jupyter-cache) and build the
+#                HTML into _build/html; a page whose code did not change is not executed again
+#   make test    unit tests, the book (each page executed once), a second run of the pages
+#                whose outputs are compared, the TPs graded (+ nbval), the solutions' leak
+#                check, the built book in Chromium; stage and notebook times in
+#                _build/test/times (python benchmarks/test_times.py prints them)
 #
 # Both create the virtual environment first (make setup) if it is missing or stale, and
 # install the book's JavaScript from npm (make assets).
@@ -38,10 +41,17 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 # SKIP_SETUP=1 uses an existing environment as it is (e.g. a shared .venv).
 SETUP_DEPS := $(if $(SKIP_SETUP),,$(STAMP) $(DATA_STAMP))
 
-CHAPTERS := $(sort $(wildcard book/[0-9]*.ipynb))
 TEST_OUT := _build/test
-# Every TP is a folder with a tp.yml (see vitcourse/grading/tpdir.py).
+# Where each stage, page and test leaves its time (benchmarks/test_times.py reads them).
+TIMES := $(TEST_OUT)/times
+# Every TP is a folder with a tp.yml (see vitcourse/grading/tpdir.py); the book's pages
+# are the notebooks _toc.yml lists (python -m vitcourse.bookexec list): no list here.
 TPS := $(patsubst %/tp.yml,%,$(sort $(wildcard exercises/*/tp.yml)))
+# Book pages executed at a time (make book JOBS=1 for one at a time).
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+# Inside `make test` the book is built once, as its own stage; run alone, the targets
+# that read it build it first.
+BOOK := $(if $(BOOK_BUILT),,book)
 
 .PHONY: help setup data assets book test test-unit test-notebooks test-exercises test-book test-browser exercises tps bench sync-notebooks clean distclean
 
@@ -71,34 +81,47 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-book: setup assets  ## execute every chapter and build the HTML book into _build/html (warnings are errors)
-	$(BIN)/jupyter-book build . --builder html --warningiserror --keep-going
+book: setup assets  ## execute the pages not cached yet (JOBS at a time) and build the HTML book into _build/html (warnings are errors)
+	@mkdir -p $(TIMES)
+	$(BIN)/python -m vitcourse.bookexec execute --jobs $(JOBS)
+	$(BIN)/jupyter-book build . --builder html --warningiserror --keep-going 2>&1 | tee $(TIMES)/book-build.log
+	@! grep -n "Executing notebook" $(TIMES)/book-build.log || \
+		{ echo "make book: the build executed a page again (bookexec and myst-nb read it differently)"; exit 1; }
 	@echo "Book: $(abspath _build/html/index.html)"
 
-test: setup  ## every check: unit tests, chapter notebooks, exercises, the book build, the book in a browser
-	$(MAKE) --no-print-directory test-unit
-	$(MAKE) --no-print-directory test-notebooks
-	$(MAKE) --no-print-directory test-exercises
-	$(MAKE) --no-print-directory test-book
-	$(MAKE) --no-print-directory test-browser
+# $(call stage,NAME,TARGET): make TARGET, appending NAME and its seconds to $(TIMES)/stages.tsv.
+define stage
+	@start=$$(date +%s%N); $(MAKE) --no-print-directory $(2) BOOK_BUILT=1; \
+		printf '%s\t%s\n' $(1) $$(( ($$(date +%s%N) - start) / 1000000 )) >> $(TIMES)/stages.tsv
+endef
+
+test: setup  ## every check: unit tests, the book, compared outputs, the TPs, no solution in the book, the book in a browser
+	@rm -rf $(TIMES) && mkdir -p $(TIMES)
+	$(call stage,unit,test-unit)
+	$(call stage,book,book)
+	$(call stage,notebooks,test-notebooks)
+	$(call stage,exercises,test-exercises)
+	$(call stage,leaks,test-book)
+	$(call stage,browser,test-browser)
+	@$(BIN)/python benchmarks/test_times.py --stages-only
 
 test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells)
-	$(BIN)/python -m pytest tests -q -m "not browser" --durations=10
+	@mkdir -p $(TIMES)
+	$(BIN)/python -m pytest tests -q -m "not browser" --durations=10 --junitxml=$(TIMES)/unit.xml
 
-test-notebooks: setup  ## execute every chapter notebook with nbval (lax: no stored outputs to compare)
-	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider $(CHAPTERS)
+test-notebooks: setup $(BOOK)  ## run again, under nbval, the pages with cells whose outputs are compared (tag nbval-check-output)
+	@mkdir -p $(TIMES)
+	$(BIN)/python -m vitcourse.bookexec compare -- --junitxml=$(abspath $(TIMES))/notebooks.xml
 
-test-exercises: setup  ## every TP graded (solution gets every point, student notebook runs to the end), then the graded solution re-run under nbval
-	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises
-	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises)
-	$(if $(TPS),$(BIN)/python -m pytest -q --nbval -p no:cacheprovider \
-		--nbval-sanitize-with exercises/nbval_sanitize.cfg --nbval-cell-timeout 600 \
-		$(foreach tp,$(TPS),$(TEST_OUT)/exercises/$(notdir $(tp)).ipynb))
+test-exercises: setup  ## every TP graded in its sandbox (solution gets every point, student notebook runs to the end), the graded solution re-run under nbval; JOBS notebooks at a time
+	rm -rf $(TEST_OUT)/exercises && mkdir -p $(TEST_OUT)/exercises $(TIMES)
+	$(if $(TPS),$(BIN)/python -m vitcourse.grading.verify $(TPS) --out $(TEST_OUT)/exercises --workers $(JOBS) \
+		--nbval exercises/nbval_sanitize.cfg --junit $(TIMES))
 
-test-book: book  ## the book builds with warnings as errors, and shows no TP's solution
+test-book: $(BOOK)  ## the book builds with warnings as errors, and shows no TP's solution
 	$(if $(TPS),$(BIN)/python -m vitcourse.grading.leaks _build/html $(TPS))
 
-test-browser: book  ## the built book: offline assets, links, alt texts; every page in Chromium (screenshots in _build/screenshots)
+test-browser: $(BOOK)  ## the built book: offline assets, links, alt texts; every page in Chromium (screenshots in _build/screenshots)
 	$(BIN)/python -m pytest tests/browser -q -m browser -p no:cacheprovider
 
 exercises: setup  ## run the TP1 sweep (patch size x embedding dimension), one papermill run per point

@@ -15,7 +15,7 @@ import nbformat
 from vitcourse.grading.registry import load_checks
 
 DEMO = Path(__file__).resolve().parent / "fixtures" / "tpdemo"
-ASSIGNMENT = load_checks("tpdemo_checks", [DEMO])
+ASSIGNMENT = load_checks("tpdemo_checks", [DEMO / "checks"])
 reference = sys.modules["tpdemo_checks"]  # the demo's reference implementations
 
 NORMALIZE_OK = """

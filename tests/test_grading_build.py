@@ -189,6 +189,7 @@ def test_no_solution_string_reaches_the_student_notebook():
     secrets = solution_only_strings(read_source(tp))
     assert len(secrets) >= 5  # the test is only as good as what it looks for
     assert "counts = torch.bincount(data)" in secrets
+    assert not [s for s in secrets if s.endswith(("(", "[", "{"))]  # shapes, not answers
     committed = nbformat.read(tp.student, as_version=4)
     text = " ".join(" ".join(cell.source.split()) for cell in committed.cells)
     raw = json.dumps(json.loads(tp.student.read_text(encoding="utf-8")), ensure_ascii=False)

@@ -69,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     grade = commands.add_parser(
         "grade",
         help="grade the submitted notebooks of a TP",
-        description="Run every submission in a fresh kernel, test its definitions in a separate process, "
-        "and write one CSV row and one feedback file (Markdown, Spanish) per student.",
+        description="Run every submission in a fresh, isolated kernel, test its definitions in separate "
+        "isolated processes, and write one CSV row and one feedback file (Markdown, Spanish) per student.",
     )
     grade.add_argument("tp", type=Path, help="the TP's folder, e.g. exercises/tp1 (it has a tp.yml)")
     grade.add_argument("submissions", nargs="+", type=Path, help="submitted .ipynb files (or folders of them)")
@@ -83,6 +83,21 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--private-tests", type=Path, help="folder of .py files with private tests")
     grade.add_argument("--workers", type=int, default=1, help="submissions graded in parallel (default 1)")
     grade.add_argument("--feedback", type=Path, help="folder for the feedback files (default: OUT_devoluciones/)")
+    limits = grade.add_argument_group(
+        "isolation",
+        "Each submission runs with no network, reading only the Python environment and the package, writing "
+        "only its own temporary folder, under these limits (bubblewrap; see vitcourse.grading.isolation).",
+    )
+    limits.add_argument("--memory-mb", type=int, default=6144, help="memory per process, MiB (default 6144)")
+    limits.add_argument("--max-processes", type=int, default=256, help="processes and threads (default 256)")
+    limits.add_argument("--max-open-files", type=int, default=1024, help="open files per process (default 1024)")
+    limits.add_argument("--max-file-mb", type=int, default=512, help="largest file written, MiB (default 512)")
+    limits.add_argument(
+        "--unsafe-no-isolation",
+        action="store_true",
+        help="where isolation is not available, run submissions unconfined (limits only): "
+        "they can use the network and read and write your files",
+    )
     _add_new_project(commands)
     return parser
 
@@ -163,7 +178,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .grading.grader import GradeOptions, grade
+    from .grading.grader import GradeOptions, IsolationUnavailable, grade
+    from .grading.isolation import Limits
 
     missing = [str(p) for p in args.submissions if not p.exists()]
     if missing:
@@ -176,8 +192,19 @@ def _grade(args: argparse.Namespace) -> int:
         private_tests=args.private_tests,
         workers=args.workers,
         feedback_dir=args.feedback,
+        limits=Limits(
+            memory_mb=args.memory_mb,
+            processes=args.max_processes,
+            open_files=args.max_open_files,
+            file_mb=args.max_file_mb,
+        ),
+        unsafe_no_isolation=args.unsafe_no_isolation,
     )
-    results = grade(args.tp, args.submissions, args.out, options, log=lambda line: print(line, flush=True))
+    try:
+        results = grade(args.tp, args.submissions, args.out, options, log=lambda line: print(line, flush=True))
+    except IsolationUnavailable as error:
+        print(f"vitcourse grade: {error}", file=sys.stderr)
+        return 2
     counts = {
         status: sum(r.status == status for r in results) for status in ("ok", "partial", "error", "timeout", "invalid")
     }

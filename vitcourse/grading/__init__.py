@@ -9,14 +9,15 @@ student notebook (stubs instead of solutions) and the TP's page of the book.
   implementation and says, in Spanish, what was expected and what came.
 * Instructors run ``vitcourse grade exercises/tp1 entregas/*.ipynb --out notas.csv``
   (:mod:`vitcourse.grading.grader`): every submission runs in a fresh kernel, its
-  definitions are tested in a separate process, and each student gets a feedback file.
+  definitions are tested in separate processes, all of them isolated by the operating
+  system (:mod:`vitcourse.grading.isolation`), and each student gets a feedback file.
 
 The checks of each TP live in ``vitcourse/grading/<tp>.py`` (:mod:`.registry`).
 """
 
 from importlib import import_module
 
-# Imported on first use, so the grader's helper processes (papermill runner, sandbox)
+# Imported on first use, so the grader's helper processes (notebook runner, sandbox)
 # start without loading torch when they don't need it.
 _EXPORTS = {
     "check": ".checking",

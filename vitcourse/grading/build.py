@@ -198,13 +198,19 @@ def _normalise(line: str) -> str:
     return " ".join(line.split())
 
 
+OPENERS = ("(", "[", "{")
+
+
 def solution_only_strings(source: nbformat.NotebookNode, min_chars: int = MIN_SECRET_CHARS) -> list[str]:
     """Lines that only the solution has: they must never appear in anything students see.
 
     A line counts when it sits in a solution region or a ``solution`` markdown cell, has
     at least ``min_chars`` characters, and is nowhere in the public part of the source
     (so a docstring the stub keeps, or a line the statement shows on purpose, is not
-    a secret). Whitespace is collapsed, so re-wrapped text still matches.
+    a secret). Whitespace is collapsed, so re-wrapped text still matches. A line that
+    only opens a bracket (``self.blocks = nn.Sequential(``) says nothing of the answer
+    by itself and would match any code of the same shape: its contents, on the lines
+    after it, are what is looked for.
     """
     secret, public = set(), set()
     for cell in source.cells:
@@ -218,7 +224,9 @@ def solution_only_strings(source: nbformat.NotebookNode, min_chars: int = MIN_SE
         for number, line in enumerate(lines):
             (secret if number in inside else public).add(_normalise(line))
         public.update(_normalise(line) for line in stub_cell(cell.source).splitlines())
-    return sorted(line for line in secret - public if len(line) >= min_chars)
+    return sorted(
+        line for line in secret - public if len(line) >= min_chars and not line.endswith(OPENERS)
+    )
 
 
 def _notebook_text(notebook: nbformat.NotebookNode) -> str:

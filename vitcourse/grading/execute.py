@@ -1,29 +1,32 @@
-"""Run one submitted notebook with papermill, as a child process the grader can kill.
+"""Run one submitted notebook: its kernel confined, the runner outside.
 
-``python -m vitcourse.grading.execute JOB.json`` executes a notebook in a fresh kernel
-and writes the executed notebook and a JSON summary (per cell: ran, failed with what,
-timed out). Compared with a plain ``papermill`` call:
+``python -m vitcourse.grading.execute JOB.json`` is the *runner*: a process of the
+grader (it runs none of the student's code) that executes a notebook with
+:class:`nbclient.NotebookClient` in a kernel started inside the submission's sandbox
+(:mod:`.isolation`; the kernel talks to the runner over Unix sockets in the sandbox's
+folder, since it has no network). It writes the executed notebook and a JSON summary
+(per cell: ran, failed with what, timed out) where the kernel can't reach them.
+Compared with a plain ``nbclient`` run:
 
-* a cell that fails does not stop the run (``allow_errors``): later parts still run;
-* a cell that runs past ``cell_timeout`` is interrupted and the run goes on;
+* the parameters cell gets ``PROFILE = "smoke"`` after it, as papermill would inject it;
+* a cell that fails does not stop the run (later parts still run);
+* a cell that runs past ``cell_timeout`` is interrupted and the run goes on; a cell that
+  ignores the interrupt (the kernel does not answer within ``STUCK_GRACE`` seconds)
+  stops the run; past the total ``timeout`` the current cell is interrupted and no other
+  cell starts; either way the kernel (its whole sandbox) is killed;
 * outputs stop being recorded past ``max_output_bytes`` (a notebook that prints
   megabytes can't fill the grader's memory or the instructor's disk);
-* the kernel's process id is written to a file, so the grader can kill it, and
-  whatever it started, when the whole run is past its time (:mod:`.grader`);
 * optionally, a last cell saves the values of named variables as plain data
   (:func:`vitcourse.grading.probes.to_wire`) for the parts that grade what the
   notebook produced.
 
-The kernel inherits this process's environment, which the grader sets (no network,
-``PROFILE=smoke``). :func:`run_notebook`, at the end, is the grader's side: it starts
-this module as a child process and kills it, kernel included, past the total timeout.
+:func:`run_notebook`, at the end, is the grader's side: it starts the runner and waits.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -32,19 +35,22 @@ from typing import TYPE_CHECKING
 
 import nbformat
 
-from .processes import kill_sessions, read_pid, watch_grader
-
 if TYPE_CHECKING:
     from .grader import GradeOptions
 
 __all__ = ["EXPORT_TAG", "added_by_the_run", "export_variables", "main", "run_notebook", "summarise"]
 
 EXPORT_TAG = "vitcourse-export"
-_ADDED_TAGS = ("injected-parameters", EXPORT_TAG, "papermill-error-cell-tag")
+INJECTED_TAG = "injected-parameters"
+_ADDED_TAGS = (INJECTED_TAG, EXPORT_TAG, "papermill-error-cell-tag")
+TIMEOUT_NAME = "CellTimeoutError"
+KERNEL_NAME = "vitcourse-sandbox"
+# Seconds an interrupted kernel has to answer again before the run is stopped.
+STUCK_GRACE = 10.0
 
 
 def added_by_the_run(cell) -> bool:
-    """Whether papermill or the grader added ``cell`` (it is not the student's, and takes no position)."""
+    """Whether the runner added ``cell`` (it is not the student's, and takes no position)."""
     return any(tag in _ADDED_TAGS for tag in cell.metadata.get("tags", []))
 
 
@@ -76,92 +82,149 @@ def _export_cell(names: list[str], path: str) -> nbformat.NotebookNode:
     return nbformat.v4.new_code_cell(source, metadata={"tags": [EXPORT_TAG]})
 
 
-def _mark(cell, what: str) -> None:
+def inject_parameters(notebook: nbformat.NotebookNode, parameters: dict) -> None:
+    """Add a cell setting ``parameters`` after the cell tagged ``parameters`` (first, if none)."""
+    if not parameters:
+        return
+    source = "# Parameters\n" + "".join(f"{name} = {value!r}\n" for name, value in parameters.items())
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": [INJECTED_TAG]})
+    position = next(
+        (i + 1 for i, c in enumerate(notebook.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), 0
+    )
+    notebook.cells.insert(position, cell)
+
+
+def _mark(cell, status: str, **extra) -> None:
     """Note on the cell itself (it is saved with the notebook) what happened to it."""
-    cell.setdefault("metadata", {}).setdefault("vitcourse", {})[what] = True
+    cell.setdefault("metadata", {})["vitcourse"] = {"status": status, **extra}
 
 
-def _capped_engine(max_output_bytes: int, pid_file: str | None):
-    """A papermill engine whose client caps outputs, records timeouts, kernel deaths and the kernel's pid."""
-    from nbclient.exceptions import DeadKernelError
-    from nbclient.util import run_sync
-    from papermill.clientwrap import PapermillNotebookClient
-    from papermill.engines import NBClientEngine
-    from papermill.utils import merge_kwargs, remove_args
+class _OutOfTime(Exception):
+    """The whole run passed its time: no other cell starts."""
 
-    class CappedClient(PapermillNotebookClient):
+
+class _Stuck(Exception):
+    """The kernel ignored an interrupt: nothing else can run in it."""
+
+
+async def _answers(client, seconds: float) -> bool:
+    """Whether the kernel answers a request on its shell channel within ``seconds`` (it is not busy)."""
+    from queue import Empty
+
+    request = client.kernel_info()
+    deadline = time.monotonic() + seconds
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        try:
+            reply = await client.get_shell_msg(timeout=left)
+        except Empty:
+            return False
+        if reply.get("parent_header", {}).get("msg_id") == request:
+            return True
+
+
+def _client(notebook, kernel_manager, job: dict):
+    """A notebook client that caps outputs and records what happened to each cell."""
+    from nbclient import NotebookClient
+
+    deadline = time.monotonic() + job["timeout"]
+    limit = job["max_output_bytes"]
+
+    class Client(NotebookClient):
         recorded = 0
         truncated = False
-
-        async def async_start_new_kernel(self, **kwargs):
-            await super().async_start_new_kernel(**kwargs)
-            pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
-            if pid_file and pid:
-                Path(pid_file).write_text(str(pid))
-
-        async def async_execute_cell(self, cell, cell_index, *args, **kwargs):
-            try:
-                return await super().async_execute_cell(cell, cell_index, *args, **kwargs)
-            except DeadKernelError:
-                _mark(cell, "kernel_died")
-                raise
-
-        execute_cell = run_sync(async_execute_cell)  # the sync entry point papermill calls
-
-        async def _async_handle_timeout(self, timeout, cell=None):
-            if cell is not None:
-                _mark(cell, "timeout")
-            return await super()._async_handle_timeout(timeout, cell)
+        current = None
+        out_of_time = False
+        stuck = False
 
         def output(self, outs, msg, display_id, cell_index):
             out = super().output(outs, msg, display_id, cell_index)
             if out is None or out.get("output_type") == "error":
                 return out
-            size = len(json.dumps(out, default=str))
-            self.recorded += size
-            if self.recorded > max_output_bytes:
+            self.recorded += len(json.dumps(out, default=str))
+            if self.recorded > limit:
                 outs.remove(out)
                 if not self.truncated:
                     self.truncated = True
-                    note = f"[vitcourse: salidas cortadas; el notebook ya escribió más de {max_output_bytes} bytes]\n"
+                    note = f"[vitcourse: salidas cortadas; el notebook ya escribió más de {limit} bytes]\n"
                     outs.append(nbformat.v4.new_output("stream", name="stderr", text=note))
                 return None
             return out
 
-    class CappedEngine(NBClientEngine):
-        @classmethod
-        def execute_managed_notebook(
-            cls,
-            nb_man,
-            kernel_name,
-            log_output=False,
-            stdout_file=None,
-            stderr_file=None,
-            start_timeout=60,
-            execution_timeout=None,
-            **kwargs,
-        ):
-            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
-            final = merge_kwargs(
-                kwargs,
-                timeout=execution_timeout,
-                startup_timeout=start_timeout,
-                kernel_name=kernel_name,
-                log_output=log_output,
-                stdout_file=stdout_file,
-                stderr_file=stderr_file,
-            )
-            return CappedClient(nb_man, **final).execute()
+    def on_cell_start(cell, cell_index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return
+        if time.monotonic() >= deadline:
+            client.out_of_time = True
+            raise _OutOfTime
+        client.current = cell
+        _mark(cell, "running")
 
-    return CappedEngine
+    async def on_cell_executed(cell, cell_index, execute_reply):
+        content = (execute_reply or {}).get("content", {})
+        if content.get("status") == "error":
+            if content.get("ename") == TIMEOUT_NAME:
+                _mark(cell, "timeout")
+                if time.monotonic() >= deadline - 0.5:
+                    client.out_of_time = True
+                elif not await _answers(client.kc, STUCK_GRACE):
+                    client.stuck = True
+                    raise _Stuck
+            else:
+                _mark(cell, "error", ename=content.get("ename", ""), evalue=str(content.get("evalue", ""))[:300])
+        else:
+            _mark(cell, "ok")
+        client.current = None
+
+    client = Client(
+        notebook,
+        km=kernel_manager,
+        timeout_func=lambda cell: max(1.0, min(job["cell_timeout"], deadline - time.monotonic())),
+        interrupt_on_timeout=True,
+        error_on_timeout={"ename": TIMEOUT_NAME, "evalue": "la celda superó su tiempo", "traceback": []},
+        allow_errors=True,
+        raise_on_iopub_timeout=False,
+        startup_timeout=120,
+        shutdown_kernel="immediate",
+        kernel_name=KERNEL_NAME,
+        on_cell_start=on_cell_start,
+        on_cell_executed=on_cell_executed,
+    )
+    return client
+
+
+def _kernel_manager(job: dict):
+    """A kernel manager whose kernel starts with ``job["kernel_command"]`` (the sandbox)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+
+    folder = Path(job["workdir"]) / "kernelspec" / KERNEL_NAME
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": job["kernel_command"],
+        "display_name": "Python 3 (vitcourse sandbox)",
+        "language": "python",
+        # An interrupt travels as a message: a signal would hit the sandbox, not the kernel.
+        "interrupt_mode": "message",
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
+    manager = AsyncKernelManager(
+        kernel_name=KERNEL_NAME,
+        kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(folder.parent)]),
+        transport="ipc",
+        ip=str(Path(job["cwd"]) / ".kernel"),
+    )
+    manager.connection_file = str(Path(job["workdir"]) / "connection.json")
+    return manager
 
 
 def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
     """Per code cell: its position in the submitted notebook (from 1), ``status`` and the error.
 
-    ``status`` is ``ok``, ``error`` (with ``ename``, ``evalue``), ``timeout``, ``running``
-    (the run was killed during it) or ``not-run``. Cells papermill or the grader added
-    are left out and don't count in the positions.
+    ``status`` is ``ok``, ``error`` (with ``ename``, ``evalue``), ``timeout`` or
+    ``not-run``. Cells the runner added are left out and don't count in the positions.
     """
     cells, position = [], 0
     for cell in notebook.cells:
@@ -170,76 +233,58 @@ def summarise(notebook: nbformat.NotebookNode) -> list[dict]:
         position += 1
         if cell.cell_type != "code":
             continue
-        meta = cell.metadata.get("papermill", {})
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        entry = {"cell": position, "status": "ok" if meta.get("start_time") else "not-run"}
-        marks = cell.metadata.get("vitcourse", {})
-        if marks.get("timeout"):
-            entry["status"] = "timeout"
-        elif marks.get("kernel_died"):
+        mark = cell.metadata.get("vitcourse", {})
+        entry = {"cell": position, "status": mark.get("status", "not-run")}
+        if entry["status"] == "running":  # the kernel died here
             entry.update(
                 status="error", ename="KernelDied", evalue="el kernel se cerró en esta celda (¿exit()? ¿memoria?)"
             )
-        elif errors:
-            entry.update(
-                status="error", ename=errors[0].get("ename", ""), evalue=str(errors[0].get("evalue", ""))[:300]
-            )
-        elif meta.get("start_time") and not meta.get("end_time"):
-            entry["status"] = "running"
+        elif entry["status"] == "error":
+            entry.update(ename=mark.get("ename", ""), evalue=mark.get("evalue", ""))
         cells.append(entry)
     return cells
 
 
-def _kill_kernel(pid_file: str | None) -> None:
-    pid = read_pid(pid_file)
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
+def _notes(cell) -> None:
+    cell.setdefault("metadata", {}).pop("vitcourse", None)
 
 
 def run(job: dict) -> dict:
-    """Execute the notebook described by ``job`` (see :mod:`.grader`); return the summary."""
-    import papermill as pm
-    from papermill.engines import papermill_engines
-    from papermill.exceptions import PapermillExecutionError
+    """Execute the notebook described by ``job`` (see :func:`run_notebook`); return the summary."""
+    from nbclient.exceptions import DeadKernelError
 
-    papermill_engines.register("vitcourse-capped", _capped_engine(job["max_output_bytes"], job.get("pid_file")))
-    watch_grader(job.get("grader_pid"), on_exit=lambda: _kill_kernel(job.get("pid_file")))
     notebook = nbformat.read(job["input"], as_version=4)
+    for cell in notebook.cells:
+        _notes(cell)
+    inject_parameters(notebook, job.get("parameters") or {})
     if job.get("export_names"):
         notebook.cells.append(_export_cell(job["export_names"], job["export_path"]))
     start = time.monotonic()
+    client = _client(notebook, _kernel_manager(job), job)
     aborted = ""
     try:
-        executed = pm.execute_notebook(
-            notebook,
-            job["output"],
-            parameters=job.get("parameters") or None,
-            engine_name="vitcourse-capped",
-            kernel_name="python3",
-            cwd=job["cwd"],
-            execution_timeout=job["cell_timeout"],
-            progress_bar=False,
-            log_output=False,
-            allow_errors=True,
-            interrupt_on_timeout=True,
-            raise_on_iopub_timeout=False,
-            start_timeout=120,
-        )
-    except PapermillExecutionError:  # cells failed; papermill saved the notebook first
-        executed = nbformat.read(job["output"], as_version=4)
-    except Exception as error:  # the kernel died, or papermill gave up: keep what was saved
+        client.execute(cwd=job["cwd"])
+    except (_OutOfTime, _Stuck):
+        pass
+    except DeadKernelError:
+        if client.current is not None and client.out_of_time:
+            _mark(client.current, "timeout")
+    except Exception as error:  # noqa: BLE001 (the kernel did not start, or nbclient gave up: keep what ran)
         aborted = f"{type(error).__name__}: {error}"[:300]
-        if not Path(job["output"]).exists():
-            raise
-        executed = nbformat.read(job["output"], as_version=4)
-    cells = summarise(executed)
-    for cell in cells:
-        if cell["status"] == "running":
-            cell.update(status="error", ename="KernelError", evalue=aborted or "la ejecución se cortó en esta celda")
-    summary = {"seconds": round(time.monotonic() - start, 2), "cells": cells, "aborted": aborted}
+    cells = summarise(notebook)
+    if aborted:
+        for cell in cells:
+            if cell["status"] == "error" and cell.get("ename") == "KernelDied":
+                cell.update(ename="KernelError", evalue=aborted)
+    nbformat.write(notebook, job["output"])
+    summary = {
+        "seconds": round(time.monotonic() - start, 2),
+        "cells": cells,
+        "timed_out": client.out_of_time,
+        "stuck": client.stuck,
+        "truncated": client.truncated,
+        "aborted": aborted,
+    }
     Path(job["summary"]).write_text(json.dumps(summary, ensure_ascii=False, indent=1), encoding="utf-8")
     return summary
 
@@ -247,60 +292,75 @@ def run(job: dict) -> dict:
 # --------------------------------------------------------------------------- the grader's side
 
 
+def runner_environment() -> dict[str, str]:
+    """The runner's environment: the grader's, with this package importable first."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
 def run_notebook(
-    workdir: Path, notebook: Path, options: GradeOptions, export: list[str], env: dict[str, str]
-) -> tuple[list[dict], bool, Path | None]:
-    """The grader's side: run this module on ``notebook`` in ``workdir``, under the total timeout.
+    workdir: Path,
+    notebook: Path,
+    options: GradeOptions,
+    export: list[str],
+    kernel_command: list[str],
+) -> tuple[dict, Path | None]:
+    """The grader's side: run the runner on ``notebook`` (in the sandbox folder beside it).
+
+    Args:
+        workdir: the submission's folder (the runner's files go here, out of the sandbox).
+        notebook: the submission's copy, in the sandbox's writable folder.
+        options: timeouts and the output cap.
+        export: variables to save at the end (see :func:`export_variables`).
+        kernel_command: the kernel's command line, confined (``{connection_file}``
+            stands for the connection file).
 
     Returns:
-        ``(cells, timed_out, executed_path)``: the per-cell summary, whether the whole
-        run was killed for time, and the executed notebook (``None`` if none was saved).
+        ``(summary, executed_path)``: the summary (``cells``, per cell; ``timed_out``, the
+        whole run stopped for time; ``stuck``, stopped by a cell that ignored its
+        interrupt; ``truncated``, outputs cut) and the executed notebook (``None`` if none
+        was saved).
     """
-    output, summary, pid_file = workdir / "ejecutado.ipynb", workdir / "summary.json", workdir / "kernel.pid"
+    output, summary = workdir / "ejecutado.ipynb", workdir / "summary.json"
+    cwd = notebook.parent
     job = {
         "input": str(notebook),
         "output": str(output),
-        "cwd": str(workdir),
+        "summary": str(summary),
+        "workdir": str(workdir),
+        "cwd": str(cwd),
+        "timeout": options.timeout,
         "cell_timeout": options.cell_timeout,
         "parameters": {"PROFILE": "smoke"},
         "max_output_bytes": options.max_output_bytes,
-        "pid_file": str(pid_file),
-        "summary": str(summary),
         "export_names": export,
-        "export_path": str(workdir / "exports.pt"),
-        "grader_pid": os.getpid(),
+        "export_path": str(cwd / "exports.pt"),
+        "kernel_command": kernel_command,
     }
     job_path = workdir / "execute.json"
     job_path.write_text(json.dumps(job), encoding="utf-8")
     with open(workdir / "execute.log", "wb") as log:
+        # The runner is the grader's own code; it ends the run at the total timeout itself.
+        # Should it hang, killing it kills the sandbox too (bubblewrap dies with its parent).
         process = subprocess.Popen(
             [sys.executable, "-m", "vitcourse.grading.execute", str(job_path)],
             cwd=workdir,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
+            env=runner_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        timed_out = False
         try:
-            process.wait(timeout=options.timeout)
+            process.wait(timeout=options.timeout + 120)
         except subprocess.TimeoutExpired:
-            kill_sessions(process, read_pid(pid_file))
-            timed_out = True
+            process.kill()
+            process.wait()
     if summary.exists():
-        return json.loads(summary.read_text(encoding="utf-8"))["cells"], timed_out, output
-    if output.exists():  # killed: papermill saved the notebook after every cell
-        import nbformat
-
-        try:
-            cells = summarise(nbformat.read(output, as_version=4))
-        except Exception:  # noqa: BLE001 (a notebook half-written when the process was killed)
-            return [], timed_out, None
-        for cell in cells:
-            if cell["status"] == "running":
-                cell["status"] = "timeout" if timed_out else "error"
-        return cells, timed_out, output
-    return [], timed_out, None
+        return json.loads(summary.read_text(encoding="utf-8")), output
+    return {"cells": [], "timed_out": True, "truncated": False}, None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -308,6 +368,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m vitcourse.grading.execute JOB.json", file=sys.stderr)
         return 2
+    from .confine import PR_SET_PDEATHSIG, _prctl
+
+    _prctl(PR_SET_PDEATHSIG, 9)  # the grader gone, the runner goes (and its sandbox with it)
     run(json.loads(Path(args[0]).read_text(encoding="utf-8")))
     return 0
 

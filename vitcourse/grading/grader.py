@@ -5,15 +5,21 @@ For each submission, in a temporary folder (the original file is only read):
 
 1. **read** it (:func:`~vitcourse.grading.submission.read_submission`); a file that is
    not a notebook, or an empty one, is ``invalid`` and graded 0;
-2. **run** a copy with papermill in a fresh kernel (:mod:`.execute`): ``PROFILE=smoke``,
-   no network (offline Hugging Face, proxies pointed at a closed local port), a
-   per-cell and a total timeout, failing cells don't stop the run;
-3. **test** the student's definitions in a separate sandbox process (:mod:`.sandbox`)
-   and judge its outcomes here, against the reference implementations, with the public
-   tests plus the instructor's private ones; values the notebook produced are read
+2. **run** a copy in a fresh kernel (:mod:`.execute`) with ``PROFILE=smoke``, a per-cell
+   and a total timeout; failing cells don't stop the run;
+3. **test** the student's definitions in separate processes (:mod:`.sandbox`) and judge
+   their outcomes here, against the reference implementations: the public tests in one,
+   the instructor's private tests in another; values the notebook produced are read
    from the kernel at the end of the run and judged here;
 4. **record** the row and the feedback file at once (a crash later loses nothing), and
    go on with the next submission whatever happened.
+
+Everything of the student's runs confined by the operating system (:mod:`.isolation`):
+no network, a filesystem it can read only where it must and write only in its own
+temporary folder, resource limits, its own process tree. Where that is not available the
+grader refuses to start (:class:`~vitcourse.grading.isolation.IsolationUnavailable`,
+one line) unless ``unsafe_no_isolation`` is set. A private test's text never reaches
+what the student receives: its verdict in the feedback is its name and pass or fail.
 
 The status of a submission: ``invalid`` (not gradable), ``timeout`` (a cell, the whole
 run or a test ran out of time), ``error`` (a cell raised something other than
@@ -28,7 +34,9 @@ import csv
 import hashlib
 import io
 import os
+import queue
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -43,9 +51,10 @@ import torch
 from .checking import judge, observe, reference_observation
 from .execute import run_notebook
 from .feedback import render_feedback
+from .isolation import Isolation, IsolationUnavailable, Limits, acquire_uids, release_uids
 from .registry import Assignment, Definition, Variable, load_checks, load_private_tests
 from .results import PartResult, TestResult
-from .sandbox import SandboxLauncher, run_sandbox
+from .sandbox import run_sandbox
 from .submission import (
     InvalidSubmission,
     bindings,
@@ -58,13 +67,17 @@ from .submission import (
 )
 from .tpdir import TPConfig, load_tp
 
-__all__ = ["GradeOptions", "SubmissionResult", "grade", "student_ids"]
+__all__ = ["GradeOptions", "IsolationUnavailable", "SubmissionResult", "grade", "student_ids"]
 
 STATUSES = ("ok", "partial", "error", "timeout", "invalid")
 MAX_EXPORT_BYTES = 64 * 2**20
-# Where proxies point in the kernel: a closed local port, so a request fails at once.
+# Without isolation (unsafe mode) proxies point at a closed local port, so a request fails at once.
 NO_NETWORK_PROXY = "http://127.0.0.1:9"
 PACKAGE_ROOT = Path(__file__).resolve().parents[2]
+# Probes run here (references, values the notebook produced) seed torch's global generator:
+# one at a time, whatever the threads grading at once (and imports such as transformers'
+# lazy modules are not safe to race either).
+_PROBES = threading.RLock()
 
 
 @dataclass
@@ -79,6 +92,10 @@ class GradeOptions:
         workers: submissions graded at the same time.
         feedback_dir: where the feedback files go (default: next to the CSV).
         max_output_bytes: outputs recorded per notebook run.
+        limits: memory, processes, open files and file size of each confined process.
+        unsafe_no_isolation: run submissions without the operating system's isolation
+            (resource limits only) where it is not available. Never for untrusted code.
+        scratch: where each submission's temporary folder goes (default: the system's).
     """
 
     timeout: float | None = None
@@ -88,6 +105,9 @@ class GradeOptions:
     workers: int = 1
     feedback_dir: Path | None = None
     max_output_bytes: int = 2 * 2**20
+    limits: Limits = field(default_factory=Limits)
+    unsafe_no_isolation: bool = False
+    scratch: Path | None = None
 
 
 @dataclass
@@ -122,30 +142,28 @@ def student_ids(paths: list[Path]) -> list[str]:
     return ids
 
 
-def grading_environment(tp: TPConfig, workers: int) -> dict[str, str]:
-    """The environment of the kernel and the sandbox: offline, smoke profile, the package importable."""
-    env = dict(os.environ)
+def grading_environment(tp: TPConfig, workers: int, unsafe: bool = False) -> dict[str, str]:
+    """What confined code adds to its clean environment: offline, smoke profile, the package importable."""
     paths = [str(PACKAGE_ROOT), *(str(p) for p in tp.pythonpath)]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env.update(
-        PYTHONPATH=os.pathsep.join(paths),
-        VITCOURSE_PROFILE="smoke",
-        HF_HUB_OFFLINE="1",
-        TRANSFORMERS_OFFLINE="1",
-        HF_DATASETS_OFFLINE="1",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        PIP_NO_INDEX="1",
-        PYTHONHASHSEED="0",
-        PYDEVD_DISABLE_FILE_VALIDATION="1",
-        JUPYTER_PLATFORM_DIRS="1",
-    )
-    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        env[name] = NO_NETWORK_PROXY
-    for name in ("no_proxy", "NO_PROXY"):
-        env.pop(name, None)
-    if workers > 1:
-        env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
+    threads = str(max(1, (os.cpu_count() or 1) // max(1, workers)))
+    env = {
+        "PYTHONPATH": os.pathsep.join(paths),
+        "VITCOURSE_PROFILE": "smoke",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "PIP_NO_INDEX": "1",
+        "PYTHONHASHSEED": "0",
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", threads),
+        "MKL_NUM_THREADS": os.environ.get("MKL_NUM_THREADS", threads),
+        "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS", threads),
+    }
+    if unsafe:
+        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            env[name] = NO_NETWORK_PROXY
     return env
 
 
@@ -169,14 +187,16 @@ def _variable_outcome(test, name: str, exports: dict, ran_to_end: bool) -> dict:
         return {"status": "missing", "message": f"al terminar el notebook no existe la variable `{name}`{why}"}
     if "error" in entry:
         return {"status": "error", "type": "Valor ilegible", "message": str(entry["error"])}
-    return observe(test, entry["value"])
+    with _PROBES:
+        return observe(test, entry["value"])
 
 
 def _judge_safely(test, outcome: dict, expected) -> TestResult:
-    try:
-        return judge(test, outcome, expected)
-    except Exception as error:  # noqa: BLE001 (data the comparison can't read)
-        return judge(test, {"status": "error", "type": "Resultado ilegible", "message": str(error)[:200]}, None)
+    with _PROBES:  # a TP's own judge may compute with torch
+        try:
+            return judge(test, outcome, expected)
+        except Exception as error:  # noqa: BLE001 (data the comparison can't read)
+            return judge(test, {"status": "error", "type": "Resultado ilegible", "message": str(error)[:200]}, None)
 
 
 def _unexpected_errors(cells: list[dict], dependent: set[int]) -> list[dict]:
@@ -194,7 +214,7 @@ def _unexpected_errors(cells: list[dict], dependent: set[int]) -> list[dict]:
 
 def _status_and_detail(
     result: SubmissionResult,
-    run_timed_out: bool,
+    run_timed_out: bool | str,
     sandbox_timed_out: bool,
     dependent: set[int],
     assignment: Assignment,
@@ -203,6 +223,12 @@ def _status_and_detail(
     timeouts = [c for c in result.cells if c["status"] == "timeout"]
     errors = _unexpected_errors(result.cells, dependent)
     max_auto = sum(p.points for p in assignment.auto_parts)
+    if run_timed_out == "stuck":
+        where = f"la celda {timeouts[-1]['cell']}" if timeouts else "una celda"
+        return (
+            "timeout",
+            f"{where} superó {options.cell_timeout:g} s y no respondió a la interrupción: se detuvo el notebook",
+        )
     if run_timed_out:
         where = f" (celda {timeouts[0]['cell']})" if timeouts else ""
         return "timeout", f"el notebook superó el límite total de {options.timeout:g} s{where}"
@@ -230,9 +256,71 @@ class Context:
     tests: dict[str, list]  # part key -> the tests that count in this batch
     references: dict[str, object]  # test id -> the reference's observation
     options: GradeOptions
-    env: dict[str, str]
+    env: dict[str, str]  # what confined code adds to its clean environment
     feedback_dir: Path
-    launcher: SandboxLauncher
+    isolation: Isolation
+    uids: queue.Queue  # unprivileged user ids free for a submission (None when not root)
+    log: object = print
+
+
+def _owned(path: Path, uid: int | None) -> Path:
+    """Make ``path`` (a folder, recursively) belong to ``uid``, so confined code can write it."""
+    if uid is not None:
+        for item in [path, *path.rglob("*")]:
+            os.chown(item, uid, uid, follow_symlinks=False)
+    return path
+
+
+def _readable(path: Path) -> Path:
+    """Let any user read ``path`` (a folder, recursively): confined code runs as another user."""
+    for item in [path, *path.rglob("*")]:
+        item.chmod(0o755 if item.is_dir() else 0o644)
+    return path
+
+
+def _sandbox_runs(
+    workdir: Path, chunks, to_run: list, context: Context, uid: int | None
+) -> tuple[dict[str, dict], list[str], bool]:
+    """Test the definitions: public tests in one sandbox, private ones in another."""
+    tp, options, isolation = context.tp, context.options, context.isolation
+    outcomes, problems, timed_out = {}, [], False
+    public = [(entry, test) for entry, test in to_run if not test.private]
+    private = [(entry, test) for entry, test in to_run if test.private]
+    for name, tests in (("public", public), ("private", private)):
+        if not tests:
+            continue
+        folder = workdir / name
+        folder.mkdir()
+        for asset in tp.assets:
+            (shutil.copytree if asset.is_dir() else shutil.copy2)(asset, folder / asset.name)
+        _owned(folder, uid)
+        mounted = []
+        private_dir = None
+        if name == "private":
+            private_dir = _readable(
+                shutil.copytree(
+                    options.private_tests, workdir / "private-tests", ignore=shutil.ignore_patterns("__pycache__")
+                )
+            )
+            mounted.append(private_dir)
+
+        def launch(job: Path, folder=folder, mounted=mounted):
+            job.chmod(0o644)
+            command = isolation.command(
+                [sys.executable, "-m", "vitcourse.grading.sandbox", str(job)],
+                writable=folder,
+                env=isolation.environment(folder, context.env),
+                readable=[job, *mounted],
+                uid=uid,
+            )
+            return isolation.popen(command)
+
+        found, lines, late = run_sandbox(folder, chunks, tests, tp, options, launch, isolation.kill, private_dir)
+        outcomes.update(found)
+        timed_out |= late
+        if name == "public":
+            problems += lines  # the private run's messages could carry what its tests contain
+    return outcomes, problems, timed_out
 
 
 def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
@@ -253,23 +341,37 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
         result.seconds = round(time.monotonic() - start, 1)
         return result
     result.answers = written_answers(notebook)
-    workdir = Path(tempfile.mkdtemp(prefix="vitcourse-grade-"))
+    workdir = Path(tempfile.mkdtemp(prefix="vitcourse-grade-", dir=options.scratch))
+    uid = context.uids.get()
     try:
+        # run/: the kernel's folder, the only one it may write; the runner's files stay in workdir.
+        run = workdir / "run"
+        run.mkdir()
         for asset in tp.assets:
-            (shutil.copytree if asset.is_dir() else shutil.copy2)(asset, workdir / asset.name)
-        copy = workdir / "entrega.ipynb"
+            (shutil.copytree if asset.is_dir() else shutil.copy2)(asset, run / asset.name)
+        copy = run / "entrega.ipynb"
         shutil.copyfile(path, copy)
+        _owned(run, uid)
+        isolation = context.isolation
+        python = [sys.executable, "-m", "ipykernel_launcher", "-f", str(run / ".connection.json")]
+        kernel = isolation.command(
+            python, writable=run, env=isolation.environment(run, context.env), uid=uid, connection="{connection_file}"
+        )
         variables = [p.target_name for p in auto if isinstance(p.target, Variable)]
-        result.cells, run_timed_out, executed = run_notebook(workdir, copy, options, variables, context.env)
+        summary, executed = run_notebook(workdir, copy, options, variables, kernel)
+        result.cells = summary["cells"]
+        if summary.get("aborted") and all(cell["status"] == "not-run" for cell in result.cells):
+            result.cells = []  # the kernel never started: nothing of the notebook ran
+            context.log(f"{student}: the notebook could not run: {summary['aborted']}")
+        run_timed_out = "stuck" if summary.get("stuck") else summary["timed_out"]
+        result.truncated_output = bool(summary.get("truncated"))
         if executed is not None and executed.exists():
             shutil.copyfile(executed, context.feedback_dir / f"{student}.ipynb")
-            result.truncated_output = "vitcourse: salidas cortadas" in executed.read_text(
-                encoding="utf-8", errors="replace"
-            )
-        exports = _exports(workdir / "exports.pt")
+        exports = _exports(run / "exports.pt")
 
         chunks = extract_definitions(notebook)
         kinds = bindings(chunks)
+        unfinished = unfinished_names(notebook)
         to_run, fixed = [], {}
         for part in auto:
             if not isinstance(part.target, Definition):
@@ -277,7 +379,9 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
             kind = kinds.get(part.target_name)
             used = "" if kind in (None, "import") else reference_used(chunks, part.target_name, part.originals)
             for test in context.tests[part.key]:
-                if kind is None:
+                if part.target_name in unfinished:  # still the student notebook's stub: nothing to run
+                    fixed[test.id] = {"status": "pending"}
+                elif kind is None:
                     fixed[test.id] = {"status": "missing", "message": f"el notebook no define `{part.target_name}`"}
                 elif kind == "import":
                     fixed[test.id] = {
@@ -291,12 +395,10 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
                     }
                 else:
                     to_run.append(({"id": test.id, "target": part.target_name, "file": f"{len(to_run)}.pt"}, test))
-        outcomes, result.sandbox_errors, sandbox_timed_out = ({}, [], False)
+        outcomes, sandbox_errors, sandbox_timed_out = ({}, [], False)
         if to_run:
-            outcomes, result.sandbox_errors, sandbox_timed_out = run_sandbox(
-                workdir, chunks, to_run, tp, options, context.launcher
-            )
-        result.sandbox_errors = [f"celda {c.cell}: {c.error}" for c in chunks if c.error] + result.sandbox_errors
+            outcomes, sandbox_errors, sandbox_timed_out = _sandbox_runs(workdir, chunks, to_run, context, uid)
+        result.sandbox_errors = [f"celda {c.cell}: {c.error}" for c in chunks if c.error] + sandbox_errors
         outcomes.update(fixed)
         ran_to_end = bool(result.cells) and all(c["status"] != "not-run" for c in result.cells) and not run_timed_out
         for part in auto:
@@ -306,13 +408,17 @@ def grade_one(path: Path, student: str, context: Context) -> SubmissionResult:
                     outcome = _variable_outcome(test, part.target_name, exports, ran_to_end)
                 else:
                     outcome = outcomes[test.id]
-                verdicts.append(_judge_safely(test, outcome, context.references[test.id]))
+                verdict = _judge_safely(test, outcome, context.references[test.id])
+                if test.private:  # its name and verdict only: nothing of what it tried or saw
+                    verdict.expected = verdict.got = verdict.hint = ""
+                verdicts.append(verdict)
             result.parts.append(PartResult(part.key, part.title, part.points, verdicts))
-        dependent = dependent_cells(notebook, unfinished_names(notebook))
+        dependent = dependent_cells(notebook, unfinished)
         result.status, result.detail = _status_and_detail(
             result, run_timed_out, sandbox_timed_out, dependent, assignment, options
         )
     finally:
+        context.uids.put(uid)
         shutil.rmtree(workdir, ignore_errors=True)
     result.seconds = round(time.monotonic() - start, 1)
     return result
@@ -370,6 +476,8 @@ def grade(
     """
     tp = load_tp(tp_folder)
     options = replace(options or GradeOptions())
+    # Before anything else: no isolation, no grading (unless the caller accepts the risk).
+    isolation = Isolation(options.limits, unsafe=options.unsafe_no_isolation, readable=tp.pythonpath)
     options.timeout = options.timeout or tp.timeout
     options.cell_timeout = options.cell_timeout or tp.cell_timeout
     options.test_timeout = options.test_timeout or tp.test_timeout
@@ -382,20 +490,24 @@ def grade(
         files += sorted(p for p in item.iterdir() if p.is_file()) if item.is_dir() else [item]
     if not files:
         raise ValueError("no submissions to grade: pass notebook files or a folder with them")
-    references = {
-        test.id: reference_observation(test, part) for part in assignment.auto_parts for test in tests[part.key]
-    }
+    with _PROBES:
+        references = {
+            test.id: reference_observation(test, part) for part in assignment.auto_parts for test in tests[part.key]
+        }
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     feedback_dir = Path(options.feedback_dir or out.with_name(out.stem + "_devoluciones"))
     feedback_dir.mkdir(parents=True, exist_ok=True)
-    env = grading_environment(tp, options.workers)
+    env = grading_environment(tp, options.workers, options.unsafe_no_isolation)
     columns = _columns(assignment)
     out.write_text(_csv_line(columns), encoding="utf-8")
     lock = threading.Lock()
     results: list[SubmissionResult] = []
     ids = student_ids(files)
-    log(f"grading {len(files)} submissions of {tp.key} ({len(private)} private tests), {options.workers} at a time")
+    log(
+        f"grading {len(files)} submissions of {tp.key} ({len(private)} private tests), {options.workers} at a time, "
+        + ("UNCONFINED (--unsafe-no-isolation)" if isolation.unsafe else "each in its own sandbox (bubblewrap)")
+    )
 
     def one(path: Path, student: str) -> SubmissionResult:
         try:
@@ -426,15 +538,16 @@ def grade(
             )
         return result
 
-    scratch = Path(tempfile.mkdtemp(prefix="vitcourse-grade-server-"))
-    launcher = SandboxLauncher(tp, options, env, scratch)
-    context = Context(tp, assignment, tests, references, options, env, feedback_dir, launcher)
+    uids: queue.Queue = queue.Queue()
+    taken = acquire_uids(max(1, options.workers))
+    for uid in taken:
+        uids.put(uid)
+    context = Context(tp, assignment, tests, references, options, env, feedback_dir, isolation, uids, log)
     try:
         with ThreadPoolExecutor(max_workers=max(1, options.workers)) as pool:
             list(pool.map(one, files, ids))
     finally:
-        launcher.close()
-        shutil.rmtree(scratch, ignore_errors=True)
+        release_uids(taken)
     results.sort(key=lambda r: r.student)
     temporary = out.with_name(out.name + ".tmp")
     temporary.write_text(

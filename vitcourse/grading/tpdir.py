@@ -9,7 +9,8 @@ has a default, so for TP1 it can be as short as ``key: tp1``::
     student: tp1_alumno.ipynb          # the student notebook, generated (`make tps`)
     page: book/tps/tp1.md              # the book page, generated; null for none
     assets: [tp1_point.ipynb]          # files the notebook opens, copied next to a submission
-    pythonpath: []                     # folders (relative to the TP) to import the checks from
+    pythonpath: []                     # folders (relative to the TP) to import the checks from;
+                                       # submissions can read them: no solutions there
     timeout: 900                       # grading: seconds for a whole submission
     cell_timeout: 300                  # grading: seconds for one cell
     test_timeout: 30                   # grading: seconds for one test of the student's code

@@ -11,15 +11,20 @@
 
 Every automatic part must be checked at least once in each notebook. The executed
 notebooks, the CSV and the feedback files are left in ``--out`` for inspection, and the
-solution as the grader executed it (papermill, ``smoke`` profile injected) is also copied
-to ``--out/<tp>.ipynb``: ``make test-exercises`` re-checks that copy with nbval rather
-than executing the solution a second time.
+solution as the grader executed it (``smoke`` profile injected) is also copied to
+``--out/<tp>.ipynb``. With ``--nbval SANITIZE_CFG`` (``make test-exercises``) that copy
+is run once more under ``pytest --nbval``, which compares every output with the
+grader's: the solution runs twice, the student notebook once. All of it runs
+``--workers`` notebooks at a time, the solutions first.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 import nbformat
@@ -59,46 +64,130 @@ def _errors(notebook: nbformat.NotebookNode) -> list[tuple[int, str]]:
     return found
 
 
+def _grade_one(tp, which: str, source: Path, out: Path) -> object:
+    """Grade one of a TP's own notebooks (``which``: ``solucion`` or ``alumno``) in ``out``."""
+    submissions = out / "entregas"
+    submissions.mkdir(parents=True, exist_ok=True)
+    path = submissions / f"{which}.ipynb"
+    path.write_bytes(source.read_bytes())
+    (result,) = grade(
+        tp.folder,
+        [path],
+        out / f"notas_{which}.csv",
+        # The TP's own notebooks: their figures are kept whole for the nbval re-check.
+        GradeOptions(workers=1, max_output_bytes=256 * 2**20, feedback_dir=out / "notas_devoluciones"),
+        log=lambda line: print(f"{tp.key}: {line}", flush=True),
+    )
+    return result
+
+
+def _graded_copy(out: Path) -> Path:
+    """The solution as the grader ran it, without its export cell: what nbval re-runs."""
+    graded = nbformat.read(out / "notas_devoluciones" / "solucion.ipynb", as_version=4)
+    graded.cells = [cell for cell in graded.cells if EXPORT_TAG not in cell.metadata.get("tags", [])]
+    copy = out.parent / f"{out.name}.ipynb"
+    nbformat.write(graded, copy)
+    return copy
+
+
+def _nbval(notebook: Path, sanitize: Path, junit: Path | None, threads: int) -> list[str]:
+    """Run ``notebook`` again under ``pytest --nbval``, comparing with the outputs it holds."""
+    command = [sys.executable, "-m", "pytest", "-q", "--nbval", "-p", "no:cacheprovider"]
+    command += ["--nbval-sanitize-with", str(sanitize), "--nbval-cell-timeout", "600"]
+    if junit is not None:
+        command.append(f"--junitxml={junit / f'exercises-{notebook.stem}.xml'}")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    done = subprocess.run([*command, str(notebook)], capture_output=True, text=True, env=env, check=False)
+    print(f"{notebook.stem}: nbval re-run of the graded solution: {done.stdout.strip().splitlines()[-1:]}")
+    if done.returncode:
+        return [f"nbval: the graded solution does not re-run the same:\n{done.stdout[-6000:]}{done.stderr[-2000:]}"]
+    return []
+
+
+def verify_all(
+    folders: list[str | Path],
+    out: str | Path,
+    workers: int = 2,
+    sanitize: Path | None = None,
+    junit: Path | None = None,
+) -> dict[Path, list[str]]:
+    """Run the checks of the module docstring on several TPs, ``workers`` notebooks at a time.
+
+    Every TP's solution and student notebook are graded as separate jobs of one pool, the
+    solutions first (the longest); with ``sanitize`` (nbval's sanitizer file), each graded
+    solution is re-run under ``pytest --nbval`` as soon as it is graded, in the same pool,
+    with JUnit reports in ``junit``. No notebook runs more than that.
+
+    Returns:
+        Problems per TP folder (empty lists when in order).
+    """
+    out = Path(out)
+    tps = [load_tp(folder) for folder in folders]
+    problems = {
+        tp.folder: [f"out of date: {name} (run `make tps`)" for name in build(tp.folder, check=True)] for tp in tps
+    }
+    threads = max(1, (os.cpu_count() or 1) // max(1, workers))
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(name, str(threads))  # the kernels' too: one core each, none idle
+    queue = [("grade", tp, "solucion") for tp in tps] + [("grade", tp, "alumno") for tp in tps]
+    results: dict[tuple[Path, str], object] = {}
+    running: dict = {}
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        while queue or running:
+            while queue and len(running) < max(1, workers):
+                kind, tp, which = queue.pop(0)
+                folder = out / tp.folder.name
+                if kind == "grade":
+                    source = tp.solution if which == "solucion" else tp.student
+                    future = pool.submit(_grade_one, tp, which, source, folder)
+                else:
+                    future = pool.submit(_nbval, _graded_copy(folder), sanitize, junit, threads)
+                running[future] = (kind, tp, which)
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                kind, tp, which = running.pop(future)
+                if kind == "nbval":
+                    problems[tp.folder] += future.result()
+                    continue
+                results[tp.folder, which] = future.result()
+                if which == "solucion" and sanitize is not None:
+                    queue.insert(0, ("nbval", tp, which))  # as long as a solution: before the students
+    for tp in tps:
+        folder = out / tp.folder.name
+        _merge_grades(folder)
+        feedback = folder / "notas_devoluciones"
+        assignment = load_checks(tp.checks, tp.pythonpath)
+        problems[tp.folder] += solution_problems(
+            results[tp.folder, "solucion"], nbformat.read(feedback / "solucion.ipynb", as_version=4), assignment
+        )
+        problems[tp.folder] += student_problems(
+            results[tp.folder, "alumno"],
+            nbformat.read(feedback / "alumno.ipynb", as_version=4),
+            nbformat.read(tp.student, as_version=4),
+            assignment,
+        )
+        if sanitize is None:
+            _graded_copy(folder)
+    return problems
+
+
+def _merge_grades(folder: Path) -> None:
+    """One ``notas.csv`` per TP, the solution's row and the student notebook's."""
+    rows = []
+    for which in ("alumno", "solucion"):
+        lines = (folder / f"notas_{which}.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+        rows += lines if not rows else lines[1:]
+    (folder / "notas.csv").write_text("".join(rows), encoding="utf-8")
+
+
 def verify(folder: str | Path, out: str | Path, workers: int = 2) -> list[str]:
-    """Run the checks of the module docstring on one TP.
+    """Run the checks of the module docstring on one TP, in ``out`` (a folder per TP inside it).
 
     Returns:
         Problems found (empty when the TP is in order).
     """
     tp = load_tp(folder)
-    problems = [f"out of date: {name} (run `make tps`)" for name in build(tp.folder, check=True)]
-    assignment = load_checks(tp.checks, tp.pythonpath)
-    out = Path(out)
-    submissions = out / "entregas"
-    submissions.mkdir(parents=True, exist_ok=True)
-    solution, student = submissions / "solucion.ipynb", submissions / "alumno.ipynb"
-    solution.write_bytes(tp.solution.read_bytes())
-    student.write_bytes(tp.student.read_bytes())
-    results = {
-        r.student: r
-        for r in grade(
-            tp.folder,
-            [solution, student],
-            out / "notas.csv",
-            # The TP's own notebooks: their figures are kept whole for the nbval re-check.
-            GradeOptions(workers=workers, max_output_bytes=256 * 2**20),
-            log=lambda line: print(line, flush=True),
-        )
-    }
-    feedback = out / "notas_devoluciones"
-    problems += solution_problems(
-        results["solucion"], nbformat.read(feedback / "solucion.ipynb", as_version=4), assignment
-    )
-    problems += student_problems(
-        results["alumno"],
-        nbformat.read(feedback / "alumno.ipynb", as_version=4),
-        nbformat.read(tp.student, as_version=4),
-        assignment,
-    )
-    graded = nbformat.read(feedback / "solucion.ipynb", as_version=4)
-    graded.cells = [cell for cell in graded.cells if EXPORT_TAG not in cell.metadata.get("tags", [])]
-    nbformat.write(graded, out.parent / f"{out.name}.ipynb")  # as papermill left it, without the grader's cells
-    return problems
+    return verify_all([folder], Path(out), workers)[tp.folder]
 
 
 def _unchecked(verdicts: list[dict], assignment) -> list[str]:
@@ -148,15 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m vitcourse.grading.verify", description=__doc__.split("\n")[0])
     parser.add_argument("folders", nargs="+", type=Path, help="TP folders (each with a tp.yml)")
     parser.add_argument("--out", type=Path, default=Path("_build/test/exercises"), help="where results go")
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2, help="notebooks at a time (default 2)")
+    parser.add_argument("--nbval", type=Path, metavar="SANITIZE_CFG", help="re-run each graded solution under nbval")
+    parser.add_argument("--junit", type=Path, help="folder for the nbval re-runs' JUnit reports")
     args = parser.parse_args(argv)
+    problems = verify_all(args.folders, args.out, args.workers, args.nbval, args.junit)
     failed = False
     for folder in args.folders:
-        problems = verify(folder, args.out / folder.resolve().name, args.workers)
-        for problem in problems:
+        found = problems[folder.resolve()]
+        for problem in found:
             print(f"{folder}: {problem}", file=sys.stderr)
-        print(f"{folder}: {'FAILED' if problems else 'ok'}")
-        failed |= bool(problems)
+        print(f"{folder}: {'FAILED' if found else 'ok'}")
+        failed |= bool(found)
     return 1 if failed else 0
 
 
