@@ -55,3 +55,46 @@ def test_hugging_face_tiny_rtdetr_runs_offline():
     out = model(pixel_values=torch.rand(1, 3, 128, 128))
     assert out.logits.shape == (1, 30, 8) and out.pred_boxes.shape == (1, 30, 4)
     assert model.config.encode_proj_layers == [2]
+
+
+def _scramble_batch_norms(model: torch.nn.Module) -> None:
+    """Non-trivial running statistics and affine weights, so a misplaced norm shows."""
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.1, generator=g)
+                m.running_var.uniform_(0.5, 1.5, generator=g)
+                m.weight.normal_(1, 0.1, generator=g)
+                m.bias.normal_(0, 0.1, generator=g)
+
+
+@pytest.mark.slow  # the first import of transformers' RT-DETR
+@pytest.mark.parametrize("levels", [(2,), (0, 1, 2)])
+def test_hybrid_encoder_equals_hugging_face(levels):
+    from vitcourse.hub.rtdetr import hybrid_encoder_from_hf, tiny_rtdetr
+
+    hf = tiny_rtdetr(levels, d_model=36)
+    _scramble_batch_norms(hf)
+    ours = hybrid_encoder_from_hf(hf)
+    images = torch.rand(2, 3, 96, 160)  # S5 is 3 x 5: not square
+    with torch.no_grad():
+        maps = [m for m, _ in hf.model.backbone(images, torch.ones(2, 96, 160, dtype=torch.long))]
+        theirs = hf(pixel_values=images).encoder_last_hidden_state
+        mine = ours(maps)
+    assert [m.shape for m in mine] == [t.shape for t in theirs]
+    for a, b in zip(mine, theirs):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_hybrid_encoder_conversion_refuses_what_ours_lacks():
+    from vitcourse.hub.mapping import ConversionError
+    from vitcourse.hub.rtdetr import hybrid_encoder_from_hf, tiny_rtdetr
+
+    hf = tiny_rtdetr()
+    hf.config.normalize_before = True
+    with pytest.raises(ConversionError, match="post-norm"):
+        hybrid_encoder_from_hf(hf)
+    with pytest.raises(ConversionError, match="expected RTDetrForObjectDetection"):
+        hybrid_encoder_from_hf(torch.nn.Linear(2, 2))

@@ -94,7 +94,7 @@ RECIPES = {
               "test": ["OSBS_029"], "val_fraction": 0.1, "flips": 8},
         backbone_checkpoint="resnet_shapes",
         start_from="detr_shapes",
-        epochs=40,
+        epochs=12,
         batch_size=16,
         target_ap50=0.0,
     ),
