@@ -143,15 +143,29 @@ def test_existing_folder_is_not_overwritten(tmp_path, capsys):
     assert new_project("otra", tmp_path, overwrite=True) == tmp_path / "otra"
 
 
-def test_clip_says_what_is_missing_until_chapter_5(tmp_path):
+def test_clip_project_builds_clips_image_encoder(tmp_path, monkeypatch):
     try:
         import vitcourse.models.clip  # noqa: F401
     except ImportError:
         with pytest.raises(NewProjectError, match=r"needs vitcourse\.models\.clip .*choose --model vit, deit or swin"):
             new_project("con-clip", tmp_path, model="clip")
-    else:  # chapter 5 landed: the option renders a CLIP project
-        assert MODELS["clip"].needs == "vitcourse.models.clip"
-        assert new_project("con-clip", tmp_path, model="clip").exists()
+        return
+    # Chapter 5 landed: the project builds CLIP's image encoder with a head, through its own code.
+    project = new_project("con-clip", tmp_path, model="clip")
+    config = yaml.safe_load((project / "configs" / "config.yaml").read_text())
+    assert config["model"]["architecture"] == "clip" and config["model"]["preset"].startswith("clip_")
+    monkeypatch.syspath_prepend(str(project))
+    for name in [name for name in sys.modules if name == "src" or name.startswith("src.")]:
+        monkeypatch.delitem(sys.modules, name)  # another project's src, from another test
+    from src.models.attention import attention_maps
+    from src.models.train_model import build_model
+
+    net = build_model(config)
+    logits, maps = attention_maps(net, __import__("torch").randn(2, 1, 28, 28))
+    assert type(net).__name__ == "CLIPVisionTower"
+    assert logits.shape == (2, 10) and maps.shape == (2, 7, 7)
+    for name in [name for name in sys.modules if name == "src" or name.startswith("src.")]:
+        del sys.modules[name]  # this project's src: gone with its folder
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> tuple[float, str]:

@@ -32,25 +32,55 @@ logger = logging.getLogger(__name__)
 def create(architecture: str, preset: str, fields: dict[str, Any]) -> nn.Module:
     """A ``vitcourse.models`` preset with some of its config fields changed.
 
+    For ``clip`` the preset is a whole CLIP (two towers); the project keeps only its
+    image encoder, with a linear head of ``num_classes`` (:func:`clip_classifier`).
+
     Raises:
         ProjectError: an unknown preset or field, sizes that don't fit, or CLIP without
             ``vitcourse.models.clip``.
     """
     import vitcourse.models as models
 
-    if architecture == "clip":
-        try:
-            import vitcourse.models.clip  # noqa: F401 (registers the CLIP presets)
-        except ImportError:
-            raise ProjectError(
-                "model.architecture is clip but this vitcourse has no "
-                "vitcourse.models.clip yet (chapter 5); use vit, deit or swin, "
-                "or update vitcourse"
-            ) from None
     try:
+        if architecture == "clip":
+            return clip_classifier(preset, fields)
         return models.create_model(preset, **fields)
     except (ValueError, TypeError) as error:
         raise ProjectError(f"model {preset!r} with {fields}: {error}") from None
+
+
+def clip_classifier(preset: str, fields: dict[str, Any]) -> nn.Module:
+    """CLIP's image encoder (chapter 5) with a linear head, for classification.
+
+    The encoder is a ViT with CLIP's changes (a LayerNorm before the blocks, a patch
+    projection without bias, QuickGELU); here it starts from random weights. The text
+    tower is not built: a class is a head's output, not a caption.
+
+    Args:
+        preset: a CLIP preset of ``vitcourse.models`` (``clip_*``).
+        fields: ``num_classes`` and the preset's fields to change (``img_size``,
+            ``vision_width``, ...).
+
+    Returns:
+        Images ``(B, C, H, W)`` → logits ``(B, num_classes)``.
+    """
+    import dataclasses
+
+    import vitcourse.models as models
+
+    try:
+        from vitcourse.models.clip import CLIPVisionTower
+    except ImportError:
+        raise ProjectError(
+            "model.architecture is clip but this vitcourse has no "
+            "vitcourse.models.clip yet (chapter 5); use vit, deit or swin, "
+            "or update vitcourse"
+        ) from None
+    fields = dict(fields)
+    num_classes = fields.pop("num_classes", 10)
+    clip = models.get_config(preset, **fields)
+    vision = dataclasses.replace(clip.vision_config(), num_classes=num_classes)
+    return CLIPVisionTower(vision, clip.activation)
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
