@@ -22,6 +22,7 @@ Build any of them by name::
 """
 
 from .clip import CLIP, CLIPConfig, CLIPVisionTower, clip_loss
+from .vlm import VLM, VLMConfig
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
 from .donut import Donut, DonutConfig, donut_loss
 from .gpt import GPT, GPTConfig, lm_loss, parameter_formula, sample_next_token
@@ -40,6 +41,8 @@ __all__ = [
     "GPT",
     "CLIPConfig",
     "CLIPVisionTower",
+    "VLM",
+    "VLMConfig",
     "clip_loss",
     "BasicBlock",
     "DVAE",
