@@ -217,3 +217,17 @@ def test_the_shipped_checkpoint_still_reads_receipts():
     assert scores["field_accuracy"] == pytest.approx(metrics["test_field_accuracy"], abs=0.06)
     assert scores["cer"] == pytest.approx(metrics["test_cer"], abs=0.03)
     assert scores["parsed"] == pytest.approx(metrics["test_parsed"], abs=0.06)
+
+
+@pytest.mark.slow
+def test_training_script_continues_from_a_registered_checkpoint(tmp_path, monkeypatch):
+    from vitcourse import checkpoints
+    from vitcourse.scripts.train_donut import train
+
+    monkeypatch.setenv("VITCOURSE_CHECKPOINTS", str(tmp_path))
+    start = create_model("donut_receipts")
+    checkpoints.register("start", start, "donut_receipts", {}, metrics={"test_cer": 1.0})
+    model, record = train(steps=1, batch_size=2, lr=0.0, val_size=2, test_size=2, init="start")
+    assert record["recipe"]["init"] == "start" and len(record["test_examples"]) == 2
+    for a, b in zip(start.state_dict().values(), model.state_dict().values()):
+        assert torch.equal(a, b)  # a learning rate of 0: the weights are the checkpoint's
