@@ -216,3 +216,99 @@ def test_tokenizer_matches_open_clip():
     expected = open_clip.tokenize([text])[0]
     expected = expected[: int((expected == 49407).nonzero()[0]) + 1].tolist()
     assert clip_tokenizer()(text).input_ids == expected
+
+
+# -- the mini-CLIP's world and its shipped checkpoint ---------------------------------
+
+
+def test_word_tokenizer_and_phrases():
+    from vitcourse.clip_world import WordTokenizer, make_pairs, phrase
+
+    tok = WordTokenizer()
+    assert len(tok) == get_config("clip_world_tiny").vocab_size
+    assert tok.eot_token_id == get_config("clip_world_tiny").eot_token_id == len(tok) - 1
+    pairs = make_pairs(12, 0, 9)
+    ids = tok(pairs.captions)
+    assert ids.shape == (12, tok.context_length)
+    assert (ids == tok.eot_token_id).sum(dim=1).eq(1).all()
+    assert phrase("star", "red", "small", 1) == "una estrella roja pequeña arriba"
+    assert phrase("crescent") == "una media luna"
+    with pytest.raises(ValueError, match="vocabulary"):
+        tok("a photo of a cat")
+
+
+def test_held_out_combinations_never_in_seen_pairs():
+    from vitcourse.clip_world import HELD_OUT, make_pairs
+
+    seen = make_pairs(60, 0, 0)
+    assert not {c for shapes in seen.shapes for c in shapes} & set(HELD_OUT)
+    unseen = make_pairs(8, 0, 4, combos="unseen")
+    assert [s[0] for s in unseen.shapes] == list(HELD_OUT)
+
+
+def test_retrieval_recall_and_zero_shot_on_known_features():
+    from vitcourse.clip_world import retrieval_recall, zero_shot_accuracy
+
+    eye = torch.eye(4)
+    perfect = retrieval_recall(eye, eye, ["a", "b", "c", "d"], ks=(1,))
+    assert perfect == {"i2t_R@1": 1.0, "t2i_R@1": 1.0}
+    # two images with the same caption: either caption text counts as correct
+    shifted = retrieval_recall(eye, eye[[1, 0, 2, 3]], ["a", "a", "c", "d"], ks=(1,))
+    assert shifted["i2t_R@1"] == 1.0
+    assert zero_shot_accuracy(eye[:3], eye[:3], [0, 1, 0]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.slow
+def test_shipped_mini_clip_reaches_its_recorded_metrics(monkeypatch):
+    """Re-measure the shipped mini-CLIP: the card's numbers are what the weights do."""
+    from vitcourse import checkpoints
+    from vitcourse.clip_world import WordTokenizer, evaluate
+
+    monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
+    if "clip_world_tiny" not in checkpoints.available():
+        pytest.fail("no shipped clip_world_tiny; run python -m vitcourse.scripts.train_clip")
+    entry = checkpoints.info("clip_world_tiny")
+    model = checkpoints.load("clip_world_tiny")
+    torch.set_num_threads(1)
+    metrics = evaluate(model, WordTokenizer())
+    for key, value in entry["metrics"].items():
+        assert metrics[key] == pytest.approx(value, abs=0.01), key
+    # what the chapter shows: retrieval far above chance, and the colour of a
+    # combination never seen in training recognised (chance: 1 in 10 colours)
+    assert metrics["i2t_R@1"] > 10 * 1 / 400
+    assert metrics["combo_unseen_color_accuracy"] > 0.5
+
+
+@pytest.mark.slow
+def test_real_clip_zero_shot_pipeline_on_fashion_mnist():
+    """The full profile's path (a Hub CLIPModel, converted, real tokenizer, real
+    images) with the offline stand-in's architecture and random weights."""
+    from transformers import CLIPModel
+
+    from vitcourse.clip_world import (
+        FASHION_TEMPLATES,
+        class_embeddings,
+        clip_pixels,
+        hf_ids,
+        zero_shot_predict,
+    )
+    from vitcourse.data import FashionMNIST
+    from vitcourse.data.mnist import FASHION_CLASSES_EN
+    from vitcourse.hub.standins import tiny_clip
+
+    torch.manual_seed(0)
+    hf = CLIPModel(tiny_clip()).eval()
+    ours = clip_from_hf(hf).eval()
+    data = FashionMNIST("test", size=20, normalize=False)
+    pixels = clip_pixels(data.images, hf.config.vision_config.image_size)
+    assert pixels.shape == (20, 3, 32, 32)
+    prompts = [[t.format(c.lower()) for t in FASHION_TEMPLATES] for c in FASHION_CLASSES_EN]
+    classes = class_embeddings(ours, hf_ids(clip_tokenizer()), prompts)
+    assert classes.shape == (10, 16)
+    predicted = zero_shot_predict(ours, pixels, classes)
+    assert predicted.shape == (20,) and int(predicted.max()) < 10
+    with torch.no_grad():  # the same prediction through Hugging Face's own model
+        ids = hf_ids(clip_tokenizer())([p for ps in prompts for p in ps])
+        logits = hf(input_ids=ids, pixel_values=pixels).logits_per_image  # (20, 50)
+    ours_logits = ours(pixels, ids)
+    torch.testing.assert_close(ours_logits, logits, atol=1e-4, rtol=1e-4)

@@ -367,3 +367,29 @@ def clip_vit_large_patch14_336() -> CLIPConfig:
         text_width=768,
         text_heads=12,
     )
+
+
+# A size for a CPU in minutes (our name; no paper defines it): the mini-CLIP of
+# chapter 5, trained on the generated world's Spanish captions
+# (:mod:`vitcourse.clip_world`, a 44-word vocabulary).
+
+
+@register_model(CLIP)
+def clip_world_tiny() -> CLIPConfig:
+    """A mini-CLIP for 32×32 world images: ViT 64 × 3 blocks on 8×8 patches (16
+    image tokens), text 64 × 2 blocks over 44 words (24 positions), joint space 64."""
+    return CLIPConfig(
+        embed_dim=64,
+        img_size=32,
+        patch_size=8,
+        vision_width=64,
+        vision_depth=3,
+        vision_heads=4,
+        vocab_size=44,
+        context_length=24,
+        text_width=64,
+        text_depth=2,
+        text_heads=4,
+        mlp_ratio=2.0,
+        eot_token_id=43,
+    )

@@ -38,7 +38,7 @@ from ..layers import (
 )
 from .registry import register_model
 
-__all__ = ["GPT", "GPTConfig", "lm_loss", "sample_next_token"]
+__all__ = ["GPT", "GPTConfig", "lm_loss", "parameter_formula", "sample_next_token"]
 
 _LM_HEADS = ("tied", "untied", "none")
 
@@ -143,6 +143,43 @@ class GPTConfig:
     def head_dim(self) -> int:
         """Dimensions per head, ``D / h``."""
         return self.embed_dim // self.num_heads
+
+
+def parameter_formula(
+    depth: int,
+    embed_dim: int,
+    vocab_size: int,
+    max_seq_len: int,
+    mlp_hidden: int | None = None,
+    final_norm: bool = True,
+) -> int:
+    """Parameters of a GPT-2-style model with a tied output, counted by formula.
+
+    Per block: two LayerNorms (``4D``), Q, K, V (``3D² + 3D``), the output projection
+    (``D² + D``) and the MLP (``2 D h + h + D``); with ``h = 4D`` that is
+    ``12 D² + 13 D``. Plus the token and position tables ``(V + k) D`` and the final
+    LayerNorm ``2D``. The number of heads does not appear: heads split ``D``, they don't
+    add weights.
+
+    Args:
+        depth: blocks ``n``.
+        embed_dim: ``D`` (``d_model``); any value, even one no head count divides.
+        vocab_size: ``V``.
+        max_seq_len: ``k`` (positions).
+        mlp_hidden: the MLP's hidden size ``h`` (default ``4D``).
+        final_norm: count the final LayerNorm (GPT-2 and GPT-3 have it; GPT-1 not).
+
+    Returns:
+        The count, equal to :func:`~vitcourse.models.count_parameters` of the model.
+    """
+    D = embed_dim
+    h = 4 * D if mlp_hidden is None else mlp_hidden
+    per_block = 4 * D + (3 * D * D + 3 * D) + (D * D + D) + (2 * D * h + h + D)
+    return (
+        depth * per_block
+        + (vocab_size + max_seq_len) * D
+        + (2 * D if final_norm else 0)
+    )
 
 
 def lm_loss(
