@@ -6,6 +6,8 @@
   :func:`swin_to_hf`, :func:`swin_from_timm`, :func:`mae_from_hf`, :func:`imagegpt_from_hf`:
   the same weights in another implementation, or a :class:`ConversionError` naming what
   differs.
+* :func:`detr_from_hf`: Hugging Face's ``DetrForObjectDetection`` as our
+  :class:`~vitcourse.models.DETR`;
 * :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
 * :func:`clip_from_hf`, :func:`clip_to_hf`: our CLIP and Hugging Face's ``CLIPModel``;
   :func:`clip_tokenizer`: CLIP's real tokenizer, offline.
@@ -17,6 +19,7 @@
 
 from .clip import clip_from_hf, clip_to_hf, clip_tokenizer
 from .compare import compare_models, trace
+from .detr import detr_from_hf
 from .gpt import gpt_from_hf, gpt_to_hf
 from .mapping import ConversionError
 from .pretrained import (
@@ -45,6 +48,7 @@ __all__ = [
     "clip_to_hf",
     "clip_tokenizer",
     "compare_models",
+    "detr_from_hf",
     "gpt_from_hf",
     "gpt_to_hf",
     "hub_offline",

@@ -14,6 +14,11 @@ and values at each step repeats work whose result cannot change (the causal mask
 an earlier token never sees a later one), so :class:`KVCache` keeps them: each step
 projects only the new token and attends to the stored keys and values. That turns
 ``T`` steps of ``O(T)`` tokens each into ``T`` steps of one token.
+
+Detection transformers (DETR, RT-DETR) give positions to the queries and keys only:
+``Q = (x + p_q) W^Q``, ``K = (c + p_k) W^K``, ``V = c W^V``, so that *where* a token
+is steers whom it attends to but is not mixed into *what* it passes on.
+:class:`MultiHeadAttention` takes those positions as ``query_pos`` and ``key_pos``.
 """
 
 from __future__ import annotations
@@ -235,8 +240,35 @@ class MultiHeadAttention(nn.Module):
             cache.append(k, v)
         return self._split_heads(q), k, v
 
+    def _project_with_positions(
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None,
+        query_pos: torch.Tensor | None,
+        key_pos: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, ...]:
+        """Q from ``x + query_pos``, K from the keys' tokens ``+ key_pos``, V without positions."""
+        D, weight, bias = self.inner_dim, self.qkv.weight, self.qkv.bias
+        source = x if context is None else context
+        q_in = x if query_pos is None else x + query_pos
+        k_in = source if key_pos is None else source + key_pos
+        if context is None and query_pos is key_pos:
+            # DETR's self-attention: the same positions on Q and K, so one matmul makes both
+            qk = F.linear(q_in, weight[: 2 * D], None if bias is None else bias[: 2 * D])
+            q, k = qk.chunk(2, dim=-1)  # 2 × (B, N, D)
+        else:
+            q = F.linear(q_in, weight[:D], None if bias is None else bias[:D])  # (B, Nq, D)
+            k = F.linear(k_in, weight[D : 2 * D], None if bias is None else bias[D : 2 * D])  # (B, Nk, D)
+        v = F.linear(source, weight[2 * D :], None if bias is None else bias[2 * D :])  # (B, Nk, D)
+        return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+
     def _check_inputs(
-        self, x: torch.Tensor, context: torch.Tensor | None, value: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        context: torch.Tensor | None,
+        value: torch.Tensor | None = None,
+        query_pos: torch.Tensor | None = None,
+        key_pos: torch.Tensor | None = None,
     ) -> None:
         if value is not None and (context is None or value.shape[:2] != context.shape[:2]):
             raise ValueError(
@@ -250,6 +282,13 @@ class MultiHeadAttention(nn.Module):
                 )
         if context is not None and context.shape[0] != x.shape[0]:
             raise ValueError(f"x and context must share the batch size, got {x.shape[0]} and {context.shape[0]}")
+        keys = x if context is None else context
+        for name, pos, tokens in (("query_pos", query_pos, x), ("key_pos", key_pos, keys)):
+            if pos is not None and (pos.ndim not in (2, 3) or pos.shape[-2:] != tokens.shape[-2:]):
+                raise ValueError(
+                    f"{name} must be shaped like the tokens it is added to, (B, N, D) or (N, D) with "
+                    f"N, D = {tuple(tokens.shape[-2:])}; got {tuple(pos.shape)}"
+                )
 
     def forward(
         self,
@@ -261,6 +300,8 @@ class MultiHeadAttention(nn.Module):
         cache: KVCache | None = None,
         value: torch.Tensor | None = None,
         bias_from_queries: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        query_pos: torch.Tensor | None = None,
+        key_pos: torch.Tensor | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Attend from ``x`` to itself or to ``context``.
 
@@ -281,11 +322,21 @@ class MultiHeadAttention(nn.Module):
             bias_from_queries: a function of the queries ``(B, h, Nq, hd)`` returning a
                 float bias broadcastable to ``(B, h, Nq, Nk)`` added to the scores (SAM's
                 decomposed relative positions); added to ``mask`` if both are given.
+            query_pos: ``(B, Nq, D)`` or ``(Nq, D)`` positions added to ``x`` before the
+                query projection only (DETR).
+            key_pos: ``(B, Nk, D)`` or ``(Nk, D)`` positions added to the keys' tokens
+                before the key projection only; values never get positions.
 
         Returns:
             ``(B, Nq, D)``, or ``((B, Nq, D), (B, h, Nq, Nk))`` with ``return_attention``.
         """
-        self._check_inputs(x, context, value)
+        self._check_inputs(x, context, value, query_pos, key_pos)
+        positions = query_pos is not None or key_pos is not None
+        if positions and (cache is not None or value is not None):
+            raise ValueError(
+                "query_pos/key_pos (DETR) can't be combined with a KVCache (generation) or "
+                "a separate value (SAM): add the positions to x or context yourself instead"
+            )
         if causal and context is not None:
             raise ValueError(
                 "causal=True is for self-attention; cross-attention sees the whole context"
@@ -294,7 +345,10 @@ class MultiHeadAttention(nn.Module):
         if mask is not None and mask.ndim == 3:
             mask = mask.unsqueeze(1)  # (B, 1, Nq, Nk): the same mask for every head
         num_past = len(cache) if cache is not None and context is None else 0
-        q, k, v = self._project(x, context, cache, value)  # (B, h, N, hd) each
+        if positions:
+            q, k, v = self._project_with_positions(x, context, query_pos, key_pos)
+        else:
+            q, k, v = self._project(x, context, cache, value)  # (B, h, N, hd) each
         if bias_from_queries is not None:
             extra = bias_from_queries(q)  # (B, h, Nq, Nk)
             if mask is None:

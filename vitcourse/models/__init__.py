@@ -6,6 +6,7 @@
 * :class:`Swin` (+ :class:`SwinConfig`): hierarchical, shifted-window attention;
 * :class:`HybridViT`: a CNN stem feeding a ViT;
 * :class:`ResNet`: the CNN baseline (and DeiT's teacher);
+* :class:`DETR` (+ :class:`DETRConfig`): the detection transformer (``models/detr/``);
 * :class:`GPT` (+ :class:`GPTConfig`): the decoder-only language model, GPT-1, GPT-2 and GPT-3 sizes;
 * :class:`MAE` (+ :class:`MAEConfig`): masked autoencoder pre-training of a ViT;
 * :mod:`.imagegpt`: ImageGPT's palette, raster order and density on top of :class:`GPT`;
@@ -24,6 +25,7 @@ Build any of them by name::
 from .clip import CLIP, CLIPConfig, CLIPVisionTower, clip_loss
 from .vlm import VLM, VLMConfig
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
+from .detr import DETR, DETRConfig
 from .donut import Donut, DonutConfig, donut_loss
 from .gpt import GPT, GPTConfig, lm_loss, parameter_formula, sample_next_token
 from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
@@ -45,6 +47,8 @@ __all__ = [
     "VLMConfig",
     "clip_loss",
     "BasicBlock",
+    "DETR",
+    "DETRConfig",
     "DVAE",
     "DVAEConfig",
     "DistilledViT",
