@@ -154,7 +154,8 @@ class VLM(nn.Module):
         if x.shape[1] > self.config.max_seq_len:
             raise ValueError(
                 f"{x.shape[1]} tokens ({self.num_image_tokens} image + "
-                f"{input_ids.shape[1]} text) exceed max_seq_len={self.config.max_seq_len}"
+                f"{input_ids.shape[1]} text) exceed max_seq_len="
+                f"{self.config.max_seq_len}"
             )
         x = lm.drop(x + lm.pos_embed(torch.arange(x.shape[1], device=x.device)))
         for block in lm.blocks:
