@@ -43,3 +43,25 @@ def test_wrong_class_and_missing_labels_count_against():
     result = evaluate_labels(reference, predicted)
     assert result["found"] == 4 and result["correct"] == 4 and result["predicted"] == 5
     assert result["miou"] == pytest.approx(4 / 6)
+
+
+def test_yolo_round_trip_through_supervision(tmp_path):
+    pytest.importorskip("supervision")
+    from vitcourse.labelling import read_yolo, write_yolo
+
+    masks, labels = _world()
+    images = torch.rand(2, 3, 20, 20)
+    write_yolo(tmp_path, images, reference_labels(masks, labels), ["a", "b", "c"])
+    back = read_yolo(tmp_path)
+    assert [b["labels"].tolist() for b in back] == [lab.tolist() for lab in labels]
+    for b, m in zip(back, masks):
+        assert torch.equal(b["masks"], m)  # rectangles: polygons are exact
+
+
+def test_yolo_image_without_objects(tmp_path):
+    pytest.importorskip("supervision")
+    from vitcourse.labelling import read_yolo, write_yolo
+
+    write_yolo(tmp_path, torch.rand(1, 3, 12, 14), [[]], ["a"])
+    (back,) = read_yolo(tmp_path)
+    assert back["labels"].shape == (0,) and back["masks"].shape == (0, 12, 14)
