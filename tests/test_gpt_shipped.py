@@ -5,7 +5,6 @@ in ``vitcourse/text/results/*.json``) from the committed weights and data, and c
 """
 
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -86,10 +85,6 @@ def test_icl_model_reproduces_its_recorded_points():
 
 @needs_bible
 @pytest.mark.slow
-@pytest.mark.skipif(
-    not (Path(__file__).parents[1] / "vitcourse/text/results/finetune_gpt.json").exists(),
-    reason="finetune_gpt has not recorded its sweep yet (python -m vitcourse.scripts.finetune_gpt)",
-)
 def test_finetuning_reproduces_a_recorded_run():
     """The linear probe of seed 0 (cheapest run of the sweep), re-run."""
     from vitcourse.scripts.finetune_gpt import pretrained_classifier

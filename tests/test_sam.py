@@ -143,3 +143,58 @@ def test_relative_bias_depends_only_on_offsets():
     torch.testing.assert_close(bias[0, 0, 1, 1], bias[1, 2, 2, 3])
     with pytest.raises(ValueError, match="rows"):
         decomposed_relative_bias(q, rel_h, rel_w, 4, 3)
+
+
+def test_prompts_fall_inside_their_masks_and_boxes_fit():
+    from vitcourse.models.sam.training import centre_point, sample_prompts
+
+    masks = torch.zeros(2, 3, 30, 30, dtype=torch.bool)
+    masks[0, 0, 3:9, 4:17] = True
+    masks[0, 1, 20:29, 1:5] = True
+    masks[0, 2, 10:12, 10:25] = True
+    masks[1] = masks[0].flip(-1)
+    generator = torch.Generator().manual_seed(0)
+    for kind in ("one_point", "three_points"):
+        prompts = sample_prompts(masks, kind, generator, train=kind == "three_points")
+        xs, ys = prompts["points"].long().unbind(-1)  # (2, 3, N)
+        b, p = torch.meshgrid(torch.arange(2), torch.arange(3), indexing="ij")
+        assert masks[b[..., None], p[..., None], ys, xs].all()
+    boxes = sample_prompts(masks, "box", generator, train=False)["boxes"]
+    assert boxes[0, 0].tolist() == [4.0, 3.0, 16.0, 8.0]
+    x, y = centre_point(masks[0, 0])  # rows 3-8: the middle rows are the farthest from the border
+    assert y in (5.0, 6.0) and 6 <= x <= 14
+
+
+def test_sam_loss_trains_only_the_best_of_three_masks():
+    from vitcourse.models.sam.training import mask_iou, sam_loss
+
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 2:6, 2:6] = 1
+    good = (target * 20 - 10).unsqueeze(2)  # (1, 1, 1, 8, 8): the right mask
+    logits = torch.cat([good, -good, torch.zeros_like(good)], dim=2).requires_grad_()
+    iou_pred = torch.tensor([[[1.0, 0.0, 0.0]]], requires_grad=True)
+    loss, parts = sam_loss(logits, iou_pred, target)
+    loss.backward()
+    assert logits.grad[:, :, 1:].abs().sum() == 0  # the worse masks get no mask gradient
+    assert mask_iou(good[:, :, 0], target).item() == 1.0
+    assert parts["iou"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_mask_nms_keeps_the_best_of_overlapping_masks_and_matching_counts():
+    from vitcourse.models.sam import mask_nms, match_masks, stability_score
+
+    masks = torch.zeros(3, 10, 10, dtype=torch.bool)
+    masks[0, 0:5, 0:5] = True
+    masks[1, 0:5, 0:4] = True  # overlaps mask 0 by 0.8
+    masks[2, 6:9, 6:9] = True
+    kept = mask_nms(masks, torch.tensor([0.5, 0.9, 0.7]), iou_threshold=0.7)
+    assert kept.tolist() == [1, 2]
+    reference = torch.zeros(2, 10, 10, dtype=torch.bool)
+    reference[0, 0:5, 0:5] = True
+    reference[1, 0:2, 8:10] = True  # found by nothing
+    result = match_masks(masks[kept], reference)
+    assert result == {"found": 1, "reference": 2, "predicted": 2, "iou_sum": pytest.approx(0.8)}
+    logits = torch.full((1, 4, 4), -5.0)
+    logits[0, :2] = 5.0
+    logits[0, 2, 0] = 0.5  # above -1, below +1: unstable
+    assert stability_score(logits).item() == pytest.approx(8 / 9)

@@ -71,14 +71,20 @@ def train(
     log_every: int = 100,
     eval_every: int = 200,
     overrides: dict | None = None,
+    init: str | None = None,
 ) -> tuple[Donut, dict]:
-    """Train from scratch and evaluate; returns the model and a record of the run.
+    """Train and evaluate; returns the model and a record of the run.
 
-    ``overrides`` change fields of the preset's :class:`~vitcourse.models.donut.DonutConfig`.
+    ``overrides`` change fields of the preset's :class:`~vitcourse.models.donut.DonutConfig`;
+    ``init`` names a registered checkpoint to start from (default: from scratch).
     """
     seed_everything(seed)
     overrides = dict(overrides or {})
     model = create_model(MODEL, **overrides)
+    if init is not None:
+        from ..checkpoints import load
+
+        model.load_state_dict(load(init).state_dict())
     config = model.config
     data = ReceiptDataset(
         "train",
@@ -152,7 +158,7 @@ def train(
         "config": asdict(config),
         "recipe": {
             "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "warmup": warmup,
-            "seed": seed, "optimizer": "AdamW, linear warm-up, cosine decay, gradient clipping at 1",
+            "seed": seed, "init": init, "optimizer": "AdamW, linear warm-up, cosine decay, gradient clipping at 1",
             "loss": "cross-entropy of the next token, teacher forcing, padding ignored",
         },
         "data": {
@@ -177,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--init", default=None, help="a registered checkpoint to continue from"
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -212,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         test_size=args.test_size,
         overrides=overrides,
+        init=args.init,
     )
     from ..checkpoints import register
 
@@ -219,6 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.steps != 2000 or args.batch_size != 16 or args.lr != 1e-3 or args.seed != 0:
         command += f" --steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}"
     command += "".join(f" --set {s}" for s in args.set)
+    if args.init:
+        command += f" --init {args.init}"
     register(
         "donut_receipts",
         model,

@@ -5,9 +5,11 @@
   masks (convolutions);
 * :mod:`.transformer`: the two-way transformer (token → image, image → token);
 * :mod:`.mask_decoder`: output tokens, hypernetworks, three ambiguity masks, IoU head;
+* :mod:`.automatic`: masks from a grid of points (filters and NMS);
 * :mod:`.sam`: the model, its config and the presets ``sam_vit_base``/``large``/``huge``.
 """
 
+from .automatic import AutoMaskConfig, generate_masks, mask_nms, match_masks, stability_score
 from .common import LayerNorm2d, StackedMLP
 from .image_encoder import SamImageEncoder, WindowedBlock, decomposed_relative_bias
 from .mask_decoder import MaskDecoder
@@ -16,6 +18,7 @@ from .sam import Sam, SamConfig
 from .transformer import TwoWayBlock, TwoWayTransformer
 
 __all__ = [
+    "AutoMaskConfig",
     "LayerNorm2d",
     "MaskDecoder",
     "PromptEncoder",
@@ -28,4 +31,8 @@ __all__ = [
     "TwoWayTransformer",
     "WindowedBlock",
     "decomposed_relative_bias",
+    "generate_masks",
+    "mask_nms",
+    "match_masks",
+    "stability_score",
 ]

@@ -232,15 +232,18 @@ def sam_vit_huge() -> SamConfig:
 
 @register_model(Sam)
 def sam_mini() -> SamConfig:
-    """A SAM for the generated world's 64×64 images, trained on a CPU (our size)."""
+    """A SAM for the generated world's 64×64 images, trained on a CPU (our size).
+
+    8×8 patches give an 8×8 embedding and 32×32 mask logits (upscaled to 64×64).
+    """
     return SamConfig(
         img_size=64,
-        patch_size=4,
+        patch_size=8,
         embed_dim=64,
         depth=4,
         num_heads=4,
         mlp_ratio=2.0,
-        window_size=8,
+        window_size=4,
         global_attn_indexes=(1, 3),
         prompt_dim=64,
         mask_in_chans=8,

@@ -65,7 +65,11 @@ class TwoWayBlock(nn.Module):
         self.skip_first_pe = skip_first_pe
 
     def forward(
-        self, tokens: torch.Tensor, image: torch.Tensor, token_pe: torch.Tensor, image_pe: torch.Tensor
+        self,
+        tokens: torch.Tensor,
+        image: torch.Tensor,
+        token_pe: torch.Tensor,
+        image_pe: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Update the prompt tokens and the image tokens."""
         if self.skip_first_pe:
@@ -74,14 +78,16 @@ class TwoWayBlock(nn.Module):
             q = tokens + token_pe
             tokens = tokens + self.self_attn(q, context=q, value=tokens)
         tokens = self.norm1(tokens)
-        keys = image + image_pe
-        tokens = self.norm2(
-            tokens + self.cross_attn_token_to_image(tokens + token_pe, context=keys, value=image)
+        keys = image + image_pe  # positions on queries and keys, never on values
+        to_image = self.cross_attn_token_to_image(
+            tokens + token_pe, context=keys, value=image
         )
+        tokens = self.norm2(tokens + to_image)
         tokens = self.norm3(tokens + self.mlp(tokens))
-        image = self.norm4(
-            image + self.cross_attn_image_to_token(keys, context=tokens + token_pe, value=tokens)
+        to_tokens = self.cross_attn_image_to_token(
+            keys, context=tokens + token_pe, value=tokens
         )
+        image = self.norm4(image + to_tokens)
         return tokens, image
 
 
