@@ -132,14 +132,14 @@ def train(epochs: int, train_size: int, batch_size: int = 64, lr: float = 2e-3, 
     print(f"registered {entry['name']}: test {test:.4f} nats/pixel ({test / math.log(2):.3f} bits)")
 
 
-def probe(seeds: int, labels: int) -> None:
+def probe(seeds: int, labels: int, test_size: int | None = None) -> None:
     from .eval_mae import linear_probe
 
     start = time.perf_counter()
     palette = load_palette()
     trained = checkpoints.load(NAME)
     middle = trained.config.depth // 2
-    test_images, test_y = _pixels("test")
+    test_images, test_y = _pixels("test", test_size)  # a stratified subset, or all
     test_tokens = tokens_of(test_images, palette)
     trained_test = {"last": features(trained, test_tokens).numpy(),
                     "middle": features(trained, test_tokens, middle).numpy()}  # fmt: skip
@@ -167,7 +167,8 @@ def probe(seeds: int, labels: int) -> None:
         k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "values": v}
         for k, v in rows.items()
     }
-    results = {"checkpoint": NAME, "labels": labels, "test_images": len(test_y), "accuracy": summary,
+    results = {"checkpoint": NAME, "labels": labels, "test_size": test_size, "test_images": len(test_y),
+               "accuracy": summary,
                "features": {"": "after the last block", "_middle": f"after block {middle} of "
                             f"{trained.config.depth}", "pooling": "normalised, averaged over the 196 positions"}}  # fmt: skip
     path = write_results(NAME, results, start, seeds=list(range(seeds)),
@@ -184,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--train-size", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--labels", type=int, default=2000)
+    parser.add_argument("--test-size", type=int, default=None,
+                        help="probe on a stratified subset of the test split (default: all)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -191,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage == "train":
         train(args.epochs, args.train_size)
     else:
-        probe(args.seeds, args.labels)
+        probe(args.seeds, args.labels, args.test_size)
     return 0
 
 

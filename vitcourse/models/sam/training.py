@@ -61,6 +61,7 @@ class SegmentationData:
         max_shapes: most shapes per image.
         radius: shape radius range over the image side.
         seed: data seed; split ``0`` trains, split ``2`` is held out.
+        rotation: largest rotation of a shape, in degrees.
     """
 
     img_size: int = 64
@@ -68,11 +69,16 @@ class SegmentationData:
     max_shapes: int = 4
     radius: tuple[float, float] = (0.12, 0.3)
     seed: int = 0
+    rotation: float = 180.0
 
     def world(self) -> WorldConfig:
         """The world's configuration."""
         return WorldConfig(
-            img_size=self.img_size, min_shapes=self.min_shapes, max_shapes=self.max_shapes, radius=self.radius
+            img_size=self.img_size,
+            min_shapes=self.min_shapes,
+            max_shapes=self.max_shapes,
+            radius=self.radius,
+            rotation=self.rotation,
         )
 
     def as_dict(self) -> dict:
@@ -87,10 +93,12 @@ class InstanceSet:
     Attributes:
         images: ``(N, 3, S, S)`` float in ``[0, 1]``.
         masks: list of ``(K_i, S, S)`` bool, one entry per image.
+        labels: list of ``(K_i,)`` shape classes (indices of the world's shapes).
     """
 
     images: torch.Tensor
     masks: list[torch.Tensor]
+    labels: list[torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return len(self.masks)
@@ -105,7 +113,9 @@ def make_instances(data: SegmentationData, split: int, size: int) -> InstanceSet
     """Draw ``size`` images of one split (same arguments, same pixels)."""
     world = data.world()
     samples = [generate((data.seed, split, i), world) for i in range(size)]
-    return InstanceSet(torch.stack([s.image for s in samples]), [s.masks for s in samples])
+    return InstanceSet(
+        torch.stack([s.image for s in samples]), [s.masks for s in samples], [s.labels for s in samples]
+    )
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
