@@ -23,6 +23,7 @@ Build any of them by name::
 """
 
 from .clip import CLIP, CLIPConfig, CLIPVisionTower, clip_loss
+from .vlm import VLM, VLMConfig
 from .deit import DistilledViT, deit_loss, hard_distillation_loss, soft_distillation_loss
 from .detr import DETR, DETRConfig
 from .donut import Donut, DonutConfig, donut_loss
@@ -42,6 +43,8 @@ __all__ = [
     "GPT",
     "CLIPConfig",
     "CLIPVisionTower",
+    "VLM",
+    "VLMConfig",
     "clip_loss",
     "BasicBlock",
     "DETR",

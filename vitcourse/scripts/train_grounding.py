@@ -7,9 +7,9 @@ The image side is ``detr_shapes``' recipe (same 64 px images, same frozen
 :mod:`vitcourse.scripts.train_detr`); the class head is replaced by phrase scores
 (:class:`~vitcourse.models.detr.GroundingDETR`). Training starts from the trained
 ``detr_shapes`` (every tensor but its class head): its queries already find the
-shapes, and what is left to learn is to score them against phrases, which takes a few
-epochs instead of DETR's forty. Each batch gets one prompt: every
-shape name, the phrases of the batch's objects and random other phrases
+shapes, and what is left to learn is to score them against phrases (colour most of
+all: the frozen body was trained to tell shapes apart), 16 epochs. Each batch gets one
+prompt: every shape name, the phrases of the batch's objects and random other phrases
 (:func:`~vitcourse.detection.phrases.training_prompt`), never one of the eight
 held-out shape–colour pairs.
 
@@ -56,7 +56,7 @@ RECIPE = {
     "description": "text-prompted mini-DETR (phrase scores instead of a class head) on the 64 px generated shapes",
     "model": "grounding_detr_mini",
     "start_from": "detr_shapes",
-    "epochs": 6,
+    "epochs": 16,
     "batch_size": 32,
     "lr": 5e-4,
     "weight_decay": 1e-4,
