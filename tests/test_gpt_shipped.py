@@ -105,3 +105,14 @@ def test_finetuning_reproduces_a_recorded_run():
         p.requires_grad = name.startswith("head.")
     finetune(model, train, 0.0, ft["recipe"]["epochs"], ft["recipe"]["probe_lr"], seed=0)
     assert accuracy(model, test) == pytest.approx(run["test_accuracy"], abs=0.01)
+
+
+def test_icl_seeds_share_the_recipe_and_the_rising_curve():
+    """The other training seeds the chapter averages over: same recipe, k = 8 beats k = 0."""
+    shipped = load_results("train_icl")
+    for seed in (1, 2):
+        run = load_results(f"train_icl_seed{seed}")
+        recipe = {k: v for k, v in run["recipe"].items() if k != "seed"}
+        assert run["recipe"]["seed"] == seed and run["config"] == shipped["config"]
+        assert recipe == {k: v for k, v in shipped["recipe"].items() if k != "seed"}
+        assert run["held_out"]["8"]["exact"] >= 2 * run["held_out"]["0"]["exact"]

@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-register", action="store_true")
+    parser.add_argument("--results", default="train_icl",
+                        help="results name; another seed: --no-register --results train_icl_seed1")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -118,8 +120,8 @@ def main(argv: list[str] | None = None) -> dict:
         "history": history,
         "provenance": provenance(command, [args.seed], seconds, threads=args.threads),
     }
-    if not args.no_register:
-        save("train_icl", results)
+    if not args.no_register or args.results != "train_icl":
+        save(args.results, results)
     return results
 
 
