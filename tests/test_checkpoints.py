@@ -85,7 +85,9 @@ def test_shipped_registry_is_consistent(monkeypatch):
         assert checkpoints.verify(name).exists()  # every shipped file is there and intact
         entry = checkpoints.info(name)
         assert {"model", "config", "data", "recipe", "metrics", "date", "torch_version"} <= set(entry)
-        assert entry["metrics"]["test_accuracy"] >= entry["recipe"]["target"]
+        assert entry["metrics"], f"{name}: no metrics recorded"
+        if "target" in entry["recipe"]:  # the classifiers' recipes; other models test their own cards
+            assert entry["metrics"]["test_accuracy"] >= entry["recipe"]["target"]
 
 
 def test_recipes_are_complete():

@@ -47,10 +47,11 @@ BIG = set(PUBLISHED_PARAMETERS)
 
 
 def _takes_images(name):
-    """Image classifiers only: language models (GPT, ...) and Donut have their own test files."""
+    """Image classifiers only: language models (GPT, ...), Donut, self-supervised or
+    generative image models (MAE, dVAE) and the detectors (DETR) have their own test files."""
     try:
         config = get_config(name)
-        return hasattr(config, "img_size") and hasattr(config, "num_classes")
+        return hasattr(config, "img_size") and hasattr(config, "num_classes") and not hasattr(config, "num_queries")
     except ValueError:  # registered with a builder function
         return True
 

@@ -2,7 +2,9 @@
 
 The fast tests render the template (Cookiecutter, a fraction of a second) and check what
 came out. The slow one does what a student does: install the project into a fresh
-virtual environment, run its tests, ``make train`` and ``make evaluate`` on real images.
+virtual environment, run its tests, then ``make all PROFILE=smoke`` (data, train, evaluate,
+report) on real images: what the project's own CI workflow runs. It is marked ``slow``
+(about a minute of CPU); ``make test`` runs it with the unit tests.
 
 The fresh environment is layered over this one (a ``.pth`` file adds this environment's
 ``site-packages``) and the project is installed with ``pip install --no-deps
@@ -141,15 +143,29 @@ def test_existing_folder_is_not_overwritten(tmp_path, capsys):
     assert new_project("otra", tmp_path, overwrite=True) == tmp_path / "otra"
 
 
-def test_clip_says_what_is_missing_until_chapter_5(tmp_path):
+def test_clip_project_builds_clips_image_encoder(tmp_path, monkeypatch):
     try:
         import vitcourse.models.clip  # noqa: F401
     except ImportError:
         with pytest.raises(NewProjectError, match=r"needs vitcourse\.models\.clip .*choose --model vit, deit or swin"):
             new_project("con-clip", tmp_path, model="clip")
-    else:  # chapter 5 landed: the option renders a CLIP project
-        assert MODELS["clip"].needs == "vitcourse.models.clip"
-        assert new_project("con-clip", tmp_path, model="clip").exists()
+        return
+    # Chapter 5 landed: the project builds CLIP's image encoder with a head, through its own code.
+    project = new_project("con-clip", tmp_path, model="clip")
+    config = yaml.safe_load((project / "configs" / "config.yaml").read_text())
+    assert config["model"]["architecture"] == "clip" and config["model"]["preset"].startswith("clip_")
+    monkeypatch.syspath_prepend(str(project))
+    for name in [name for name in sys.modules if name == "src" or name.startswith("src.")]:
+        monkeypatch.delitem(sys.modules, name)  # another project's src, from another test
+    from src.models.attention import attention_maps
+    from src.models.train_model import build_model
+
+    net = build_model(config)
+    logits, maps = attention_maps(net, __import__("torch").randn(2, 1, 28, 28))
+    assert type(net).__name__ == "CLIPVisionTower"
+    assert logits.shape == (2, 10) and maps.shape == (2, 7, 7)
+    for name in [name for name in sys.modules if name == "src" or name.startswith("src.")]:
+        del sys.modules[name]  # this project's src: gone with its folder
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> tuple[float, str]:
@@ -198,16 +214,25 @@ def test_generated_project_installs_tests_trains_and_evaluates(tmp_path):
     assert Path(found["src"]).resolve() == (project / "src" / "__init__.py").resolve()
     assert found["unsatisfied"] == []
 
-    make = ["make", f"PYTHON={python}", "PROFILE=smoke"]
+    # What the project's own CI runs after installing: `make test`, then `make all` in smoke,
+    # here one target of `all` at a time so that train and evaluate are timed on their own.
+    workflow = yaml.safe_load((project / ".github" / "workflows" / "ci.yml").read_text())
+    steps = [step["run"] for step in workflow["jobs"]["test"]["steps"] if "run" in step]
+    assert [step for step in steps if step.startswith("make")] == ["make test", "make all PROFILE=smoke"]
+    makefile = (project / "Makefile").read_text().splitlines()
+    targets = next(line for line in makefile if line.startswith("all:")).split("##")[0].split()[1:]
+    assert targets == ["data", "train", "evaluate", "report"]
+    make = ["make", f"PYTHON={python}"]
     times["pytest"], _ = _run([*make, "test"], project, env)
-    times["data"], _ = _run([*make, "data"], project, env)
-    times["train"], _ = _run([*make, "train"], project, env)
-    times["evaluate"], _ = _run([*make, "evaluate"], project, env)
+    for target in targets:
+        times[target], _ = _run([*make, target, "PROFILE=smoke"], project, env)
     metrics = json.loads((project / "reports" / "metrics.json").read_text())
     assert metrics["num_test_images"] == 1000 and metrics["profile"] == "smoke"
     assert metrics["accuracy"] > 0.2  # ten classes: chance is 0.1
     assert (project / "mlruns" / "mlflow.db").exists()
     for name in ("data", "train", "evaluate"):
         assert (project / "logs" / f"{name}.log").stat().st_size > 0
+    assert (project / "reports" / "results.md").exists()
+    assert any((project / "reports" / "figures").glob("*.png"))
     print("\nnew-project in a fresh venv, seconds: " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     print(f"smoke test accuracy {metrics['accuracy']:.3f}; train + evaluate {times['train'] + times['evaluate']:.1f} s")

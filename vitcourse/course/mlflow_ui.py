@@ -122,7 +122,7 @@ class RunPages:
         return f"{self.overview(base)}/model-metrics"
 
     def compare(self, base: str) -> str:
-        return f"{base}/#/experiments/{self.experiment_id}"
+        return f"{base}/#/experiments/{self.experiment_id}/runs?compareRunsMode=CHART"
 
 
 def find_run(store: str | Path, experiment: str | None = None, run_id: str | None = None) -> RunPages:
@@ -156,13 +156,34 @@ def _wait_text(page, text: str, timeout_ms: int) -> None:
     page.get_by_text(text, exact=False).first.wait_for(timeout=timeout_ms)
 
 
+# The UI opens in its "GenAI" view with an assistant panel; a student training a model
+# picks "Model training" once and closes the panel: the same, set before the page loads.
+_UI_SETTINGS = """
+window.localStorage.setItem("mlflow.workflowType_v1", '"machine_learning"');
+window.localStorage.setItem("mlflow.assistant.panelOpen_v1", "false");
+window.localStorage.setItem("mlflow.assistant.fab.autoOpenedOnFirstLoad_v1", "true");
+"""
+# A metric curve is drawn: a plotly line path with at least two points.
+_CURVE_DRAWN = """() => Array.from(document.querySelectorAll('path.js-line'))
+    .some(path => (path.getAttribute('d') || '').includes('L'))"""
+_TOP = {"x": 0, "y": 0, "width": 1400, "height": 640}  # the charts' first row, without the empty rest
+CHARTS = "canvas, svg.main-svg, .js-plotly-plot, [data-testid*=chart]"
+
+
+def _filter_charts(page, text: str) -> None:
+    search = page.get_by_placeholder("Search metric charts")
+    if search.count():
+        search.first.fill(text)
+
+
 def screenshots(
     base: str,
     run: RunPages,
     out_dir: str | Path,
     prefix: str = "mlflow",
     browser=None,
-    timeout_ms: int = 60_000,
+    timeout_ms: int = 90_000,
+    metric_filter: str = "val_accuracy",
 ) -> dict[str, Path]:
     """Open the run in Chromium and save its pages as PNG.
 
@@ -173,13 +194,15 @@ def screenshots(
         prefix: file name prefix.
         browser: a Playwright browser to reuse (default: launch Debian's Chromium).
         timeout_ms: how long to wait for each page's content.
+        metric_filter: which metric charts to show (typed in the UI's chart search).
 
     Returns:
-        ``{"run": path, "charts": path, "runs": path}``: the run's overview (parameters,
-        metrics), its metric curves, and the experiment's table of runs.
+        ``{"run": path, "charts": path, "runs": path}``: the run's page (parameters and
+        metrics), its metric curves, and the curves of every run of the experiment.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path] = {}
     with contextlib.ExitStack() as stack:
         if browser is None:
             from playwright.sync_api import sync_playwright
@@ -187,26 +210,33 @@ def screenshots(
             playwright = stack.enter_context(sync_playwright())
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             stack.callback(browser.close)
-        context = browser.new_context(viewport={"width": 1400, "height": 900}, device_scale_factor=1)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
         stack.callback(context.close)
+        context.add_init_script(_UI_SETTINGS)
         page = context.new_page()
-        paths = {}
+
         page.goto(run.overview(base))
         _wait_text(page, run.run_name, timeout_ms)
-        _wait_text(page, next(iter(run.params)), timeout_ms)
-        page.wait_for_timeout(1500)  # the UI keeps polling: no "network idle" to wait for
+        _wait_text(page, "Parameters", timeout_ms)
+        page.wait_for_timeout(1500)  # the UI keeps polling: there is no "network idle"
         paths["run"] = out_dir / f"{prefix}_run.png"
-        page.screenshot(path=str(paths["run"]), full_page=False)
+        page.screenshot(path=str(paths["run"]), full_page=True)
+
         page.goto(run.charts(base))
-        page.locator("canvas, svg.main-svg, .js-plotly-plot").first.wait_for(timeout=timeout_ms)
-        page.wait_for_timeout(2500)  # charts animate in
+        page.locator(CHARTS).first.wait_for(timeout=timeout_ms)
+        _filter_charts(page, metric_filter)
+        page.wait_for_function(_CURVE_DRAWN, timeout=timeout_ms)
+        page.wait_for_timeout(2500)  # the other charts finish drawing
         paths["charts"] = out_dir / f"{prefix}_charts.png"
-        page.screenshot(path=str(paths["charts"]), full_page=False)
+        page.screenshot(path=str(paths["charts"]), clip=_TOP)
+
         page.goto(run.compare(base))
-        _wait_text(page, run.run_name, timeout_ms)
-        page.wait_for_timeout(1500)  # the UI keeps polling: no "network idle" to wait for
+        page.locator(CHARTS).first.wait_for(timeout=timeout_ms)
+        _filter_charts(page, metric_filter)
+        page.wait_for_function(_CURVE_DRAWN, timeout=timeout_ms)
+        page.wait_for_timeout(2500)
         paths["runs"] = out_dir / f"{prefix}_runs.png"
-        page.screenshot(path=str(paths["runs"]), full_page=False)
+        page.screenshot(path=str(paths["runs"]), clip=_TOP)
     return paths
 
 

@@ -85,7 +85,14 @@ MODELS: dict[str, ModelChoice] = {
         "swin_micro_patch2_window4_32",
         {**_GREY_28, "patch_size": 2, "embed_dim": 32, "depths": [2, 2], "num_heads": [2, 4], "window_size": 7},
     ),
-    "clip": ModelChoice("CLIP (codificador de imágenes)", None, dict(_GREY_28), needs="vitcourse.models.clip"),
+    # CLIP: its image encoder (ViT-B/32's preset resized like the ViT above) and a linear
+    # head; the text tower is left out (src/models/train_model.py: clip_classifier).
+    "clip": ModelChoice(
+        "CLIP (codificador de imágenes)",
+        "clip_vit_base_patch32",
+        {**_GREY_28, "patch_size": 4, "vision_width": 64, "vision_depth": 4, "vision_heads": 4},
+        needs="vitcourse.models.clip",
+    ),
 }
 
 DATASETS: dict[str, dict[str, Any]] = {

@@ -53,7 +53,7 @@ def _inherited_note(edition: Edition, field: str) -> str:
         return ""
     base = edition.based_on_label
     where = f"de las {base[0].lower()}{base[1:]}" if base else "de la edición anterior"
-    return f" (regla {where}, que estas diapositivas no repiten)"
+    return f" (regla {where}, que esta edición no repite)"
 
 
 def _option_row(option: ScheduleOption) -> str:

@@ -192,6 +192,14 @@ SOURCES: dict[str, Source] = {
             "/usr/share/sword/modules/texts/ztext/spaRV1909eb",
         ),
         Source(
+            "sphinx_es",
+            "Sphinx's Spanish translation of its messages: about 700 English/Spanish sentence pairs (gettext .mo)",
+            "BSD-2-Clause (Sphinx)",
+            "installed",
+            "sphinx",
+            "locale/es/LC_MESSAGES/sphinx.mo",
+        ),
+        Source(
             "fortunes_es",
             "about 1 MB of Spanish quotations (fortune files separated by lines holding %)",
             "GPL-2.0+ / public domain quotations (Debian's fortunes-es)",

@@ -40,7 +40,7 @@ __all__ = [
     "text_size",
 ]
 
-FONTS: tuple[str, ...] = ("dejavu", "pillow")
+FONTS: tuple[str, ...] = ("dejavu", "dejavu-mono", "pillow")
 
 WORDS: tuple[str, ...] = tuple(
     """
@@ -64,17 +64,21 @@ def load_font(size: int, font: str = "dejavu") -> ImageFont.FreeTypeFont:
 
     Args:
         size: font size in pixels.
-        font: ``"dejavu"`` (matplotlib's DejaVu Sans) or ``"pillow"`` (Pillow's default).
+        font: ``"dejavu"`` (matplotlib's DejaVu Sans), ``"dejavu-mono"`` (DejaVu Sans
+            Mono, every character as wide as the next, as on a till receipt) or
+            ``"pillow"`` (Pillow's default).
 
     Returns:
         A Pillow font object.
     """
     if font == "pillow":
         return ImageFont.load_default(size=size)
-    if font == "dejavu":
+    families = {"dejavu": "DejaVu Sans", "dejavu-mono": "DejaVu Sans Mono"}
+    if font in families:
         from matplotlib import font_manager
 
-        path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"), fallback_to_default=True)
+        properties = font_manager.FontProperties(family=families[font])
+        path = font_manager.findfont(properties, fallback_to_default=True)
         return ImageFont.truetype(path, size=size)
     raise ValueError(f"unknown font {font!r}; choose one of {FONTS}")
 
@@ -234,13 +238,17 @@ def generate_receipt(
     max_items: int = 3,
     words: Sequence[str] = WORDS,
     font_size: int | None = None,
+    jitter: int = 3,
     backgrounds: Sequence[str] = ("flat", "gradient", "noise"),
 ) -> ReceiptSample:
-    """Draw a receipt: the shop's name, 1 to ``max_items`` items with prices, a rule, the total.
+    """Draw a till receipt: the shop's name, 1 to ``max_items`` items with prices, a rule, the total.
 
-    The layout moves a little from receipt to receipt (margins, line spacing, the
-    name's position), the paper is a light random colour (flat, a gradient or blotchy
-    with grain) and the ink a dark one.
+    As on a till receipt, the font is monospaced (DejaVu Sans Mono) and the layout is
+    fixed: names on the left, prices aligned on the right, one line per item, the
+    total below a rule. What changes from receipt to receipt: the words and prices,
+    the number of items, the whole print shifted by up to ``jitter`` pixels each way,
+    the paper (a light random colour, flat, a gradient or blotchy with grain) and the
+    dark ink.
 
     Args:
         seed: int, sequence of ints, or NumPy generator; equal seeds give equal receipts.
@@ -248,53 +256,61 @@ def generate_receipt(
         max_items: at most this many items.
         words: names for the shop and the items.
         font_size: pixels; default ``S // 10``.
+        jitter: largest shift of the print, in pixels, along each axis.
         backgrounds: paper styles to pick from (see :mod:`.backgrounds`).
 
     Returns:
         A :class:`ReceiptSample`.
     """
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    size = img_size
+    size, font = img_size, "dejavu-mono"
     font_size = font_size or max(8, size // 10)
-    margin = int(rng.integers(2, max(3, size // 16)))
-    step = font_size + int(rng.integers(2, max(3, font_size // 3 + 1)))  # line spacing
+    step = font_size + max(2, font_size // 4)  # line spacing
+    margin = max(2, size // 32) + jitter
     rows = 1 + max_items + 1
     if rows * step + 2 * margin > size:
         raise ValueError(
-            f"{rows} lines of {step} px do not fit a {size}-pixel receipt; use a smaller font_size, "
-            f"fewer max_items or a larger img_size"
+            f"{rows} lines of {step} px do not fit a {size}-pixel receipt; use a smaller "
+            f"font_size, fewer max_items or a larger img_size"
         )
     ink = rng.uniform(0.0, 0.25, 3).astype(np.float32)
     kind = str(backgrounds[int(rng.integers(len(backgrounds)))])
     paper = sample_background_colors(rng, 2, [ink], min_contrast=0.55, spread=0.12)
     image = render_background(kind, rng, (size, size), paper)
 
+    width = size - 2 * margin
+    fits = [w for w in words if text_size(w, font_size, font)[0] <= width]
     items = []
     for _ in range(int(rng.integers(1, max_items + 1))):
         for _ in range(20):  # a name that fits beside its price
-            name, cents = str(rng.choice(list(words))), int(rng.integers(50, 10_000))
-            if text_size(name, font_size)[0] + text_size(_price(cents), font_size)[0] + 8 <= size - 2 * margin:
+            name, cents = str(rng.choice(fits)), int(rng.integers(50, 10_000))
+            line = f"{name} {_price(cents)}"
+            if text_size(line, font_size, font)[0] + font_size // 2 <= width:
                 break
         items.append((name, cents))
-    shop = str(rng.choice([w for w in words if text_size(w, font_size)[0] <= size - 2 * margin]))
+    shop = str(rng.choice(fits))
     total = sum(cents for _, cents in items)
 
-    lines, boxes = [], []
-    y = margin + int(rng.integers(0, size - rows * step - 2 * margin + 1))
-    shop_x = int(rng.integers(margin, size - margin - text_size(shop, font_size)[0] + 1))
-    image, _, box = draw_text(image, shop, (shop_x, y), font_size, tuple(ink))
-    lines.append(shop), boxes.append(box)
+    dx, dy = (int(v) for v in rng.integers(-jitter, jitter + 1, size=2))
+    left, right, y = margin + dx, size - margin + dx, margin + dy
+    image, _, box = draw_text(image, shop, (left, y), font_size, tuple(ink), font)
+    lines, boxes = [shop], [box]
     for name, cents in [*items, ("total", total)]:
         y += step
-        image, _, left = draw_text(image, name, (margin, y), font_size, tuple(ink))
+        image, _, name_box = draw_text(image, name, (left, y), font_size, tuple(ink), font)
         if name == "total":  # a rule above the total, as on a till receipt
-            rule = round((float(boxes[-1][3]) + float(left[1])) / 2)
-            image[rule, margin : size - margin] = ink
+            rule = round((float(boxes[-1][3]) + float(name_box[1])) / 2)
+            image[rule, left:right] = ink
         price = _price(cents)
-        x_price = size - margin - text_size(price, font_size)[0]
-        image, _, right = draw_text(image, price, (x_price, y), font_size, tuple(ink))
+        x_price = right - text_size(price, font_size, font)[0]
+        image, _, price_box = draw_text(image, price, (x_price, y), font_size, tuple(ink), font)
         lines.append(f"{name} {price}")
-        boxes.append(np.array([left[0], min(left[1], right[1]), right[2], max(left[3], right[3])], dtype=np.float32))
+        boxes.append(
+            np.array(
+                [name_box[0], min(name_box[1], price_box[1]), price_box[2], max(name_box[3], price_box[3])],
+                dtype=np.float32,
+            )
+        )
     fields = {
         "tienda": shop,
         "items": [{"nombre": name, "precio": _price(cents)} for name, cents in items],

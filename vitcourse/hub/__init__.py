@@ -3,15 +3,23 @@
 * :func:`load_pretrained` / :func:`load_processor`: a Hub model at a pinned revision
   (:data:`HUB_MODELS`), or, offline and in the ``smoke`` profile, a labelled stand-in.
 * :func:`vit_from_hf`, :func:`vit_to_hf`, :func:`vit_from_timm`, :func:`swin_from_hf`,
-  :func:`swin_to_hf`, :func:`swin_from_timm`: the same weights in another implementation,
-  or a :class:`ConversionError` naming what differs.
+  :func:`swin_to_hf`, :func:`swin_from_timm`, :func:`mae_from_hf`, :func:`imagegpt_from_hf`:
+  the same weights in another implementation, or a :class:`ConversionError` naming what
+  differs.
+* :func:`detr_from_hf`: Hugging Face's ``DetrForObjectDetection`` as our
+  :class:`~vitcourse.models.DETR`;
 * :func:`gpt_from_hf`, :func:`gpt_to_hf`: our GPT and Hugging Face's ``GPT2LMHeadModel``.
+* :func:`clip_from_hf`, :func:`clip_to_hf`: our CLIP and Hugging Face's ``CLIPModel``;
+  :func:`clip_tokenizer`: CLIP's real tokenizer, offline.
+* :func:`sam_from_hf`: Hugging Face's ``SamModel`` as our :class:`~vitcourse.models.Sam`.
 * :func:`compare_models`: the largest difference between two models after every block.
 
 ``transformers`` and ``timm`` are imported only by the functions that need them.
 """
 
+from .clip import clip_from_hf, clip_to_hf, clip_tokenizer
 from .compare import compare_models, trace
+from .detr import detr_from_hf
 from .gpt import gpt_from_hf, gpt_to_hf
 from .mapping import ConversionError
 from .pretrained import (
@@ -24,6 +32,9 @@ from .pretrained import (
     load_pretrained,
     load_processor,
 )
+from .imagegpt import imagegpt_from_hf
+from .mae import mae_from_hf
+from .sam import sam_from_hf
 from .swin import swin_from_hf, swin_from_timm, swin_to_hf
 from .vit import replace_head, vit_from_hf, vit_from_timm, vit_to_hf
 
@@ -33,14 +44,21 @@ __all__ = [
     "HubModel",
     "HubUnavailableError",
     "Provenance",
+    "clip_from_hf",
+    "clip_to_hf",
+    "clip_tokenizer",
     "compare_models",
+    "detr_from_hf",
     "gpt_from_hf",
     "gpt_to_hf",
     "hub_offline",
     "hub_reachable",
     "load_pretrained",
+    "imagegpt_from_hf",
     "load_processor",
+    "mae_from_hf",
     "replace_head",
+    "sam_from_hf",
     "swin_from_hf",
     "swin_from_timm",
     "swin_to_hf",

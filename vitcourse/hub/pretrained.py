@@ -80,8 +80,8 @@ class HubModel:
         stand_in_image_size: the image size of the tiny stand-in.
         checkpoint: a shipped :mod:`vitcourse.checkpoints` name that stands in better
             than random weights, looked up only when needed (it may not be installed).
-        ours: ``"vit"``, ``"swin"`` or ``"gpt"``: converts to this package's model
-            (``framework="vitcourse"``).
+        ours: ``"vit"``, ``"swin"``, ``"gpt"``, ``"mae"`` or ``"imagegpt"``: converts to
+            this package's model (``framework="vitcourse"``).
     """
 
     hub_id: str
@@ -106,6 +106,19 @@ class HubModel:
 
 
 _IMAGENET_VIT = functools.partial(standins.vit_processor, mean=IMAGENET_MEAN, std=IMAGENET_STD)
+
+
+def _tiny_mae():
+    from .mae import tiny_mae_config
+
+    return tiny_mae_config()
+
+
+def _tiny_imagegpt():
+    from .imagegpt import tiny_imagegpt_config
+
+    return tiny_imagegpt_config()
+
 
 # Revisions. The short commit hashes are the ones transformers itself pins for its
 # pipeline defaults (transformers/pipelines/__init__.py, 5.x): google/vit-base-patch16-224
@@ -163,7 +176,17 @@ HUB_MODELS: dict[str, HubModel] = {
             standins.tiny_sam2, processor="AutoProcessor", stand_in_image_size=64,
         ),
         HubModel(
-            "naver-clova-ix/donut-base", "main", {"image-to-text": "VisionEncoderDecoderModel"},
+            "facebook/vit-mae-base", "main", {"masked-image-modeling": "ViTMAEForPreTraining"},
+            _tiny_mae, ours="mae",
+        ),
+        HubModel(
+            "openai/imagegpt-small", "main", {"image-generation": "ImageGPTForCausalImageModeling"},
+            _tiny_imagegpt, ours="imagegpt",
+        ),
+        HubModel(
+            # a commit of the repository, read off the Hub's file history (the model card's "How to use")
+            "naver-clova-ix/donut-base", "8036be3f78e3b7cd146467da09bb933f89c4c11b",
+            {"image-to-text": "VisionEncoderDecoderModel"},
             standins.tiny_donut, processor="AutoProcessor",
         ),
         HubModel(
@@ -346,10 +369,13 @@ def _stand_in(entry: HubModel, task: str, labels, stand_in: str, seed: int) -> t
 
 def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
     from .gpt import gpt_from_hf
+    from .imagegpt import imagegpt_from_hf
+    from .mae import mae_from_hf
     from .swin import swin_from_hf
     from .vit import vit_from_hf
 
-    converters = {"vit": vit_from_hf, "swin": swin_from_hf, "gpt": gpt_from_hf}
+    converters = {"vit": vit_from_hf, "swin": swin_from_hf, "gpt": gpt_from_hf, "mae": mae_from_hf,
+                  "imagegpt": imagegpt_from_hf}  # fmt: skip
     if entry is None or entry.ours not in converters:
         known = [m.hub_id for m in HUB_MODELS.values() if m.ours]
         raise ValueError(f"framework='vitcourse' converts only the ViT and Swin models and GPT-2 {known}; use framework='hf'")

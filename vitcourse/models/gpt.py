@@ -38,7 +38,7 @@ from ..layers import (
 )
 from .registry import register_model
 
-__all__ = ["GPT", "GPTConfig", "lm_loss", "sample_next_token"]
+__all__ = ["GPT", "GPTConfig", "lm_loss", "parameter_formula", "sample_next_token"]
 
 _LM_HEADS = ("tied", "untied", "none")
 
@@ -74,6 +74,9 @@ class GPTConfig:
             0 for none.
         cross_attention: give every block a cross-attention sub-layer (a decoder that
             reads an encoder's output, as in Donut); ``forward`` then needs ``context``.
+        start_token: the last id, ``vocab_size - 1``, only ever starts a sequence: it
+            is embedded but never predicted, so the output scores ``vocab_size - 1``
+            tokens (ImageGPT's start-of-sequence token and its 512-way head).
 
     Extending it: other models (ImageGPT, CLIP's text tower, a captioning decoder) add a
     field **with a default that keeps today's behaviour**, handle it in :class:`GPT`
@@ -81,7 +84,8 @@ class GPTConfig:
     ``__post_init__``, and never change an existing field's meaning or default: every
     preset and shipped checkpoint then rebuilds unchanged. Already provided for them:
     ``norm="rmsnorm"`` and ``lm_head="untied"`` (ImageGPT; its start-of-sequence token
-    is just token ``vocab_size - 1``, prepended by the caller), ``lm_head="none"`` with
+    is token ``vocab_size - 1``, prepended by the caller; ``start_token=True`` keeps it
+    out of the output), ``lm_head="none"`` with
     :meth:`GPT.features` at ``last_index=ids.argmax(-1)`` (CLIP's end-of-text pooling;
     CLIP's own projection belongs to the CLIP model), ``activation="quick_gelu"``.
     """
@@ -103,6 +107,7 @@ class GPTConfig:
     lm_head: str = "tied"
     num_classes: int = 0
     cross_attention: bool = False
+    start_token: bool = False
 
     def __post_init__(self) -> None:
         if self.embed_dim % self.num_heads:
@@ -130,9 +135,51 @@ class GPTConfig:
             )
 
     @property
+    def num_outputs(self) -> int:
+        """Tokens the output layer scores: ``vocab_size``, less the start token if any."""
+        return self.vocab_size - int(self.start_token)
+
+    @property
     def head_dim(self) -> int:
         """Dimensions per head, ``D / h``."""
         return self.embed_dim // self.num_heads
+
+
+def parameter_formula(
+    depth: int,
+    embed_dim: int,
+    vocab_size: int,
+    max_seq_len: int,
+    mlp_hidden: int | None = None,
+    final_norm: bool = True,
+) -> int:
+    """Parameters of a GPT-2-style model with a tied output, counted by formula.
+
+    Per block: two LayerNorms (``4D``), Q, K, V (``3D² + 3D``), the output projection
+    (``D² + D``) and the MLP (``2 D h + h + D``); with ``h = 4D`` that is
+    ``12 D² + 13 D``. Plus the token and position tables ``(V + k) D`` and the final
+    LayerNorm ``2D``. The number of heads does not appear: heads split ``D``, they don't
+    add weights.
+
+    Args:
+        depth: blocks ``n``.
+        embed_dim: ``D`` (``d_model``); any value, even one no head count divides.
+        vocab_size: ``V``.
+        max_seq_len: ``k`` (positions).
+        mlp_hidden: the MLP's hidden size ``h`` (default ``4D``).
+        final_norm: count the final LayerNorm (GPT-2 and GPT-3 have it; GPT-1 not).
+
+    Returns:
+        The count, equal to :func:`~vitcourse.models.count_parameters` of the model.
+    """
+    D = embed_dim
+    h = 4 * D if mlp_hidden is None else mlp_hidden
+    per_block = 4 * D + (3 * D * D + 3 * D) + (D * D + D) + (2 * D * h + h + D)
+    return (
+        depth * per_block
+        + (vocab_size + max_seq_len) * D
+        + (2 * D if final_norm else 0)
+    )
 
 
 def lm_loss(
@@ -232,7 +279,7 @@ class GPT(nn.Module):
             else nn.Identity()
         )
         if c.lm_head == "untied":
-            self.lm_head = nn.Linear(c.embed_dim, c.vocab_size, bias=False)
+            self.lm_head = nn.Linear(c.embed_dim, c.num_outputs, bias=False)
         if c.num_classes > 0:
             self.head = nn.Linear(c.embed_dim, c.num_classes)
         self.apply(self._init_weights)
@@ -286,6 +333,7 @@ class GPT(nn.Module):
         context: torch.Tensor | None = None,
         cache: list[DecoderCache] | None = None,
         return_attention: bool = False,
+        num_blocks: int | None = None,
     ) -> torch.Tensor | tuple[torch.Tensor, list[torch.Tensor]]:
         """``h_n``: the last block's output (after the final norm), a vector per token.
 
@@ -296,6 +344,9 @@ class GPT(nn.Module):
             context: ``(B, M, D)`` encoder output for the cross-attention, if any.
             cache: from :meth:`new_cache`; read and extended in place.
             return_attention: also return every block's self-attention weights.
+            num_blocks: run only the first ``num_blocks`` blocks (then the final
+                norm): features from inside the network, where ImageGPT's linear
+                probes find the best ones. Default: all of them.
 
         Returns:
             ``(B, N, D)``; with ``return_attention`` also a list of ``depth`` tensors
@@ -304,7 +355,7 @@ class GPT(nn.Module):
         start = len(cache[0]) if cache else 0
         x = self.embed(tokens, start)
         maps = []
-        for i, block in enumerate(self.blocks):
+        for i, block in enumerate(self.blocks[:num_blocks]):
             out = block(
                 x,
                 context=context,
@@ -325,7 +376,7 @@ class GPT(nn.Module):
             h: ``(B, N, D)`` from :meth:`hidden_states`.
 
         Returns:
-            ``(B, N, V)``.
+            ``(B, N, V)`` (``V - 1`` scores with ``start_token``).
         """
         if self.config.lm_head == "none":
             raise ValueError(
@@ -333,7 +384,7 @@ class GPT(nn.Module):
                 "output"
             )
         weight = (
-            self.tok_embed.weight
+            self.tok_embed.weight[: self.config.num_outputs]
             if self.config.lm_head == "tied"
             else self.lm_head.weight
         )

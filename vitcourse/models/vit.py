@@ -14,7 +14,8 @@ of the patch tokens) goes through a LayerNorm and a linear head::
 Submodules carry timm's names (``patch_embed.proj``, ``cls_token``, ``blocks.{i}.attn.qkv``,
 ``norm``, ``head``…), so timm's weights map onto ours by renaming one key
 (:func:`state_dict_from_timm`). Other models use the methods (:meth:`ViT.embed`,
-:meth:`ViT.patch_tokens`, :meth:`ViT.encode`, …), never the attributes.
+:meth:`ViT.patch_tokens`, :meth:`ViT.encode`, :meth:`ViT.forward_visible`, …),
+never the attributes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..layers import EncoderBlock, LearnedPositionalEmbedding, PatchEmbedding, drop_path_schedule
+from ..layers import (
+    EncoderBlock,
+    LearnedPositionalEmbedding,
+    PatchEmbedding,
+    drop_path_schedule,
+    sincos_2d_encoding,
+)
 from .registry import register_model
 
 __all__ = ["ViT", "ViTConfig", "state_dict_from_timm", "state_dict_to_timm"]
@@ -54,6 +61,9 @@ class ViTConfig:
         norm_eps: epsilon of every LayerNorm: 1e-6 in timm and the original JAX code,
             1e-12 in Hugging Face's ``ViTConfig`` (``layer_norm_eps``). A converted model
             keeps its source's value, so it computes the same numbers.
+        pos_embed: ``"learned"`` (the ViT paper) or ``"sincos"``: a fixed 2-D sin-cos
+            table (:func:`~vitcourse.layers.sincos_2d_encoding`, zeros for the prefix
+            tokens) that training leaves alone, as in MAE's encoder.
     """
 
     img_size: int | tuple[int, int] = 224
@@ -70,10 +80,13 @@ class ViTConfig:
     drop_path: float = 0.0
     pool: str = "cls"
     norm_eps: float = 1e-6
+    pos_embed: str = "learned"
 
     def __post_init__(self) -> None:
         if self.pool not in ("cls", "mean"):
             raise ValueError(f'pool must be "cls" or "mean", got {self.pool!r}')
+        if self.pos_embed not in ("learned", "sincos"):
+            raise ValueError(f'pos_embed must be "learned" or "sincos", got {self.pos_embed!r}')
         if self.embed_dim % self.num_heads:
             divisors = [h for h in range(1, min(self.embed_dim, 32) + 1) if self.embed_dim % h == 0]
             raise ValueError(
@@ -139,8 +152,15 @@ class ViT(nn.Module):
     @torch.no_grad()
     def init_weights(self) -> None:
         """timm's initialisation: truncated normal (std 0.02) for the linear layers and
-        the positions, zero biases, a near-zero ``[CLS]`` token."""
-        nn.init.trunc_normal_(self.pos_embed.weight, std=0.02)
+        the positions, zero biases, a near-zero ``[CLS]`` token. A ``"sincos"`` table is
+        filled with its fixed values and frozen."""
+        if self.config.pos_embed == "sincos":
+            table = sincos_2d_encoding(*self.grid_size, self.embed_dim)  # (N, D)
+            self.pos_embed.weight.zero_()
+            self.pos_embed.weight[0, self.num_prefix_tokens :] = table
+            self.pos_embed.weight.requires_grad_(False)
+        else:
+            nn.init.trunc_normal_(self.pos_embed.weight, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for module in self.modules():
             if isinstance(module, nn.Linear):
@@ -172,16 +192,30 @@ class ViT(nn.Module):
 
     # -- the forward pass, in pieces -------------------------------------------------
 
-    def patch_tokens(self, images: torch.Tensor) -> torch.Tensor:
+    def patch_tokens(
+        self,
+        images: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        mask_token: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Embed the patches and add their positions (no prefix tokens).
 
         Args:
             images: ``(B, C, H, W)``.
+            mask: optional ``(B, N)`` bool, True where a patch is hidden; its embedding
+                is replaced by ``mask_token`` before the position is added (the
+                encoder "with [M]" of MAE's ablation, BEiT's and SimMIM's input).
+            mask_token: ``(D,)`` or ``(1, 1, D)``, needed with ``mask``.
 
         Returns:
             ``(B, N, D)`` patch tokens in raster order.
         """
         x = self.patch_embed(images)  # (B, N, D)
+        if mask is not None:
+            if mask_token is None:
+                raise ValueError("patch_tokens(mask=...) needs the mask_token for hidden patches")
+            token = mask_token.reshape(1, 1, -1).to(x.dtype)  # (1, 1, D)
+            x = torch.where(mask.unsqueeze(-1), token, x)  # (B, N, D)
         return x + self.pos_embed.weight[:, self.num_prefix_tokens :]
 
     def prefix_tokens(self, batch_size: int) -> torch.Tensor:
@@ -231,6 +265,33 @@ class ViT(nn.Module):
                 x = block(x)
         x = self.norm(x)
         return (x, attentions) if return_attention else x
+
+    def forward_visible(self, images: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Encode only some of the patches: MAE's encoder, blind to the hidden ones.
+
+        Each kept patch carries the position of its place in the full grid, so the
+        encoder knows where the few tokens it gets come from.
+
+        Args:
+            images: ``(B, C, H, W)``.
+            keep: ``(B, L)`` int64 indices (into the ``N`` patches, raster order) of the
+                visible patches, per image.
+
+        Returns:
+            ``(B, num_prefix_tokens + L, D)``: the encoded prefix token(s), then the
+            visible patches in the order of ``keep``, after the final LayerNorm.
+        """
+        patches = self.patch_tokens(images)  # (B, N, D)
+        if keep.ndim != 2 or keep.shape[0] != patches.shape[0]:
+            raise ValueError(
+                f"keep must be (B, L) patch indices for B={patches.shape[0]} images, "
+                f"got {tuple(keep.shape)}"
+            )
+        index = keep.unsqueeze(-1).expand(-1, -1, patches.shape[-1])  # (B, L, D)
+        visible = torch.gather(patches, 1, index)  # (B, L, D)
+        prefix = self.prefix_tokens(patches.shape[0])  # (B, 1, D)
+        tokens = torch.cat([prefix, visible], dim=1)  # (B, 1 + L, D)
+        return self.encode(self.pos_drop(tokens))
 
     def forward_features(
         self, images: torch.Tensor, return_attention: bool = False

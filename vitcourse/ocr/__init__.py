@@ -13,6 +13,7 @@ from .data import ScannedLine, page_transcription, scanned_lines
 from .engines import (
     OCRUnavailableError,
     TextBox,
+    craft_scores,
     easyocr_detect,
     easyocr_reader,
     easyocr_recognize,
@@ -29,6 +30,7 @@ __all__ = [
     "TextBox",
     "as_gray_uint8",
     "cer",
+    "craft_scores",
     "easyocr_detect",
     "easyocr_reader",
     "easyocr_recognize",

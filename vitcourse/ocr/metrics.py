@@ -28,7 +28,7 @@ def normalize_text(text: str) -> str:
 
 
 def levenshtein(reference: Sequence, hypothesis: Sequence) -> int:
-    """Fewest substitutions, deletions and insertions turning ``reference`` into ``hypothesis``.
+    """Edit distance: fewest substitutions, deletions, insertions from one to the other.
 
     Dynamic programming over prefixes, one row at a time: ``row[j]`` is the distance
     between the reference's first ``i`` items and the hypothesis's first ``j``.

@@ -20,12 +20,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESULTS_DIR", "load", "provenance", "save"]
+__all__ = ["RESULTS_DIR", "git_commit", "load", "provenance", "save"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
-def _git_commit() -> str | None:
+def git_commit() -> str | None:
+    """The commit checked out where this package lives, or None outside a git checkout."""
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -40,12 +41,15 @@ def _git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def provenance(command: str, seconds: float, **extra: Any) -> dict[str, Any]:
+def provenance(
+    command: str, seconds: float, commit: str | None = None, **extra: Any
+) -> dict[str, Any]:
     """Where and how a result was measured.
 
     Args:
         command: the command that reproduces it.
         seconds: its wall time.
+        commit: the commit the run started from (default: the one checked out now).
         **extra: more fields (seeds, versions of the engines, …).
 
     Returns:
@@ -55,7 +59,7 @@ def provenance(command: str, seconds: float, **extra: Any) -> dict[str, Any]:
 
     return {
         "command": command,
-        "commit": _git_commit(),
+        "commit": commit or git_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}",
         "python": platform.python_version(),

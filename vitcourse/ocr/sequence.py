@@ -28,7 +28,7 @@ SEP = "<sep/>"
 
 
 def json_to_sequence(obj: Any) -> str:
-    """A JSON-like value as Donut's tagged text: dict → tags, list → ``<sep/>``, str as is.
+    """Write a JSON-like value (dicts, lists, strings) as Donut's tagged text.
 
     Args:
         obj: a dict of fields, a list, or a string (nesting allowed).

@@ -17,11 +17,15 @@ from __future__ import annotations
 from . import Source
 
 __all__ = [
+    "DONUT_BASE",
+    "DONUT_BASE_SOURCE",
     "DONUT_SOURCE",
     "NOUGAT_DATA",
     "NOUGAT_DATA_SOURCE",
     "NOUGAT_DATA_TOTAL",
     "NOUGAT_SOURCE",
+    "PIXTRAL_PARAMETERS",
+    "PIXTRAL_SOURCE",
 ]
 
 NOUGAT_SOURCE = Source(
@@ -60,3 +64,35 @@ DONUT_SOURCE = Source(
     arxiv="2111.15664",
     bibkey="kim2022donut",
 )
+
+DONUT_BASE_SOURCE = Source(
+    authors=DONUT_SOURCE.authors,
+    year=DONUT_SOURCE.year,
+    title=DONUT_SOURCE.title,
+    where="Section 3 and the configuration of the released naver-clova-ix/donut-base",
+    arxiv=DONUT_SOURCE.arxiv,
+    bibkey=DONUT_SOURCE.bibkey,
+)
+
+#: The published Donut (``naver-clova-ix/donut-base``) at a glance.
+DONUT_BASE: dict = {
+    "encoder": "Swin-B",
+    "encoder_depths": (2, 2, 14, 2),
+    "window_size": 10,
+    "image_size": (2560, 1920),  # height, width in pixels
+    "decoder": "mBART",
+    "decoder_layers": 4,
+    "vocab_size": 57_525,  # multilingual SentencePiece pieces
+}
+
+PIXTRAL_SOURCE = Source(
+    authors="Agrawal et al.",
+    year=2024,
+    title="Pixtral 12B",
+    where="title and abstract",
+    arxiv="2410.07073",
+    bibkey="agrawal2024pixtral",
+)
+
+#: Pixtral's size, as its name says (a 12-billion-parameter multimodal decoder).
+PIXTRAL_PARAMETERS = 12_000_000_000

@@ -12,6 +12,7 @@ and their card go to :mod:`vitcourse.checkpoints`; the loss curve and the scores
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from dataclasses import asdict
@@ -22,7 +23,7 @@ from torch.utils.data import DataLoader
 from ..models import create_model
 from ..models.donut import Donut, donut_loss
 from ..ocr.receipts import ReceiptDataset, receipt_scores
-from ..ocr.results import provenance, save
+from ..ocr.results import git_commit, provenance, save
 from ..runtime import seed_everything
 
 __all__ = ["evaluate", "main", "train"]
@@ -59,20 +60,31 @@ def _lr(step: int, steps: int, warmup: int, lr: float) -> float:
 
 
 def train(
-    steps: int = 4000,
-    batch_size: int = 32,
+    steps: int = 2000,
+    batch_size: int = 16,
     lr: float = 1e-3,
     weight_decay: float = 0.05,
-    warmup: int = 300,
+    warmup: int = 200,
     seed: int = 0,
     val_size: int = 64,
     test_size: int = 500,
     log_every: int = 100,
-    eval_every: int = 1000,
+    eval_every: int = 200,
+    overrides: dict | None = None,
+    init: str | None = None,
 ) -> tuple[Donut, dict]:
-    """Train from scratch and evaluate; returns the model and a record of the run."""
+    """Train and evaluate; returns the model and a record of the run.
+
+    ``overrides`` change fields of the preset's :class:`~vitcourse.models.donut.DonutConfig`;
+    ``init`` names a registered checkpoint to start from (default: from scratch).
+    """
     seed_everything(seed)
-    model = create_model(MODEL)
+    overrides = dict(overrides or {})
+    model = create_model(MODEL, **overrides)
+    if init is not None:
+        from ..checkpoints import load
+
+        model.load_state_dict(load(init).state_dict())
     config = model.config
     data = ReceiptDataset(
         "train",
@@ -88,12 +100,12 @@ def train(
     val = ReceiptDataset(
         "val", val_size, seed=seed, img_size=config.img_size, max_len=config.max_len
     )
+    # no weight decay on biases, norms and learned positions (pos_embed, memory_pos)
+    positions = ("pos_embed", "memory_pos")
     decay = [
-        p for n, p in model.named_parameters() if p.ndim >= 2 and "pos_embed" not in n
+        p for n, p in model.named_parameters() if p.ndim >= 2 and n not in positions
     ]
-    no_decay = [
-        p for n, p in model.named_parameters() if p.ndim < 2 or "pos_embed" in n
-    ]
+    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2 or n in positions]
     optimizer = torch.optim.AdamW(
         [
             {"params": decay, "weight_decay": weight_decay},
@@ -110,6 +122,9 @@ def train(
     for step, (images, tokens) in enumerate(loader):
         for group in optimizer.param_groups:
             group["lr"] = _lr(step, steps, warmup, lr)
+        tokens = tokens[
+            :, : int((tokens != config.pad_id).sum(1).max())
+        ]  # drop all-pad columns
         logits = model(images, tokens[:, :-1])  # teacher forcing: the true prefix in
         loss = donut_loss(logits, tokens[:, 1:], config.pad_id)  # the next token out
         optimizer.zero_grad(set_to_none=True)
@@ -139,10 +154,11 @@ def train(
     scores, pairs = evaluate(model, test)
     record = {
         "model": MODEL,
+        "overrides": overrides,
         "config": asdict(config),
         "recipe": {
             "steps": steps, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay, "warmup": warmup,
-            "seed": seed, "optimizer": "AdamW, linear warm-up, cosine decay, gradient clipping at 1",
+            "seed": seed, "init": init, "optimizer": "AdamW, linear warm-up, cosine decay, gradient clipping at 1",
             "loss": "cross-entropy of the next token, teacher forcing, padding ignored",
         },
         "data": {
@@ -161,12 +177,22 @@ def train(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--test-size", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--init", default=None, help="a registered checkpoint to continue from"
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="change a DonutConfig field of the preset (VALUE as JSON), e.g. encoder_depths=[3]",
+    )
     parser.add_argument(
         "--root",
         default=None,
@@ -184,20 +210,32 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
+    start, commit = time.perf_counter(), git_commit()  # the code this run trains with
+    overrides = {
+        key: json.loads(value) for key, value in (s.split("=", 1) for s in args.set)
+    }
     model, record = train(
-        args.steps, args.batch_size, args.lr, seed=args.seed, test_size=args.test_size
+        args.steps,
+        args.batch_size,
+        args.lr,
+        seed=args.seed,
+        test_size=args.test_size,
+        overrides=overrides,
+        init=args.init,
     )
     from ..checkpoints import register
 
     command = "OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_donut"
-    if args.steps != 4000 or args.batch_size != 32 or args.lr != 1e-3 or args.seed != 0:
+    if args.steps != 2000 or args.batch_size != 16 or args.lr != 1e-3 or args.seed != 0:
         command += f" --steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --seed {args.seed}"
+    command += "".join(f" --set {s}" for s in args.set)
+    if args.init:
+        command += f" --init {args.init}"
     register(
         "donut_receipts",
         model,
         MODEL,
-        {},
+        overrides,
         root=args.root,
         description="tiny Donut (Swin encoder + decoder with cross-attention) reading generated receipts into JSON",
         data=record["data"],
@@ -206,8 +244,9 @@ def main(argv: list[str] | None = None) -> int:
         build=command,
     )
     extra = {"note": args.note} if args.note else {}
+    seconds = time.perf_counter() - start
     record["provenance"] = provenance(
-        command, time.perf_counter() - start, threads=args.threads, **extra
+        command, seconds, commit, threads=args.threads, **extra
     )
     path = save("train_donut", record, args.results)
     print(f"test: {record['test']}\nwrote {path}")

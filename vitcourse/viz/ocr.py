@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from ..ocr.engines import TextBox, reading_order
 from ..ocr.preprocess import as_gray_uint8
 
-__all__ = ["image_data_uri", "ocr_flow_figure", "preprocessing_slider"]
+__all__ = ["attention_over_image", "image_data_uri", "ocr_flow_figure", "preprocessing_slider"]
 
 
 def image_data_uri(image: np.ndarray) -> str:
@@ -172,5 +172,59 @@ def preprocessing_slider(
         margin={"l": 10, "r": 10, "t": 60, "b": 10},
         xaxis={"visible": False, "range": [0, width]},
         yaxis={"visible": False, "range": [height, 0], "scaleanchor": "x"},
+    )
+    return figure
+
+
+def attention_over_image(
+    image: np.ndarray,
+    weights: np.ndarray,
+    labels: Sequence[str],
+    title: str = "",
+) -> go.Figure:
+    """A heat map over an image for each step of a sequence, chosen with a slider.
+
+    Args:
+        image: ``(S, S, 3)`` uint8 or float in ``[0, 1]``.
+        weights: ``(T, gh, gw)``: for each of ``T`` steps, a weight per cell of a grid
+            laid over the image (e.g. the cross-attention of each written token).
+        labels: ``T`` slider labels (the tokens).
+        title: the figure's title.
+
+    Returns:
+        A plotly figure: the image, one translucent heat map per step, a slider.
+    """
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    size = image.shape[0]
+    steps, grid_h, grid_w = weights.shape
+    cell_h, cell_w = size / grid_h, size / grid_w
+    figure = go.Figure(go.Image(source=image_data_uri(image), hoverinfo="skip"))
+    for t in range(steps):
+        figure.add_trace(
+            go.Heatmap(
+                z=weights[t], x0=cell_w / 2, dx=cell_w, y0=cell_h / 2, dy=cell_h,
+                colorscale="Magma", opacity=0.55, showscale=False, visible=t == 0,
+                zmin=0, zmax=float(weights[t].max()),
+                hovertemplate="peso %{z:.3f}<extra></extra>",
+            )
+        )  # fmt: skip
+    slider_steps = [
+        {
+            "label": label, "method": "update",
+            "args": [{"visible": [True] + [j == t for j in range(steps)]},
+                     {"title.text": f"{title}token {t + 1}: «{label}»"}],
+        }
+        for t, label in enumerate(labels)
+    ]  # fmt: skip
+    figure.update_layout(
+        title={"text": f"{title}token 1: «{labels[0]}»"},
+        sliders=[{"active": 0, "steps": slider_steps, "currentvalue": {"visible": False}, "pad": {"t": 20}}],
+        height=560,
+        width=520,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        xaxis={"visible": False, "range": [0, size]},
+        yaxis={"visible": False, "range": [size, 0], "scaleanchor": "x"},
     )
     return figure

@@ -18,7 +18,8 @@ import warnings
 from pathlib import Path
 
 FORMAT = "%(asctime)s %(levelname)-8s %(name)s: %(message)s"
-LOGGERS = ("src", "vitcourse", "py.warnings")
+# A step run as `python -m src.models.train_model` logs as "__main__", not "src....".
+LOGGERS = ("src", "__main__", "vitcourse", "py.warnings")
 
 # (message regex, module regex, why it is safe to ignore)
 IGNORED_WARNINGS = (

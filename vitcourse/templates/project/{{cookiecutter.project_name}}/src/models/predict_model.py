@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from ..command import run
 from ..features.build_features import load_split, mean_std
+from ..provenance import provenance
 from . import tracking
 from .attention import deletion_check
 from .train_model import load_trained
@@ -60,6 +61,14 @@ def calibration_error(
                 correct[inside].mean().item() - confidence[inside].mean().item()
             )
     return error
+
+
+def training_seconds(config: dict[str, Any]) -> float | None:
+    """How long the saved model trained (its history's epochs), if known."""
+    history = Path(config["paths"]["models"]) / "history.json"
+    if not history.exists():
+        return None
+    return sum(row["seconds"] for row in json.loads(history.read_text())["rows"])
 
 
 def evaluate_model(config: dict[str, Any]) -> dict[str, Any]:
@@ -102,6 +111,8 @@ def evaluate_model(config: dict[str, Any]) -> dict[str, Any]:
         "classes": test.classes,
         "deletion": deletion,
         "profile": config["profile"],
+        "training_seconds": training_seconds(config),
+        "provenance": provenance(),
     }
     reports = Path(config["paths"]["reports"])
     reports.mkdir(parents=True, exist_ok=True)

@@ -22,6 +22,7 @@ from typing import Any
 
 from ..command import run
 from ..errors import ProjectError
+from ..provenance import provenance
 from . import tracking
 
 logger = logging.getLogger(__name__)
@@ -52,9 +53,14 @@ def finished_runs(config: dict[str, Any]) -> list[dict[str, Any]]:
             "run_name": r.info.run_name,
             "group": r.data.params.get("tracking.group", "?"),
             "seed": r.data.params.get("seed", "?"),
+            "train_images": r.data.params.get("data.train_size"),
             "val": r.data.metrics.get(monitor),
             "test_accuracy": r.data.metrics.get("test_accuracy"),
             "test_f1_macro": r.data.metrics.get("test_f1_macro"),
+            "epochs": len(client.get_metric_history(r.info.run_id, "seconds")),
+            "train_seconds": sum(
+                m.value for m in client.get_metric_history(r.info.run_id, "seconds")
+            ),
         }
         for r in runs
         if monitor in r.data.metrics
@@ -67,7 +73,7 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for group in sorted({row["group"] for row in rows}):
         members = [row for row in rows if row["group"] == group]
         summary: dict[str, float] = {"runs": len(members)}
-        for key in ("val", "test_accuracy", "test_f1_macro"):
+        for key in ("val", "test_accuracy", "test_f1_macro", "train_seconds"):
             values = [row[key] for row in members if row[key] is not None]
             if values:
                 summary[f"{key}_mean"] = statistics.fmean(values)
@@ -151,7 +157,13 @@ def select(config: dict[str, Any]) -> dict[str, Any]:
     reports = Path(config["paths"]["reports"])
     reports.mkdir(parents=True, exist_ok=True)
     (reports / "runs.md").write_text(runs_markdown(rows, groups, best, monitor))
-    summary = {"runs": rows, "groups": groups, "champion": best, "monitor": monitor}
+    summary = {
+        "runs": rows,
+        "groups": groups,
+        "champion": best,
+        "monitor": monitor,
+        "provenance": provenance(),
+    }
     (reports / "runs.json").write_text(json.dumps(summary, indent=2))
     return summary
 

@@ -29,8 +29,11 @@ from . import tracking
 logger = logging.getLogger(__name__)
 
 
-def build_model(config: dict[str, Any]) -> nn.Module:
-    """The classifier named by ``model.preset`` with the fields of ``model.config``.
+def create(architecture: str, preset: str, fields: dict[str, Any]) -> nn.Module:
+    """A ``vitcourse.models`` preset with some of its config fields changed.
+
+    For ``clip`` the preset is a whole CLIP (two towers); the project keeps only its
+    image encoder, with a linear head of ``num_classes`` (:func:`clip_classifier`).
 
     Raises:
         ProjectError: an unknown preset or field, sizes that don't fit, or CLIP without
@@ -38,23 +41,52 @@ def build_model(config: dict[str, Any]) -> nn.Module:
     """
     import vitcourse.models as models
 
-    architecture, preset = config["model"]["architecture"], config["model"]["preset"]
-    if architecture == "clip":
-        try:
-            import vitcourse.models.clip  # noqa: F401 (registers the CLIP presets)
-        except ImportError:
-            raise ProjectError(
-                "model.architecture is clip but this vitcourse has no "
-                "vitcourse.models.clip yet "
-                "(chapter 5); use vit, deit or swin, or update vitcourse"
-            ) from None
     try:
-        return models.create_model(preset, **config["model"]["config"])
+        if architecture == "clip":
+            return clip_classifier(preset, fields)
+        return models.create_model(preset, **fields)
     except (ValueError, TypeError) as error:
+        raise ProjectError(f"model {preset!r} with {fields}: {error}") from None
+
+
+def clip_classifier(preset: str, fields: dict[str, Any]) -> nn.Module:
+    """CLIP's image encoder (chapter 5) with a linear head, for classification.
+
+    The encoder is a ViT with CLIP's changes (a LayerNorm before the blocks, a patch
+    projection without bias, QuickGELU); here it starts from random weights. The text
+    tower is not built: a class is a head's output, not a caption.
+
+    Args:
+        preset: a CLIP preset of ``vitcourse.models`` (``clip_*``).
+        fields: ``num_classes`` and the preset's fields to change (``img_size``,
+            ``vision_width``, ...).
+
+    Returns:
+        Images ``(B, C, H, W)`` → logits ``(B, num_classes)``.
+    """
+    import dataclasses
+
+    import vitcourse.models as models
+
+    try:
+        from vitcourse.models.clip import CLIPVisionTower
+    except ImportError:
         raise ProjectError(
-            f"model.preset {preset!r} with model.config "
-            f"{config['model']['config']}: {error}"
+            "model.architecture is clip but this vitcourse has no "
+            "vitcourse.models.clip yet (chapter 5); use vit, deit or swin, "
+            "or update vitcourse"
         ) from None
+    fields = dict(fields)
+    num_classes = fields.pop("num_classes", 10)
+    clip = models.get_config(preset, **fields)
+    vision = dataclasses.replace(clip.vision_config(), num_classes=num_classes)
+    return CLIPVisionTower(vision, clip.activation)
+
+
+def build_model(config: dict[str, Any]) -> nn.Module:
+    """The classifier named by ``model.preset`` with the fields of ``model.config``."""
+    model = config["model"]
+    return create(model["architecture"], model["preset"], model["config"])
 
 
 def teacher_loss(config: dict[str, Any]) -> nn.Module | None:
@@ -144,24 +176,28 @@ def train(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_trained(config: dict[str, Any]) -> nn.Module:
-    """The classifier saved by ``make train``, in eval mode.
+    """The classifier saved in ``paths.models``, in eval mode.
+
+    The model is rebuilt from its own card (``model.json``: preset and fields), not
+    from the current config, so a model brought back by ``make select`` loads even if
+    it was trained with other settings.
 
     Raises:
-        ProjectError: no model yet (``make train``), or one of another config.
+        ProjectError: no model yet (run ``make train``) or a damaged file.
     """
-    from vitcourse.train import load_checkpoint
+    from vitcourse.train import load_checkpoint, read_sidecar
 
     path = Path(config["paths"]["models"]) / "model.safetensors"
     if not path.exists():
         raise ProjectError(f"{path} does not exist: run `make train` first")
-    model = build_model(config)
+    fields = dict(read_sidecar(path).get("config", {}))
+    preset = fields.pop("preset", config["model"]["preset"])
+    model = create(config["model"]["architecture"], preset, fields)
     try:
         load_checkpoint(path, model)
     except (RuntimeError, ValueError) as error:
         raise ProjectError(
-            f"{path} does not fit the model of the current config "
-            f"({error.__class__.__name__}); "
-            "run `make train` again after changing model settings"
+            f"{path} cannot be loaded: {error}; run `make train`"
         ) from None
     return model.eval()
 

@@ -1,0 +1,121 @@
+"""DALL-E's two stages: the dVAE (Gumbel-softmax, tokens, bound) and the caption + image sequence."""
+
+import math
+
+import pytest
+import torch
+
+from vitcourse.models import GPT, GPTConfig, create_model
+from vitcourse.models.dalle import (
+    HELD_OUT,
+    CaptionedShapes,
+    CaptionTokenizer,
+    SequenceLayout,
+    bound_terms,
+    caption_for,
+    generate_images,
+    world_layout,
+)
+from vitcourse.models.dvae import DVAE, DVAEConfig, elbo_terms, gaussian_log_likelihood, kl_to_uniform
+
+
+def small_dvae() -> DVAE:
+    torch.manual_seed(0)
+    return DVAE(DVAEConfig(img_size=12, hidden=8, num_tokens=11, codebook_dim=6)).eval()
+
+
+def test_dvae_shapes_tokens_and_decoding():
+    model = small_dvae()
+    images = torch.rand(2, 3, 12, 12)
+    out = model(images, tau=0.5)
+    assert out.logits.shape == (2, 11, 3, 3) and out.recon.shape == (2, 3, 12, 12)
+    assert torch.allclose(out.codes.sum(dim=1), torch.ones(2, 3, 3))  # relaxed one-hots
+    tokens = model.tokens(images)
+    assert tokens.shape == (2, 9) and int(tokens.max()) < 11
+    assert torch.equal(tokens, out.logits.argmax(1).flatten(1))
+    hard = model.decode(torch.nn.functional.one_hot(tokens, 11).float().transpose(1, 2).reshape(2, 11, 3, 3))
+    assert torch.allclose(model.decode_tokens(tokens), hard)
+    with pytest.raises(ValueError, match="expected images shaped"):
+        model.encode(torch.rand(2, 3, 16, 16))
+
+
+def test_kl_to_uniform_is_zero_for_uniform_and_ln_k_for_one_hot():
+    uniform = torch.zeros(1, 5, 2, 2)
+    assert torch.allclose(kl_to_uniform(uniform), torch.zeros(1), atol=1e-6)
+    one_hot = torch.full((1, 5, 2, 2), -1e4)
+    one_hot[:, 0] = 0
+    assert torch.allclose(kl_to_uniform(one_hot), torch.tensor([4 * math.log(5)]), atol=1e-4)
+
+
+def test_gaussian_log_likelihood_matches_torch_distributions():
+    x, mean = torch.rand(2, 3, 4, 4), torch.rand(2, 3, 4, 4)
+    expected = torch.distributions.Normal(mean, 0.1).log_prob(x).flatten(1).sum(1)
+    assert torch.allclose(gaussian_log_likelihood(x, mean, 0.1), expected, atol=1e-3)
+
+
+def test_elbo_terms_add_up():
+    terms = elbo_terms(small_dvae(), torch.rand(3, 3, 12, 12))
+    assert torch.allclose(terms["elbo"], terms["reconstruction"] - terms["kl"])
+    assert (terms["kl"] >= -1e-5).all()
+
+
+def test_captions_tokenizer_and_held_out_pairs():
+    data = CaptionedShapes("train", 200)
+    pairs = {(s, c) for s, c in zip(data.shapes.tolist(), data.colors.tolist())}
+    from vitcourse.data import COLOR_NAMES, SHAPE_NAMES
+
+    held = {(SHAPE_NAMES.index(s), COLOR_NAMES.index(c)) for s, c in HELD_OUT}
+    assert not pairs & held
+    assert data.images.shape == (200, 3, 32, 32) and data.images.dtype == torch.uint8
+    tokenizer = CaptionTokenizer()
+    ids = tokenizer.encode(data.captions[:5])
+    assert ids.shape == (5, tokenizer.text_len)
+    assert [tokenizer.decode(row) for row in ids] == data.captions[:5]
+    assert tokenizer.decode(tokenizer.encode([caption_for("circle", "green")])[0]) == caption_for("circle", "green")
+    with pytest.raises(ValueError, match="knows the world's words"):
+        tokenizer.encode(["un dragón verde"])
+
+
+def test_sequence_layout_round_trip():
+    layout = SequenceLayout(text_vocab=5, text_len=3, image_vocab=7, image_len=4)
+    text, image = torch.tensor([[1, 2, 0]]), torch.tensor([[6, 0, 3, 1]])
+    seq = layout.join(text, image)
+    assert seq.tolist() == [[12, 1, 2, 0, 11, 5, 8, 6]] and seq.shape[1] == layout.seq_len
+    assert torch.equal(layout.image_part(seq), image)
+
+
+def tiny_stage_two(layout):
+    torch.manual_seed(0)
+    return GPT(GPTConfig(vocab_size=layout.vocab_size, max_seq_len=layout.seq_len, embed_dim=16, depth=1,
+                         num_heads=2, dropout=0.0, attn_dropout=0.0)).eval()  # fmt: skip
+
+
+def test_generate_images_samples_only_image_tokens():
+    dvae = small_dvae()
+    tokenizer = CaptionTokenizer()
+    layout = SequenceLayout(len(tokenizer), tokenizer.text_len, 11, 9)
+    transformer = tiny_stage_two(layout)
+    text = tokenizer.encode([caption_for("star", "red"), caption_for("ring", "pink")])
+    images, tokens = generate_images(transformer, dvae, layout, text, generator=torch.Generator().manual_seed(0))
+    assert images.shape == (2, 3, 12, 12) and tokens.shape == (2, 9)
+    assert 0 <= int(tokens.min()) and int(tokens.max()) < 11
+
+
+def test_bound_terms_are_consistent():
+    dvae = small_dvae()
+    tokenizer = CaptionTokenizer()
+    layout = SequenceLayout(len(tokenizer), tokenizer.text_len, 11, 9)
+    transformer = tiny_stage_two(layout)
+    text = tokenizer.encode([caption_for("star", "red")] * 2)
+    terms = bound_terms(transformer, dvae, layout, torch.rand(2, 3, 12, 12), text, beta=2.0,
+                        generator=torch.Generator().manual_seed(0))  # fmt: skip
+    assert torch.allclose(terms["kl"], terms["text_nll"] + terms["image_nll"] - terms["entropy"])
+    assert torch.allclose(terms["bound"], terms["reconstruction"] - 2.0 * terms["kl"])
+    assert (terms["entropy"] <= 9 * math.log(11) + 1e-4).all()
+
+
+def test_world_presets():
+    layout = world_layout()
+    config = create_model("dalle_tiny").config
+    assert config.vocab_size == layout.vocab_size and config.max_seq_len == layout.seq_len == 1 + 9 + 64
+    assert create_model("dvae_tiny_32").config.grid_size == 8

@@ -1,0 +1,66 @@
+"""The shipped detection checkpoints re-evaluated against the metrics their cards record.
+
+``detr_shapes`` and ``grounding_shapes`` share the frozen ``resnet_shapes`` body, so the
+backbone runs once over the 1 000 test images for both (the slowest part).
+"""
+
+import pytest
+import torch
+
+from vitcourse import checkpoints
+from vitcourse.detection.results import read_results
+
+SHIPPED = {"detr_shapes", "grounding_shapes", "detr_trees"}
+pytestmark = pytest.mark.skipif(not SHIPPED <= set(checkpoints.available()), reason="detection checkpoints not built")
+
+
+@pytest.fixture(scope="module")
+def shapes_features():
+    from vitcourse.scripts.train_detr import RECIPES, cache_features, shapes_split
+
+    torch.set_num_threads(1)
+    detr = checkpoints.load("detr_shapes")
+    return detr, cache_features(detr, shapes_split(RECIPES["shapes"], "test"))
+
+
+def test_cards_rebuild_and_name_their_script():
+    for name in SHIPPED:
+        entry = checkpoints.info(name)
+        assert entry["build"].startswith("python -m vitcourse.scripts.train_")
+        assert checkpoints.load(name).config.img_size == entry["config"]["img_size"]
+
+
+@pytest.mark.slow
+def test_detr_shapes_reaches_its_recorded_ap(shapes_features):
+    from vitcourse.scripts.train_detr import evaluate_cached
+
+    detr, cache = shapes_features
+    metrics = checkpoints.info("detr_shapes")["metrics"]
+    result = evaluate_cached(detr, cache, 8, 64)
+    assert result["pycocotools"]["AP50"] == pytest.approx(metrics["test_AP50"], abs=2e-4)
+    assert result["pycocotools"]["AP"] == pytest.approx(metrics["test_AP"], abs=2e-4)
+    assert result["max_difference"] < 1e-6  # ours = pycocotools
+    assert metrics["test_AP50"] >= 0.7  # the issue's target
+
+
+@pytest.mark.slow
+def test_grounding_shapes_reaches_its_recorded_ap_on_held_out_phrases(shapes_features):
+    from vitcourse.scripts.train_grounding import EVAL_SETS, evaluate_phrases, world_objects
+
+    _, cache = shapes_features
+    model = checkpoints.load("grounding_shapes")
+    metrics = checkpoints.info("grounding_shapes")["metrics"]
+    objects = world_objects("test", len(cache["targets"]), 0)
+    result = evaluate_phrases(model, cache, objects, EVAL_SETS["held_out_pairs"], 64)
+    assert result["AP50"] == pytest.approx(metrics["test_held_out_pairs_AP50"], abs=2e-4)
+
+
+def test_detr_trees_reaches_its_recorded_ap():
+    from vitcourse.detection.data import read_tree_crowns, tree_tiles
+    from vitcourse.scripts.train_detr import cache_features, evaluate_cached
+
+    model = checkpoints.load("detr_trees")
+    recorded = read_results("detr_trees")["test"]["pycocotools"]
+    tiles = [t for p in read_tree_crowns(names=("OSBS_029",)) for t in tree_tiles(p)]
+    result = evaluate_cached(model, cache_features(model, tiles), 1, 128)
+    assert result["pycocotools"]["AP50"] == pytest.approx(recorded["AP50"], abs=2e-4)

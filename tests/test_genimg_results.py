@@ -1,0 +1,77 @@
+"""Chapter 4's measured results (``vitcourse/results/*.json``) re-checked at one point each.
+
+The scripts that write them run for many CPU minutes; each test here re-computes one
+cheap entry of the recorded numbers with the same code and seed and compares it.
+"""
+
+import pytest
+import torch
+
+from vitcourse import checkpoints
+from vitcourse.scripts.provenance import read_results, results_path
+
+RESULTS = ("mae_fashion", "imagegpt_fashion", "dalle_world")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def written(name):
+    return pytest.mark.skipif(not results_path(name).exists(), reason=f"{name}.json not written yet")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=written(n)) for n in RESULTS])
+def test_results_carry_provenance_and_enough_seeds(name):
+    results = read_results(name)
+    provenance = results["provenance"]
+    for key in ("commit", "date", "machine", "wall_seconds", "seeds", "command"):
+        assert key in provenance, key
+    assert provenance["command"].startswith("python -m vitcourse.scripts.")
+    for summary in results.get("accuracy", {}).values():  # comparisons need >= 3 seeds
+        assert len(summary["values"]) >= 3
+        assert summary["mean"] == pytest.approx(sum(summary["values"]) / len(summary["values"]))
+
+
+@written("imagegpt_fashion")
+def test_imagegpt_pixel_probe_seed_0():
+    from vitcourse.scripts.eval_mae import linear_probe
+    from vitcourse.scripts.train_imagegpt import _pixels
+
+    results = read_results("imagegpt_fashion")
+    test_images, test_y = _pixels("test", results.get("test_size"))
+    images, y = _pixels("train", results["labels"], 0)
+    accuracy = linear_probe(images.flatten(1).numpy(), y.numpy(), test_images.flatten(1).numpy(), test_y.numpy())
+    assert accuracy == pytest.approx(results["accuracy"]["probe_pixels"]["values"][0], abs=2e-3)
+
+
+@pytest.mark.slow
+@written("mae_fashion")
+def test_mae_probe_seed_0():
+    from vitcourse.data import FashionMNIST
+    from vitcourse.scripts.eval_mae import features_of, linear_probe
+
+    results = read_results("mae_fashion")
+    model = checkpoints.load("mae_fashion")
+    test = FashionMNIST("test")
+    labelled = FashionMNIST("train", size=results["labels"], seed=0)
+    accuracy = linear_probe(features_of(model, labelled.images), labelled.labels.numpy(),
+                            features_of(model, test.images), test.labels.numpy())  # fmt: skip
+    assert accuracy == pytest.approx(results["accuracy"]["probe_mae"]["values"][0], abs=2e-3)
+
+
+@pytest.mark.slow
+@written("dalle_world")
+def test_dalle_judges_on_real_images():
+    from vitcourse.models.dalle import CaptionedShapes
+    from vitcourse.scripts.train_dalle import TEST_SIZE, judge
+
+    real = CaptionedShapes("test", TEST_SIZE, exclude_held_out=False)
+    measured = judge(real.float_images(), real.shapes, real.colors)
+    recorded = read_results("dalle_world")["judges_on_real_images"]
+    for key in ("shape", "color", "both"):
+        assert measured[key] == pytest.approx(recorded[key], abs=1e-3)

@@ -1,0 +1,336 @@
+"""DALL-E's second stage: one transformer over a caption's tokens and an image's tokens.
+
+DALL-E (Ramesh et al. 2021) writes a caption and an image as **one sequence**: the
+caption's text tokens, then the image's ``h·w`` tokens from the dVAE
+(:mod:`vitcourse.models.dvae`), and trains a decoder-only transformer (our
+:class:`~vitcourse.models.GPT`) to predict every token from the ones before it. To draw
+an image for a new caption, feed the caption and sample the image tokens one by one;
+the dVAE's decoder turns them into pixels (:func:`generate_images`).
+
+Here the captions are the generated world's Spanish descriptions of one shape
+(*"una estrella roja grande arriba a la izquierda"*): shape, colour, size and position.
+A few colour–shape pairs (:data:`HELD_OUT`) never appear in training, so generating
+*"un círculo verde"* tests whether the model composes "círculo" and "verde", learnt
+apart, into something it never saw.
+
+The training objective is the bound of the slide,
+
+    ln p(x, y) ≥ E_{z ~ q_φ(z|x)} [ln p_θ(x | y, z) - β KL(q_φ(y, z | x) ‖ p_ψ(y, z))],
+
+with ``q_φ`` and ``p_θ`` the dVAE (stage one, then frozen) and ``p_ψ`` the transformer
+(stage two); :func:`bound_terms` computes every term on a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.backgrounds import COLOR_NAMES
+from ..data.captions import POSITIONS_ES, SIZES, describe_shape
+from ..data.shapes import SHAPE_NAMES
+from ..data.world import WorldConfig, generate
+from .dvae import DVAE, gaussian_log_likelihood
+from .gpt import GPT, GPTConfig
+from .registry import register_model
+
+__all__ = [
+    "DALLE_WORLD",
+    "HELD_OUT",
+    "CaptionTokenizer",
+    "CaptionedShapes",
+    "SequenceLayout",
+    "bound_terms",
+    "caption_for",
+    "generate_images",
+    "world_layout",
+]
+
+DALLE_WORLD = WorldConfig(
+    img_size=32, radius=(0.22, 0.40), rotation=0.0, backgrounds=("flat", "gradient")
+)
+"""The world DALL-E is trained on: the classification world of the shipped shape
+classifier (one upright shape, radius 22–40 % of the side) with calm backgrounds
+(plain or a gradient), so that the tiny dVAE's 64 tokens go to the shape."""
+
+HELD_OUT: tuple[tuple[str, str], ...] = (
+    ("circle", "green"),
+    ("square", "yellow"),
+    ("triangle", "purple"),
+    ("star", "blue"),
+    ("cross", "orange"),
+    ("ring", "pink"),
+    ("heart", "light blue"),
+    ("crescent", "red"),
+)
+"""(shape, colour) pairs left out of every training image: one per shape, each colour
+at most once. Both words are seen in training, never together."""
+
+_SPLIT_IDS = {"train": 0, "val": 1, "test": 2}
+
+
+@dataclass
+class CaptionedShapes:
+    """Images of the world with their Spanish captions, shape and colour labels.
+
+    Args:
+        split: ``"train"``, ``"val"`` or ``"test"`` (separate seed streams).
+        size: number of images.
+        seed: base seed.
+        exclude_held_out: skip images showing a :data:`HELD_OUT` pair (training).
+        config: the world (:data:`DALLE_WORLD`).
+
+    Attributes (after :meth:`build`):
+        images: ``(N, 3, 32, 32)`` uint8; captions: list of ``N`` strings;
+        shapes, colors: ``(N,)`` int64 indices into ``SHAPE_NAMES`` and ``COLOR_NAMES``.
+    """
+
+    split: str = "train"
+    size: int = 1000
+    seed: int = 0
+    exclude_held_out: bool = True
+    config: WorldConfig = DALLE_WORLD
+
+    def __post_init__(self) -> None:
+        split_id = _SPLIT_IDS[self.split]
+        images, captions, shapes, colors = [], [], [], []
+        index = 0
+        while len(captions) < self.size:
+            sample = generate((self.seed, 100 + split_id, index), self.config)
+            index += 1
+            placed = sample.shapes[0]
+            if self.exclude_held_out and (placed.shape, placed.color) in HELD_OUT:
+                continue
+            images.append(np.round(sample.image.numpy() * 255).astype(np.uint8))
+            captions.append(sample.caption)
+            shapes.append(SHAPE_NAMES.index(placed.shape))
+            colors.append(COLOR_NAMES.index(placed.color))
+        self.images = torch.from_numpy(np.stack(images))  # (N, 3, H, W) uint8
+        self.captions: list[str] = captions
+        self.shapes = torch.tensor(shapes)
+        self.colors = torch.tensor(colors)
+
+    def float_images(self) -> torch.Tensor:
+        """``(N, 3, H, W)`` float32 in ``[0, 1]``."""
+        return self.images.float() / 255.0
+
+
+def caption_for(shape: str, color: str, size: int = 2, position: int = 4) -> str:
+    """The world's Spanish caption for one shape (``size`` 0–2, ``position`` 0–8).
+
+    >>> caption_for("circle", "green")
+    'un círculo verde grande en el centro'
+    """
+    return describe_shape(shape, color, size, position).es
+
+
+class CaptionTokenizer:
+    """Word-level tokens for the world's captions; every caption fits in ``text_len``.
+
+    The vocabulary is every word of every caption the world can write (all shapes,
+    colours, sizes and positions), sorted, after ``<pad>`` (id 0). DALL-E uses BPE on
+    free text; here the language is closed, so words suffice.
+    """
+
+    PAD = "<pad>"
+
+    def __init__(self) -> None:
+        words, longest = set(), 0
+        for shape in SHAPE_NAMES:
+            for color in COLOR_NAMES:
+                for size in range(len(SIZES)):
+                    for position in range(len(POSITIONS_ES)):
+                        caption = caption_for(shape, color, size, position).split()
+                        words.update(caption)
+                        longest = max(longest, len(caption))
+        self.vocab: list[str] = [self.PAD, *sorted(words)]
+        self.ids = {word: i for i, word in enumerate(self.vocab)}
+        self.text_len = longest
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, captions: list[str]) -> torch.Tensor:
+        """``(B, text_len)`` int64 ids, right-padded with ``<pad>``.
+
+        Raises:
+            ValueError: an unknown word (the world never writes it) or too many.
+        """
+        rows = []
+        for caption in captions:
+            words = caption.split()
+            unknown = [w for w in words if w not in self.ids]
+            if unknown or len(words) > self.text_len:
+                raise ValueError(
+                    f"caption {caption!r}: the tokenizer knows the world's words only "
+                    f"(unknown: {unknown}) and at most {self.text_len} of them"
+                )
+            ids = [self.ids[w] for w in words]
+            rows.append(ids + [0] * (self.text_len - len(ids)))
+        return torch.tensor(rows, dtype=torch.long)
+
+    def decode(self, ids: torch.Tensor) -> str:
+        """Words of one ``(text_len,)`` row, padding dropped."""
+        return " ".join(self.vocab[i] for i in ids.tolist() if i != 0)
+
+
+@dataclass(frozen=True)
+class SequenceLayout:
+    """Where text and image tokens live in one sequence and one vocabulary.
+
+    Sequence: ``[start] + text (text_len) + image (image_len)``. Vocabulary: text ids
+    ``0 … text_vocab - 1``, image ids shifted by ``text_vocab``, then the start token.
+    """
+
+    text_vocab: int
+    text_len: int
+    image_vocab: int
+    image_len: int
+
+    @property
+    def vocab_size(self) -> int:
+        return self.text_vocab + self.image_vocab + 1
+
+    @property
+    def start_token(self) -> int:
+        return self.vocab_size - 1
+
+    @property
+    def seq_len(self) -> int:
+        return 1 + self.text_len + self.image_len
+
+    def join(
+        self, text: torch.Tensor, image: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``(B, text_len)`` text ids (+ ``(B, image_len)`` image ids) → sequences."""
+        start = torch.full_like(text[:, :1], self.start_token)  # (B, 1)
+        parts = [start, text]
+        if image is not None:
+            parts.append(image + self.text_vocab)
+        return torch.cat(parts, dim=1)
+
+    def image_part(self, sequence: torch.Tensor) -> torch.Tensor:
+        """The image ids (back in ``[0, image_vocab)``) of full sequences."""
+        return sequence[:, 1 + self.text_len :] - self.text_vocab
+
+
+def generate_images(
+    transformer: GPT,
+    dvae: DVAE,
+    layout: SequenceLayout,
+    text: torch.Tensor,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw one image per caption: sample the image tokens, decode them with the dVAE.
+
+    Only image tokens are allowed while sampling (text and start logits are masked), so
+    every sampled id is a code the dVAE knows.
+
+    Args:
+        transformer: the stage-two GPT.
+        dvae: the stage-one dVAE.
+        layout: the :class:`SequenceLayout` it was trained with.
+        text: ``(B, text_len)`` caption ids.
+        temperature, top_k: see :func:`~vitcourse.models.gpt.sample_next_token`.
+        generator: for reproducible samples.
+
+    Returns:
+        ``(images, tokens)``: ``(B, 3, H, W)`` in ``[0, 1]`` and ``(B, image_len)``.
+    """
+    from .gpt import sample_next_token
+
+    transformer.eval()
+    sequence = layout.join(text)
+    cache = transformer.new_cache()
+    new = sequence
+    allowed = torch.zeros(layout.vocab_size, dtype=torch.bool)
+    allowed[layout.text_vocab : layout.text_vocab + layout.image_vocab] = True
+    with torch.no_grad():
+        for _ in range(layout.image_len):
+            logits = transformer(new, cache=cache)[:, -1]  # (B, V)
+            logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
+            new = sample_next_token(logits, temperature, top_k, generator)  # (B, 1)
+            sequence = torch.cat([sequence, new], dim=1)
+        tokens = layout.image_part(sequence)
+        return dvae.decode_tokens(tokens), tokens
+
+
+def bound_terms(
+    transformer: GPT,
+    dvae: DVAE,
+    layout: SequenceLayout,
+    images: torch.Tensor,
+    text: torch.Tensor,
+    beta: float = 1.0,
+    generator: torch.Generator | None = None,
+) -> dict[str, torch.Tensor]:
+    """Every term of the slide's bound on a batch, in nats per image.
+
+    ``q_φ(y, z | x)`` puts all its mass on the observed caption ``y`` and on image
+    tokens ``z ~ q_φ(z | x)`` (one sample per image, drawn from the dVAE encoder's
+    categorical distributions), so
+
+    * ``reconstruction`` = ``ln p_θ(x | y, z)`` (the dVAE decoder ignores ``y``);
+    * ``text_nll`` = ``-ln p_ψ(y)``: the transformer's loss on the caption tokens;
+    * ``image_nll`` = ``-ln p_ψ(z | y)``: its loss on the image tokens;
+    * ``entropy`` = ``H(q_φ(z | x))``, summed over the grid cells;
+    * ``kl`` = ``text_nll + image_nll - entropy`` (a one-sample estimate of
+      ``KL(q_φ(y, z | x) ‖ p_ψ(y, z))``);
+    * ``bound`` = ``reconstruction - beta · kl``.
+
+    Returns:
+        Those names → ``(B,)`` tensors.
+    """
+    transformer.eval()
+    with torch.no_grad():
+        logits = dvae.encode(images)  # (B, K, h, w)
+        log_q = logits.log_softmax(dim=1).flatten(2)  # (B, K, h·w)
+        probs = log_q.exp().transpose(1, 2)  # (B, h·w, K)
+        B, L, K = probs.shape
+        z = torch.multinomial(probs.reshape(B * L, K), 1, generator=generator)
+        z = z.view(B, L)
+        recon = dvae.decode_tokens(z)
+        reconstruction = gaussian_log_likelihood(images, recon, dvae.config.sigma)
+        entropy = -(log_q.exp() * log_q).sum(dim=(1, 2))  # (B,)
+        sequence = layout.join(text, z)  # (B, 1 + T + L)
+        out = transformer(sequence)[:, :-1]  # (B, T + L, V): position i predicts i + 1
+        targets = sequence[:, 1:]  # (B, T + L)
+        nll = F.cross_entropy(out.transpose(1, 2), targets, reduction="none")
+        text_nll = nll[:, : layout.text_len].sum(dim=1)
+        image_nll = nll[:, layout.text_len :].sum(dim=1)
+    kl = text_nll + image_nll - entropy
+    return {
+        "reconstruction": reconstruction,
+        "text_nll": text_nll,
+        "image_nll": image_nll,
+        "entropy": entropy,
+        "kl": kl,
+        "bound": reconstruction - beta * kl,
+    }
+
+
+def world_layout(image_vocab: int = 128, image_len: int = 64) -> SequenceLayout:
+    """The layout of the world's captions (:class:`CaptionTokenizer`) + dVAE tokens."""
+    tokenizer = CaptionTokenizer()
+    return SequenceLayout(len(tokenizer), tokenizer.text_len, image_vocab, image_len)
+
+
+@register_model(GPT)
+def dalle_tiny() -> GPTConfig:
+    """The stage-two transformer for the world: captions + 8×8 dVAE tokens (128 codes),
+    D=96, 4 blocks, 4 heads (our sizes)."""
+    layout = world_layout()
+    return GPTConfig(
+        vocab_size=layout.vocab_size,
+        max_seq_len=layout.seq_len,
+        embed_dim=96,
+        depth=4,
+        num_heads=4,
+        dropout=0.0,
+        attn_dropout=0.0,
+    )
