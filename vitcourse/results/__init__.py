@@ -72,7 +72,8 @@ def provenance(seeds: list[int], **extra: Any) -> dict[str, Any]:
     import datetime
 
     package = Path(__file__).parents[1]
-    status = _git("status", "--porcelain", "--", str(package), f":!{Path(__file__).parent}")  # results aside
+    # results aside (the ":(exclude)" form: ":!" does not exclude an absolute path)
+    status = _git("status", "--porcelain", "--", str(package), f":(exclude){Path(__file__).parent}/")
     return {
         "commit": _git("rev-parse", "HEAD"),
         "dirty": bool(status) if status is not None else None,
