@@ -124,3 +124,16 @@ def test_resume_trains_only_the_missing_runs_and_their_teacher_again(tmp_path, m
     assert trained == [("CNN", 1000, False), ("DeiT", 1000, True)]  # the teacher again, not stored twice
     assert [run["label"] for run in out["runs"]] == ["CNN", "ViT", "DeiT"]
     assert len(out["provenance"]["continued"]) == 1
+
+
+def test_provenance_is_not_dirty_because_of_results_files():
+    """A study writing its results must not mark the next run's provenance as dirty."""
+    folder = results.folder(study.STUDY)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / "zz_untracked_probe.json"
+    before = results.provenance([0])["dirty"]
+    probe.write_text("{}")
+    try:
+        assert results.provenance([0])["dirty"] == before
+    finally:
+        probe.unlink()
