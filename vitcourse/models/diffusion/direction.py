@@ -42,12 +42,19 @@ def directional_loss(
     """
     if image_gen.shape != image_ref.shape or text_tar.shape != text_ref.shape:
         raise ValueError(
-            f"image_gen and image_ref must share a shape, and text_tar and text_ref too; got "
-            f"{tuple(image_gen.shape)}, {tuple(image_ref.shape)}, {tuple(text_tar.shape)}, {tuple(text_ref.shape)}"
+            f"image_gen and image_ref must share a shape, and text_tar and text_ref "
+            f"too; got {tuple(image_gen.shape)}, {tuple(image_ref.shape)}, "
+            f"{tuple(text_tar.shape)}, {tuple(text_ref.shape)}"
         )
     if normalize:
-        image_gen, image_ref = F.normalize(image_gen, dim=-1), F.normalize(image_ref, dim=-1)
-        text_tar, text_ref = F.normalize(text_tar, dim=-1), F.normalize(text_ref, dim=-1)
+        image_gen, image_ref = (
+            F.normalize(image_gen, dim=-1),
+            F.normalize(image_ref, dim=-1),
+        )
+        text_tar, text_ref = (
+            F.normalize(text_tar, dim=-1),
+            F.normalize(text_ref, dim=-1),
+        )
     delta_i = image_gen - image_ref  # (B, d_e)
     delta_t = (text_tar - text_ref).expand_as(delta_i)  # (B, d_e)
     return 1 - F.cosine_similarity(delta_i, delta_t, dim=-1)

@@ -115,7 +115,8 @@ class TimestepEmbedder(nn.Module):
 
 
 class DiTBlock(nn.Module):
-    """A Transformer block whose two layer norms are modulated by the conditioning ``c``.
+    """A Transformer block whose two layer norms are modulated by the conditioning
+    ``c``.
 
     Attention and MLP are the course's (:class:`~vitcourse.layers.MultiHeadAttention`,
     :class:`~vitcourse.layers.MLP` with tanh-GELU as in DiT); the layer norms have no
@@ -137,13 +138,21 @@ class DiTBlock(nn.Module):
         self.norm2 = nn.LayerNorm(embed_dim, elementwise_affine=False, eps=1e-6)
         gelu_tanh = partial(nn.GELU, approximate="tanh")
         self.mlp = MLP(embed_dim, int(embed_dim * mlp_ratio), act_layer=gelu_tanh)
-        self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(embed_dim, 6 * embed_dim))
+        self.adaLN_modulation = nn.Sequential(
+            nn.SiLU(), nn.Linear(embed_dim, 6 * embed_dim)
+        )
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         """Attention then MLP, each on a modulated norm and gated on the way back."""
-        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = self.adaLN_modulation(c).chunk(6, dim=-1)
-        x = x + gate_msa[:, None] * self.attn(modulate(self.norm1(x), shift_msa, scale_msa))
-        x = x + gate_mlp[:, None] * self.mlp(modulate(self.norm2(x), shift_mlp, scale_mlp))
+        shift_msa, scale_msa, gate_msa, shift_mlp, scale_mlp, gate_mlp = (
+            self.adaLN_modulation(c).chunk(6, dim=-1)
+        )
+        x = x + gate_msa[:, None] * self.attn(
+            modulate(self.norm1(x), shift_msa, scale_msa)
+        )
+        x = x + gate_mlp[:, None] * self.mlp(
+            modulate(self.norm2(x), shift_mlp, scale_mlp)
+        )
         return x
 
 
@@ -229,7 +238,9 @@ class DiT(nn.Module):
         """The conditioning vector ``c = embed(t) + embed(y)``, ``(B, D)``."""
         return self.t_embedder(t) + self.y_embedder(labels)
 
-    def forward(self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x_t: torch.Tensor, t: torch.Tensor, labels: torch.Tensor
+    ) -> torch.Tensor:
         """Predict the noise in ``x_t``.
 
         Args:
@@ -241,7 +252,11 @@ class DiT(nn.Module):
         Returns:
             ``ε̂``, ``(B, C, H, W)``.
         """
-        if labels.shape != (x_t.shape[0],) or int(labels.max()) > self.null_label or int(labels.min()) < 0:
+        if (
+            labels.shape != (x_t.shape[0],)
+            or int(labels.max()) > self.null_label
+            or int(labels.min()) < 0
+        ):
             raise ValueError(
                 f"labels must be ({x_t.shape[0]},) ints in [0, {self.null_label}] "
                 f"({self.null_label} = no class); got shape {tuple(labels.shape)}"
@@ -254,7 +269,8 @@ class DiT(nn.Module):
             x = block(x, c)
         patches = self.final_layer(x, c)  # (B, N, P*P*C)
         cfg = self.config
-        return unpatchify(patches, cfg.patch_size, self.patch_embed.grid_size, cfg.in_chans)  # (B, C, H, W)
+        # (B, C, H, W)
+        return unpatchify(patches, cfg.patch_size, self.patch_embed.grid_size, cfg.in_chans)
 
 
 @register_model(DiT)

@@ -30,7 +30,10 @@ __all__ = ["MMDiTBlock", "joint_attention"]
 
 
 def joint_attention(
-    attn_c: MultiHeadAttention, attn_x: MultiHeadAttention, c: torch.Tensor, x: torch.Tensor
+    attn_c: MultiHeadAttention,
+    attn_x: MultiHeadAttention,
+    c: torch.Tensor,
+    x: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Attention over the concatenation of text tokens ``c`` and image tokens ``x``.
 
@@ -44,10 +47,15 @@ def joint_attention(
         ``(c_out (B, Nc, D), x_out (B, Nx, D), weights (B, h, Nc + Nx, Nc + Nx))``; in
         ``weights`` the text tokens come first.
     """
-    if c.shape[0] != x.shape[0] or c.shape[-1] != x.shape[-1] or attn_c.num_heads != attn_x.num_heads:
+    if (
+        c.shape[0] != x.shape[0]
+        or c.shape[-1] != x.shape[-1]
+        or attn_c.num_heads != attn_x.num_heads
+    ):
         raise ValueError(
-            f"text (B, Nc, D) and image (B, Nx, D) tokens must share B and D, and both streams the heads; "
-            f"got {tuple(c.shape)}, {tuple(x.shape)}, heads {attn_c.num_heads} and {attn_x.num_heads}"
+            f"text (B, Nc, D) and image (B, Nx, D) tokens must share B and D, and both "
+            f"streams the heads; got {tuple(c.shape)}, {tuple(x.shape)}, heads "
+            f"{attn_c.num_heads} and {attn_x.num_heads}"
         )
     B, Nc, _ = c.shape
     h, hd = attn_x.num_heads, attn_x.head_dim
@@ -55,8 +63,10 @@ def joint_attention(
     def heads(t: torch.Tensor) -> torch.Tensor:
         return t.view(B, -1, 3, h, hd).permute(2, 0, 3, 1, 4)  # (3, B, h, N, hd)
 
-    qkv = torch.cat([heads(attn_c.qkv(c)), heads(attn_x.qkv(x))], dim=3)  # (3, B, h, Nc + Nx, hd)
-    out, weights = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # (B, h, Nc + Nx, hd)
+    # (3, B, h, Nc + Nx, hd)
+    qkv = torch.cat([heads(attn_c.qkv(c)), heads(attn_x.qkv(x))], dim=3)
+    # (B, h, Nc + Nx, hd)
+    out, weights = scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
     out = out.transpose(1, 2).flatten(2)  # (B, Nc + Nx, D)
     return attn_c.proj(out[:, :Nc]), attn_x.proj(out[:, Nc:]), weights
 

@@ -21,7 +21,11 @@ __all__ = ["guided_eps", "sample"]
 
 
 def guided_eps(
-    model: torch.nn.Module, x_t: torch.Tensor, t: int, labels: torch.Tensor, guidance_scale: float
+    model: torch.nn.Module,
+    x_t: torch.Tensor,
+    t: int,
+    labels: torch.Tensor,
+    guidance_scale: float,
 ) -> torch.Tensor:
     """The classifier-free guided noise ``ε(∅) + s (ε(y) - ε(∅))``.
 
@@ -43,7 +47,10 @@ def guided_eps(
         return model(x_t, steps, null)
     if guidance_scale == 1:
         return model(x_t, steps, labels)
-    eps = model(torch.cat([x_t, x_t]), torch.cat([steps, steps]), torch.cat([labels, null]))  # (2B, C, H, W)
+    # (2B, C, H, W)
+    eps = model(
+        torch.cat([x_t, x_t]), torch.cat([steps, steps]), torch.cat([labels, null])
+    )
     eps_cond, eps_uncond = eps.chunk(2)
     return eps_uncond + guidance_scale * (eps_cond - eps_uncond)
 

@@ -60,7 +60,9 @@ class NoiseSchedule:
         out = values.to(like.device)[t].to(like.dtype)  # (B,)
         return out.view(-1, *([1] * (like.ndim - 1)))  # (B, 1, 1, 1)
 
-    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def add_noise(
+        self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+    ) -> torch.Tensor:
         """Sample ``q(x_t | x_0)`` in one go: ``√ᾱ_t x_0 + √(1 - ᾱ_t) ε``.
 
         Args:
@@ -72,7 +74,9 @@ class NoiseSchedule:
             ``x_t``, ``(B, C, H, W)``.
         """
         if t.min() < 0 or t.max() >= self.num_steps:
-            raise ValueError(f"t must lie in [0, {self.num_steps}), got [{int(t.min())}, {int(t.max())}]")
+            raise ValueError(
+                f"t must lie in [0, {self.num_steps}), got [{int(t.min())}, {int(t.max())}]"
+            )
         a = self._at(self.alphas_cumprod, t, x0)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
@@ -82,7 +86,11 @@ class NoiseSchedule:
         return (x_t - (1 - a).sqrt() * eps) / a.sqrt()
 
     def ddpm_step(
-        self, eps: torch.Tensor, t: int, x_t: torch.Tensor, generator: torch.Generator | None = None
+        self,
+        eps: torch.Tensor,
+        t: int,
+        x_t: torch.Tensor,
+        generator: torch.Generator | None = None,
     ) -> torch.Tensor:
         """One step of DDPM's ancestral sampler: draw ``x_{t-1} ~ q(x_{t-1} | x_t, x̂_0)``.
 
@@ -102,8 +110,11 @@ class NoiseSchedule:
         a_t = float(self.alphas_cumprod[t])
         a_prev = float(self.alphas_cumprod[t - 1]) if t > 0 else 1.0
         beta_t = 1 - a_t / a_prev
-        x0 = ((x_t - (1 - a_t) ** 0.5 * eps) / a_t**0.5).clamp(-1, 1)  # images live in [-1, 1]
-        mean = (a_prev**0.5 * beta_t / (1 - a_t)) * x0 + ((1 - beta_t) ** 0.5 * (1 - a_prev) / (1 - a_t)) * x_t
+        # images live in [-1, 1]
+        x0 = ((x_t - (1 - a_t) ** 0.5 * eps) / a_t**0.5).clamp(-1, 1)
+        mean = (a_prev**0.5 * beta_t / (1 - a_t)) * x0 + (
+            (1 - beta_t) ** 0.5 * (1 - a_prev) / (1 - a_t)
+        ) * x_t
         if t == 0:
             return mean
         variance = max((1 - a_prev) / (1 - a_t) * beta_t, 1e-20)
@@ -154,10 +165,12 @@ def diffusion_loss(
     labels: torch.Tensor,
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """DDPM's simple loss: ``‖ε - ε_θ(√ᾱ_t x_0 + √(1 - ᾱ_t) ε, t, y)‖²`` at a random ``t``.
+    """DDPM's simple loss: ``‖ε - ε_θ(√ᾱ_t x_0 + √(1 - ᾱ_t) ε, t, y)‖²`` at a random
+    ``t``.
 
     Args:
-        model: ``model(x_t, t, labels) -> ε̂`` (a :class:`~vitcourse.models.diffusion.DiT`).
+        model: ``model(x_t, t, labels) -> ε̂`` (a
+            :class:`~vitcourse.models.diffusion.DiT`).
         schedule: the noise schedule.
         x0: clean images ``(B, C, H, W)`` in ``[-1, 1]``.
         labels: classes ``(B,)``; the model drops some of them to learn the
