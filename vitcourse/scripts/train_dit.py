@@ -9,10 +9,11 @@ the labels dropped for classifier-free guidance, AdamW with warm-up and cosine d
 and an exponential moving average (EMA) of the weights, which is what is shipped and
 sampled from (as in DiT).
 
-After training the script measures what the book shows: for each guidance scale and
-seed it generates ``sweep_per_class`` images of every class with DDIM and asks the
-shipped Fashion-MNIST classifier (``resnet_fashion``) which class it sees; the same
-classifier on real test images is the ceiling. Everything lands in the card
+After training (or alone, ``--eval-only``, on the shipped weights) the script measures
+what the book shows: for each guidance scale and seed it generates ``sweep_per_class``
+images of every class with DDIM and asks the shipped Fashion-MNIST classifier
+(``resnet_fashion``, whose hash it records) which class it sees; the same classifier on
+real test images is the ceiling. Everything lands in the card
 ``dit_fashion.json`` and in ``vitcourse/results/dit_fashion.json`` with provenance.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import copy
 import logging
+import sys
 import time
 
 import torch
@@ -34,7 +36,7 @@ from ..models.diffusion import DiT, NoiseSchedule, diffusion_loss, sample
 from ..runtime import seed_everything
 from ..train.loop import param_groups
 from ..train.schedule import warmup_cosine_scheduler
-from .provenance import write_results
+from .provenance import read_results, write_results
 
 __all__ = [
     "CLASSIFIER",
@@ -46,6 +48,7 @@ __all__ = [
     "guidance_sweep",
     "load_images",
     "main",
+    "measure",
     "real_accuracy",
     "train",
 ]
@@ -148,11 +151,13 @@ def real_accuracy(classifier: torch.nn.Module, seeds=(0, 1, 2), per_class: int =
 
 
 def train(steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
-          warmup: int = 100, ema_decay: float = 0.995, seed: int = 0, log_every: int = 50) -> tuple[DiT, dict]:  # fmt: skip
-    """Train the DiT; returns the EMA model (eval mode) and the record of the run."""
+          warmup: int = 100, ema_decay: float = 0.995, seed: int = 0, log_every: int = 50,
+          init: DiT | None = None) -> tuple[DiT, dict]:  # fmt: skip
+    """Train the DiT (from scratch, or on from ``init``'s weights); returns the EMA model
+    (eval mode) and the record of the run."""
     seed_everything(seed)
     images, labels = load_images("train")
-    model = create_model(MODEL, **CONFIG)
+    model = create_model(MODEL, **CONFIG) if init is None else copy.deepcopy(init)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     schedule = NoiseSchedule()
     optimizer = torch.optim.AdamW(param_groups(model, weight_decay), lr=lr)
@@ -192,21 +197,20 @@ def train(steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, weight_deca
     return ema, record
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=1800)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--sweep-per-class", type=int, default=10)
-    parser.add_argument("--root", default=None, help="registry folder (default: the package's)")
-    parser.add_argument("--results-root", default=None, help="results folder (default: vitcourse/results)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    model, record = train(args.steps, args.batch_size, args.lr, seed=args.seed)
+TRAIN_KEYS = ("train_seconds", "train_cpu_seconds", "torch_threads", "epochs")
+
+
+def measure(model: DiT, record: dict, per_class: int) -> tuple[dict, dict, dict]:
+    """What the card and the book report: test losses, the test's check, the sweep, the ceiling.
+
+    Args:
+        model: the trained DiT.
+        record: the training record (``history`` and :data:`TRAIN_KEYS`).
+        per_class: images per class and run of the guidance sweep.
+
+    Returns:
+        ``(metrics, sweep, ceiling)``.
+    """
     schedule = NoiseSchedule()
     test_images, test_labels = load_images("test")
     classifier = checkpoints.load(CLASSIFIER)
@@ -217,15 +221,56 @@ def main(argv: list[str] | None = None) -> int:
         "test_eps_mse_500": round(eval_eps_mse(model, schedule, test_images[:500], test_labels[:500]), 5),
         # what the test recomputes: 20 samples, guidance 4, 10 DDIM steps, seed 0
         "check_accuracy_20": round(float((classify(classifier, check) == check_labels).float().mean()), 4),
+        "classifier_sha256": checkpoints.info(CLASSIFIER)["sha256"],
         "final_train_loss": record["history"]["loss"][-1],
-        **{k: record[k] for k in ("train_seconds", "train_cpu_seconds", "torch_threads", "epochs")},
+        **{k: record[k] for k in TRAIN_KEYS},
     }
     logger.info("test eps MSE %.4f; check accuracy %.2f", metrics["test_eps_mse"], metrics["check_accuracy_20"])
-    sweep = guidance_sweep(model, classifier, per_class=args.sweep_per_class)
-    ceiling = real_accuracy(classifier, per_class=args.sweep_per_class)
-    recipe = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": 0.0,
-              "warmup": 100, "schedule": "linear warm-up, cosine decay", "ema_decay": 0.995,
-              "class_dropout": 0.1, "noise": "DDPM linear beta 1e-4..0.02, T=1000", "seed": args.seed}  # fmt: skip
+    sweep = guidance_sweep(model, classifier, per_class=per_class)
+    ceiling = real_accuracy(classifier, per_class=per_class)
+    return metrics, sweep, ceiling
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1800)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sweep-per-class", type=int, default=10)
+    parser.add_argument("--eval-only", action="store_true",
+                        help="re-measure the shipped checkpoint without training (e.g. after the classifier changed)")
+    parser.add_argument("--init-from", action="store_true",
+                        help="train on from the shipped dit_fashion's weights (a second stage) instead of from scratch")
+    parser.add_argument("--root", default=None, help="registry folder (default: the package's)")
+    parser.add_argument("--results-root", default=None, help="results folder (default: vitcourse/results)")
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    if args.eval_only:  # the same weights, measured again; the training record is kept
+        card = checkpoints.info(NAME, args.root)
+        model = checkpoints.load(NAME, args.root)
+        record = {"history": read_results(NAME, args.results_root)["history"],
+                  **{k: card["metrics"][k] for k in TRAIN_KEYS}}  # fmt: skip
+        recipe = card["recipe"]
+    else:
+        init = checkpoints.load(NAME, args.root) if args.init_from else None
+        model, record = train(args.steps, args.batch_size, args.lr, seed=args.seed, init=init)
+        recipe = {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr, "weight_decay": 0.0,
+                  "warmup": 100, "schedule": "linear warm-up, cosine decay", "ema_decay": 0.995,
+                  "class_dropout": 0.1, "noise": "DDPM linear beta 1e-4..0.02, T=1000", "seed": args.seed}  # fmt: skip
+        if init is not None:  # a second stage: the first one's recipe, time and history carried along
+            card, first = checkpoints.info(NAME, args.root), read_results(NAME, args.results_root)
+            recipe["init"] = {"checkpoint": NAME, "sha256": card["sha256"], "recipe": card["recipe"]}
+            offset = first["history"]["step"][-1]
+            record["history"] = {"step": first["history"]["step"] + [offset + s for s in record["history"]["step"]],
+                                 "loss": first["history"]["loss"] + record["history"]["loss"]}  # fmt: skip
+            for key in ("train_seconds", "train_cpu_seconds", "epochs"):
+                record[key] = round(record[key] + card["metrics"][key], 2)
+    metrics, sweep, ceiling = measure(model, record, args.sweep_per_class)
     entry = register(
         NAME, model, MODEL, CONFIG, root=args.root,
         description="small class-conditional DiT (28x28 grey, 4x4 patches, D=96, 6 blocks, adaLN-Zero) "
@@ -238,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
         NAME,
         {"metrics": metrics, "history": record["history"], "sweep": sweep, "ceiling": ceiling,
          "checkpoint_sha256": entry["sha256"], "recipe": recipe},
-        start, root=args.results_root, seeds=[args.seed, *sweep["seeds"]],
-        command="python -m vitcourse.scripts.train_dit " + " ".join(argv or []),
+        start, root=args.results_root, seeds=[recipe["seed"], *sweep["seeds"]],
+        command=" ".join(["python -m vitcourse.scripts.train_dit", *argv]),
     )  # fmt: skip
     print(f"registered {NAME}: test eps MSE {metrics['test_eps_mse']:.4f}; sweep {sweep['accuracy']}; "
           f"ceiling {ceiling}; results in {path}")  # fmt: skip
