@@ -47,12 +47,18 @@ class MemoryAttentionLayer(nn.Module):
         self.mlp = MLP(embed_dim, mlp_dim)
 
     def forward(
-        self, x: torch.Tensor, pos: torch.Tensor, memory: torch.Tensor, memory_pos: torch.Tensor
+        self,
+        x: torch.Tensor,
+        pos: torch.Tensor,
+        memory: torch.Tensor,
+        memory_pos: torch.Tensor,
     ) -> torch.Tensor:
         """Update the frame tokens ``x`` from themselves and the memories."""
         h = self.norm1(x)
         x = x + self.self_attn(h, query_pos=pos, key_pos=pos)
-        x = x + self.cross_attn(self.norm2(x), context=memory, query_pos=pos, key_pos=memory_pos)
+        x = x + self.cross_attn(
+            self.norm2(x), context=memory, query_pos=pos, key_pos=memory_pos
+        )
         return x + self.mlp(self.norm3(x))
 
 

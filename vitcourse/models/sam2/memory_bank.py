@@ -74,7 +74,9 @@ class MemoryBank:
                 f"recent={[e.frame for e in self.recent]})")
 
     def add(self, entry: MemoryEntry) -> None:
-        """Remember a frame; a frame already in the bank is replaced (a corrective click)."""
+        """Remember a frame; a frame already in the bank is replaced (a corrective
+        click).
+        """
         self.remove(entry.frame)
         (self.prompted if entry.prompted else self.recent).append(entry)
 

@@ -97,7 +97,9 @@ class MemoryEncoder(nn.Module):
         self.fuser = nn.Sequential(*(FuserBlock(embed_dim) for _ in range(num_fuser_blocks)))
         self.out_proj = nn.Conv2d(embed_dim, memory_dim, kernel_size=1)
 
-    def forward(self, features: torch.Tensor, mask_logits: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, features: torch.Tensor, mask_logits: torch.Tensor
+    ) -> torch.Tensor:
         """Encode one memory per frame.
 
         Args:
@@ -110,8 +112,9 @@ class MemoryEncoder(nn.Module):
         mask = self.mask_downsampler(mask_logits.sigmoid())  # (B, C, g, g)
         if mask.shape[-2:] != features.shape[-2:]:
             raise ValueError(
-                f"the mask downsampled to {tuple(mask.shape[-2:])} but the features are "
-                f"{tuple(features.shape[-2:])}: give masks 2^mask_halvings times the features' side"
+                f"the mask downsampled to {tuple(mask.shape[-2:])} but the features "
+                f"are {tuple(features.shape[-2:])}: give masks 2^mask_halvings times "
+                f"the features' side"
             )
         x = self.feature_proj(features) + mask
         return self.out_proj(self.fuser(x))

@@ -203,7 +203,8 @@ class Sam2(nn.Module):
         """Segment one frame from the memory (and a prompt, if given) and remember it.
 
         Args:
-            features: ``(B, C, g, g)`` the frame's image embedding (:meth:`encode_frames`).
+            features: ``(B, C, g, g)`` the frame's image embedding
+                (:meth:`encode_frames`).
             bank: the video's :class:`MemoryBank`, updated in place.
             frame: the frame's index.
             points, labels, boxes: an optional prompt, as in :meth:`decode`.

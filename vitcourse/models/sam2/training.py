@@ -299,7 +299,7 @@ def summarize(result: dict) -> dict:
     rec = {k: np.array(v) for k, v in result["recovery"].items()}
     gain = rec["memory_click"] - rec["memory"]
     return {
-        "videos": int(len(w)),
+        "videos": len(w),
         "miou_with_memory": float(per_w.mean()),
         "miou_without_memory": float(per_wo.mean()),
         "std_with_memory": float(per_w.std(ddof=1)),
@@ -309,7 +309,9 @@ def summarize(result: dict) -> dict:
         "difference_sem": float(diff.std(ddof=1) / np.sqrt(len(diff))),
         "per_frame_with_memory": w.mean(0).tolist(),
         "per_frame_without_memory": wo.mean(0).tolist(),
-        "recovery_videos": int(len(rec["frame"])),
+        "per_frame_std_with_memory": w.std(0, ddof=1).tolist(),
+        "per_frame_std_without_memory": wo.std(0, ddof=1).tolist(),
+        "recovery_videos": len(rec["frame"]),
         "recovery_memory": float(rec["memory"].mean()),
         "recovery_memory_click": float(rec["memory_click"].mean()),
         "recovery_sam": float(rec["sam"].mean()),
