@@ -62,12 +62,29 @@ class MemoryAttentionLayer(nn.Module):
         return x + self.mlp(self.norm3(x))
 
 
+def _init_position_matching(attention: MultiHeadAttention, gain: float) -> None:
+    """Start ``W^Q`` and ``W^K`` as ``gain · I``: a token first attends to the same place.
+
+    Queries and keys carry the same positional encoding, so with identity projections
+    the score of a frame token and a memory token at the same cell is large from the
+    start: each token reads what the remembered frames had at its own place (objects
+    move little between frames). SAM 2 gets this bias from rotary positions.
+    """
+    D = attention.inner_dim
+    if D != attention.embed_dim:
+        return
+    with torch.no_grad():
+        attention.qkv.weight[: 2 * D] = gain * torch.eye(D).repeat(2, 1)
+        attention.qkv.bias[: 2 * D] = 0.0
+
+
 class MemoryAttention(nn.Module):
     """``depth`` :class:`MemoryAttentionLayer` s on a frame's features.
 
-    SAM 2 ends with a LayerNorm; here the residual path is left as it is and every
-    branch's last projection starts at zero, so that before training the output equals
-    the image encoder's features, which the mask decoder (trained for SAM) already reads.
+    SAM 2 ends with a LayerNorm; here the residual path is left as it is, and the
+    self-attention and MLP branches start at zero, so that the features stay close to
+    the image encoder's, which the mask decoder (trained for SAM) already reads. The
+    cross-attention starts by matching positions (see ``_init_position_matching``).
 
     Args:
         embed_dim: channels ``C``.
@@ -75,13 +92,20 @@ class MemoryAttention(nn.Module):
         depth: layers (4 in SAM 2).
         num_heads: attention heads.
         mlp_ratio: MLP hidden size over ``C``.
+        position_gain: the cross-attention's initial ``W^Q = W^K = gain · I``.
 
     Shapes:
         see :meth:`forward`.
     """
 
     def __init__(
-        self, embed_dim: int, memory_dim: int, depth: int = 2, num_heads: int = 4, mlp_ratio: float = 2.0
+        self,
+        embed_dim: int,
+        memory_dim: int,
+        depth: int = 2,
+        num_heads: int = 4,
+        mlp_ratio: float = 2.0,
+        position_gain: float = 2.0,
     ) -> None:
         super().__init__()
         self.memory_proj = nn.Linear(memory_dim, embed_dim)
@@ -89,9 +113,10 @@ class MemoryAttention(nn.Module):
             MemoryAttentionLayer(embed_dim, num_heads, int(mlp_ratio * embed_dim)) for _ in range(depth)
         )
         for layer in self.layers:
-            for last in (layer.self_attn.proj, layer.cross_attn.proj, layer.mlp.fc2):
+            for last in (layer.self_attn.proj, layer.mlp.fc2):
                 nn.init.zeros_(last.weight)
                 nn.init.zeros_(last.bias)
+            _init_position_matching(layer.cross_attn, position_gain)
 
     def forward(
         self,
