@@ -60,15 +60,19 @@ def test_memory_encoder_shapes_at_odd_sizes():
         encoder(features, torch.randn(3, 1, 10, 14))
 
 
-def test_memory_attention_shapes_and_identity_at_init():
+def test_memory_attention_shapes_and_gradients():
     attention = MemoryAttention(embed_dim=24, memory_dim=12, depth=2, num_heads=3)
     features, pos = torch.randn(2, 24, 5, 7), torch.randn(1, 24, 5, 7)
     memory, memory_pos = torch.randn(2, 37, 12), torch.randn(2, 37, 24)
     out = attention(features, pos, memory, memory_pos)
     assert out.shape == features.shape
-    torch.testing.assert_close(out, features)  # every branch ends in a zero projection
+    assert not torch.allclose(out, features)  # the memory changes the features
     out.sum().backward()
-    assert attention.layers[0].cross_attn.proj.weight.grad.abs().sum() > 0
+    assert attention.memory_proj.weight.grad.abs().sum() > 0
+    assert attention.layers[1].cross_attn.qkv.weight.grad.abs().sum() > 0
+    # the other memory changes only what reads it: a different video, a different output
+    other = attention(features, pos, memory.flip(1), memory_pos)
+    assert not torch.allclose(other, out)
     with pytest.raises(ValueError, match="memory"):
         attention(features, pos, memory[:1], memory_pos[:1])
 

@@ -46,7 +46,7 @@ def tracking_slider(
         frames: ``(T, 3, S, S)`` in ``[0, 1]``.
         masks: ``{method: (T, S, S) bool}``, drawn side by side.
         banks: for each frame, the frames the memory bank held after it.
-        prompted: the frames a user prompted (their thumbnails get a white border).
+        prompted: the frames a user prompted (their thumbnails get a red border).
         title: the title's common part.
         zoom: pixel enlargement of the frames.
 
@@ -66,8 +66,8 @@ def tracking_slider(
         strip = np.ones((S * zoom, max(len(b) for b in banks) * (thumb + 2) + 2, 3), dtype=np.float32)
         for i, f in enumerate(banks[t]):
             small = _upscale(overlay(frames[f], torch.zeros(S, S, dtype=torch.bool)), zoom)[::4, ::4]
-            if f in prompted:
-                small[:2], small[-2:], small[:, :2], small[:, -2:] = 1.0, 1.0, 1.0, 1.0
+            edge = (1.0, 0.0, 0.0) if f in prompted else (0.6, 0.6, 0.6)  # red: prompted
+            small[:2], small[-2:], small[:, :2], small[:, -2:] = edge, edge, edge, edge
             strip[2 : 2 + thumb, 2 + i * (thumb + 2) : 2 + i * (thumb + 2) + thumb] = small
         image = (np.concatenate(panels + [strip], axis=1).clip(0, 1) * 255).astype(np.uint8)
         figure.add_trace(go.Image(source=image_data_uri(image), visible=t == 0, hoverinfo="skip"))
