@@ -121,6 +121,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", default=None, help="checkpoint registry folder (default: the package's)")
     parser.add_argument("--no-register", action="store_true", help="train and evaluate only")
     parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this registered sam2_mini checkpoint (a continuation) instead of the mini-SAM "
+        "and new memory parts",
+    )
+    parser.add_argument(
         "--evaluate-only",
         action="store_true",
         help="re-evaluate the registered checkpoint and rewrite its card's metrics (weights unchanged)",
@@ -137,6 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     sam = checkpoints.load(BASE)
     model = create_model(MODEL)
     model.sam.load_state_dict(sam.state_dict())
+    init = {"sam": {"checkpoint": BASE, "sha256": checkpoints.info(BASE)["sha256"]}}
+    if args.init_from:  # a continuation: every weight from an earlier run's checkpoint
+        previous = checkpoints.info(args.init_from, args.root)
+        model.load_state_dict(checkpoints.load(args.init_from, args.root).state_dict())
+        init["continued_from"] = {
+            "checkpoint": args.init_from,
+            "sha256": previous["sha256"],
+            "steps": previous["recipe"]["steps"],
+            "train_seconds": previous["provenance"]["train_seconds"],
+            "recipe": previous["recipe"],
+        }
     for part in (model.sam.image_encoder, model.sam.prompt_encoder):
         part.requires_grad_(False)
     features, targets = encoded_training_set(model, data, args.train_size)
@@ -196,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     recipe = {
         "base": BASE,
+        "init": init,
         "frozen": ["sam.image_encoder", "sam.prompt_encoder"],
         "steps": step,
         "max_steps": args.steps,

@@ -44,6 +44,7 @@ __all__ = [
     "make_videos",
     "reappearance_frame",
     "summarize",
+    "total_training",
     "track_loss",
     "unroll",
 ]
@@ -320,3 +321,21 @@ def summarize(result: dict) -> dict:
         "recovery_click_gain_std": float(gain.std(ddof=1)),
         "recovery_click_gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain))),
     }
+
+
+def total_training(entry: dict) -> dict:
+    """Steps and seconds of a checkpoint's training, continuations included.
+
+    Args:
+        entry: a checkpoint card (:func:`vitcourse.checkpoints.info`); a continuation
+            records the run it started from in ``recipe["init"]["continued_from"]``.
+
+    Returns:
+        ``{"steps": …, "train_seconds": …, "runs": …}`` summed over the chain of runs.
+    """
+    steps, seconds, runs = entry["recipe"]["steps"], entry["provenance"]["train_seconds"], 1
+    previous = entry["recipe"].get("init", {}).get("continued_from")
+    while previous is not None:
+        steps, seconds, runs = steps + previous["steps"], seconds + previous["train_seconds"], runs + 1
+        previous = previous["recipe"].get("init", {}).get("continued_from")
+    return {"steps": steps, "train_seconds": seconds, "runs": runs}
