@@ -268,3 +268,34 @@ def test_sam2_predictor_runs_offline_on_the_tiny_random_model():
     masks = masks_from_boxes(predictor, image, torch.tensor([[5.0, 5.0, 30.0, 40.0], [40.0, 10.0, 80.0, 48.0]]))
     assert masks.shape == (2, 48, 80) and masks.dtype == torch.bool
     assert masks_from_boxes(predictor, image, torch.zeros(0, 4)).shape == (0, 48, 80)
+
+
+def test_full_profile_reads_cppe5_boxes_as_reference_rows(monkeypatch):
+    """CPPE-5's rows (COCO x, y, w, h boxes, class ids) become reference rows; no network: a fake data set."""
+    from PIL import Image
+
+    from vitcourse.data import remote
+    from vitcourse.labelling.sets import CPPE5_CLASSES, CPPE5_ID, CPPE5_REVISION, labelling_set
+
+    class Rows(list):
+        def select(self, indices):
+            return Rows(self[i] for i in indices)
+
+    pixels = np.zeros((30, 40, 3), dtype=np.uint8)
+    pixels[5:10, 8:20] = 255
+    rows = Rows([
+        {"image": Image.fromarray(pixels), "objects": {"bbox": [[8.0, 5.0, 12.0, 5.0], [0.0, 0.0, 4.0, 6.0]],
+                                                      "category": [4, 2]}},
+        {"image": Image.fromarray(pixels[:20]), "objects": {"bbox": [], "category": []}},
+    ])  # fmt: skip
+    calls = []
+    monkeypatch.setattr(remote, "load_hub_dataset", lambda *a, **k: calls.append((a, k)) or rows)
+    data = labelling_set("full", size=2)
+    assert calls == [((CPPE5_ID,), {"split": "test", "revision": CPPE5_REVISION})]
+    assert data.classes == CPPE5_CLASSES and len(data.phrases) == len(CPPE5_CLASSES)
+    assert data.sizes == [(30, 40), (20, 40)] and data.images[0].max() == 1.0
+    assert [[(r["label"], r["box"], r["mask"]) for r in image] for image in data.reference] == [
+        [(4, [8.0, 5.0, 20.0, 10.0], None), (2, [0.0, 0.0, 4.0, 6.0], None)], []]  # fmt: skip
+    coco = to_coco(data.reference, data.classes, data.sizes)
+    assert [a["bbox"] for a in coco["annotations"]] == [[8.0, 5.0, 12.0, 5.0], [0.0, 0.0, 4.0, 6.0]]
+    assert [a["category_id"] for a in coco["annotations"]] == [5, 3]
