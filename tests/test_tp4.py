@@ -366,3 +366,41 @@ def test_the_snapshot_is_plain_data(store):
 
     snapshot = read_tracking(*store)
     assert to_wire(copy.deepcopy(snapshot)) == snapshot
+
+
+# --------------------------------------------------------------------------- the full profile's code, on stand-ins
+
+
+def test_the_full_profiles_comparison_runs_on_stand_ins():
+    """The linear probes (ViT, DeiT, Swin) and CLIP on RGB photos, as `full` runs them on beans, here with the
+    offline stand-ins: the code `smoke` never executes still runs and gives one class per test image."""
+    from vitcourse.finetune import load_image_dataset
+    from vitcourse.runtime import setup
+
+    wanted = ("pixels", "features", "probe_predictions", "clip_predictions", "model_predictions")
+    namespace = {}
+    exec(  # noqa: S102
+        "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom vitcourse import checkpoints\n"
+        "from vitcourse.data import FASHION_MEAN, FASHION_STD\nfrom vitcourse.hub import load_pretrained, "
+        "load_processor",
+        namespace,
+    )
+    for cell in read_source(TP4).cells:
+        if cell.cell_type != "code" or "solution" in cell.metadata.get("tags", []):
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            names = [getattr(target, "id", "") for target in getattr(node, "targets", [])]
+            if getattr(node, "name", "") in wanted or {"PROMPT_NAMES", "TEMPLATES"} & set(names):
+                exec(compile(ast.Module(body=[node], type_ignores=[]), "tp4.md", "exec"), namespace)  # noqa: S102
+    photos = load_image_dataset("photos", profile="smoke", sizes={"train": 24, "validation": 6, "test": 12}, seed=0)
+    namespace.update(rt=setup("smoke", 0), compare=photos, COMPARE_DATASET="beans")
+    namespace["COMPARE_CLASSES"] = photos["test"].features["label"].names
+    for hub_id in ("google/vit-base-patch16-224", "microsoft/swin-tiny-patch4-window7-224"):
+        predictions = namespace["model_predictions"]("probe", hub_id)
+        assert predictions.shape == (12,) and predictions.max() < len(namespace["COMPARE_CLASSES"])
+    clip = namespace["model_predictions"]("clip", "openai/clip-vit-base-patch32")  # beans' prompts: 3 classes
+    assert clip.shape == (12,) and set(clip.tolist()) <= {0, 1, 2}
