@@ -2,8 +2,9 @@
 
 Grading a submission costs a confined kernel and one or two confined test processes
 (each imports torch), a few seconds on 2 cores, so one batch serves every scenario: a
-test per scenario reads its row, its feedback file and its executed notebook. Only the
-determinism test grades again, and only five of the files.
+test per scenario reads its row, its feedback file and its executed notebook. The
+determinism test's second grading of four of the files runs at the same time, as a batch of
+its own.
 """
 
 import csv
@@ -12,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grading_demo as demo
@@ -345,9 +347,18 @@ SETUP_CELL, SCALE_CELL = _position("rt = setup"), _position("class Scale(")
 WITH_PRIVATE_TESTS = ("pérez_josé", "ignora_eps", "espia")
 
 
+# Graded a second time, in a batch of their own, for the determinism test.
+RERUN = ("solucion", "parcial", "tramposo", "binario")
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """Grade the 25 submissions once (three of them with private tests); every test below reads the results."""
+    """Grade the 25 submissions once (three of them with private tests), and four of them again.
+
+    The three batches run at the same time, as an instructor's concurrent batches would: the
+    slow and stuck submissions mostly sleep, and the other batches use those cores. Every
+    test below reads the results.
+    """
     root = tmp_path_factory.mktemp("grading")
     private = root / "privados"
     private.mkdir()
@@ -359,13 +370,21 @@ def batch(tmp_path_factory):
     scratch.mkdir()
     feedback = root / "devoluciones"
     options = GradeOptions(**{**OPTIONS.__dict__, "scratch": scratch, "feedback_dir": feedback})
-    lines: list[str] = []
-    results = grade(
-        DEMO, [f for f in files if f.stem not in WITH_PRIVATE_TESTS], root / "notas.csv", options, log=lines.append
-    )
-    with_private = GradeOptions(**{**options.__dict__, "private_tests": private})
-    chosen = [f for f in files if f.stem in WITH_PRIVATE_TESTS]
-    results += grade(DEMO, chosen, root / "notas_privados.csv", with_private, log=lines.append)
+    one_at_a_time = {**options.__dict__, "workers": 1}
+    with_private = GradeOptions(**{**one_at_a_time, "private_tests": private})
+    again = GradeOptions(**{**one_at_a_time, "feedback_dir": root / "rerun" / "devoluciones"})
+    batches = {  # name: (files, options, csv)
+        "public": ([f for f in files if f.stem not in WITH_PRIVATE_TESTS], options, root / "notas.csv"),
+        "private": ([f for f in files if f.stem in WITH_PRIVATE_TESTS], with_private, root / "notas_privados.csv"),
+        "rerun": ([f for f in files if f.stem in RERUN], again, root / "rerun" / "notas.csv"),
+    }
+    logs = {name: [] for name in batches}
+    with ThreadPoolExecutor(max_workers=len(batches)) as pool:
+        running = {
+            name: pool.submit(grade, DEMO, chosen, table, how, log=logs[name].append)
+            for name, (chosen, how, table) in batches.items()
+        }
+        results = {name: future.result() for name, future in running.items()}
     rows = [
         row
         for table in ("notas.csv", "notas_privados.csv")
@@ -376,11 +395,12 @@ def batch(tmp_path_factory):
         "files": files,
         "originals": originals,
         "options": options,
-        "log": lines,
+        "log": logs["public"] + logs["private"],
         "listener": listener,
-        "results": {r.student: r for r in results},
+        "results": {r.student: r for r in results["public"] + results["private"]},
         "csv": rows,
         "feedback": feedback,
+        "rerun": results["rerun"],
     }
 
 
@@ -620,18 +640,14 @@ def test_no_process_is_left_behind(batch):
     assert leftovers == [] and list(batch["options"].scratch.iterdir()) == []
 
 
-def test_a_rerun_gives_the_same_rows_and_feedback(batch, tmp_path):
-    chosen = ["solucion", "parcial", "tramposo", "binario"]
-    files = [path for path in batch["files"] if path.stem in chosen]
-    options = GradeOptions(**{**batch["options"].__dict__, "feedback_dir": tmp_path / "devoluciones"})
-    again = grade(DEMO, files, tmp_path / "notas.csv", options, log=lambda line: None)
-    rerun = list(csv.DictReader((tmp_path / "notas.csv").open(encoding="utf-8")))
-    first = [row for row in batch["csv"] if row["student"] in chosen]
+def test_a_rerun_gives_the_same_rows_and_feedback(batch):
+    rerun = list(csv.DictReader((batch["root"] / "rerun" / "notas.csv").open(encoding="utf-8")))
+    first = [row for row in batch["csv"] if row["student"] in RERUN]
     for row in first + rerun:
         row.pop("seconds")
-    assert rerun == first
-    for result in again:
-        assert (tmp_path / "devoluciones" / f"{result.student}.md").read_text(encoding="utf-8") == (
+    assert len(rerun) == len(RERUN) and rerun == first
+    for result in batch["rerun"]:
+        assert (batch["root"] / "rerun" / "devoluciones" / f"{result.student}.md").read_text(encoding="utf-8") == (
             batch["feedback"] / f"{result.student}.md"
         ).read_text(encoding="utf-8")
 

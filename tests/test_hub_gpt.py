@@ -85,7 +85,8 @@ def test_mismatched_configs_are_refused():
 def test_a_tensor_of_the_wrong_shape_is_named():
     hf = hf_gpt2()
     hf.transformer.h[1].mlp.c_fc.weight = torch.nn.Parameter(torch.zeros(36, 40))
-    with pytest.raises(ConversionError, match=r"blocks.1.mlp.fc1.weight: got \(40, 36\), expected \(144, 36\)"):
+    named = r"blocks\.1\.mlp\.fc1\.weight \(from h\.1\.mlp\.c_fc\.weight\): got \(40, 36\), expected \(144, 36\)"
+    with pytest.raises(ConversionError, match=named):
         gpt_from_hf(hf)
 
 

@@ -48,10 +48,15 @@ BIG = set(PUBLISHED_PARAMETERS)
 
 def _takes_images(name):
     """Image classifiers only: language models (GPT, ...), Donut, self-supervised or
-    generative image models (MAE, dVAE) and the detectors (DETR) have their own test files."""
+    generative image models (MAE, dVAE, DiT) and the detectors (DETR) have their own test files."""
     try:
         config = get_config(name)
-        return hasattr(config, "img_size") and hasattr(config, "num_classes") and not hasattr(config, "num_queries")
+        return (
+            hasattr(config, "img_size")
+            and hasattr(config, "num_classes")
+            and not hasattr(config, "num_queries")  # detectors
+            and not hasattr(config, "class_dropout")  # class-conditional diffusion (DiT)
+        )
     except ValueError:  # registered with a builder function
         return True
 

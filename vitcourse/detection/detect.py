@@ -119,15 +119,19 @@ class MiniGroundingDetector:
         self.size = int(model.config.img_size)
 
     @torch.no_grad()
+    def outputs(self, image: torch.Tensor, phrases: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The raw outputs for one ``(3, H, W)`` image: every query's box ``(N, 4)``
+        (cx, cy, w, h in ``[0, 1]``) and phrase probabilities ``(N, P)``, before any threshold."""
+        x = F.interpolate(image[None], size=(self.size, self.size), mode="bilinear", antialias=True)
+        out = self.model(x.clamp(0, 1), phrases)
+        return out["pred_boxes"][0], out["pred_logits"][0].sigmoid()
+
     def __call__(self, images: list[torch.Tensor], prompts: list[list[str]], box_threshold: float,
                  text_threshold: float) -> list[Detections]:  # fmt: skip
         results = []
         for image, phrases in zip(images, prompts):
-            H, W = image.shape[-2:]
-            x = F.interpolate(image[None], size=(self.size, self.size), mode="bilinear", antialias=True)
-            out = self.model(x.clamp(0, 1), phrases)
-            probs = out["pred_logits"][0].sigmoid()  # (N, P)
-            boxes = denormalize_boxes(out["pred_boxes"][0], (H, W))
+            boxes, probs = self.outputs(image, phrases)
+            boxes = denormalize_boxes(boxes, tuple(image.shape[-2:]))
             results.append(_select(boxes, probs, phrases, box_threshold, text_threshold))
         return results
 
@@ -143,18 +147,23 @@ class GroundingDinoDetector:
         self.model, self.processor = model.eval(), processor
 
     @torch.no_grad()
+    def outputs(self, image: torch.Tensor, phrases: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The raw outputs for one ``(3, H, W)`` image: every query's box ``(N, 4)``
+        (cx, cy, w, h in ``[0, 1]``) and phrase probabilities ``(N, P)``, before any threshold."""
+        text = ". ".join(p.lower() for p in phrases) + "."
+        pixels = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+        inputs = self.processor(images=[pixels], text=[text], return_tensors="pt")
+        inputs = {k: v.to(next(self.model.parameters()).device) for k, v in inputs.items()}
+        out = self.model(**inputs)
+        probs = self._phrase_probs(out.logits[0].sigmoid().cpu(), inputs["input_ids"][0].cpu())  # (N, P)
+        return out.pred_boxes[0].cpu(), probs
+
     def __call__(self, images: list[torch.Tensor], prompts: list[list[str]], box_threshold: float,
                  text_threshold: float) -> list[Detections]:  # fmt: skip
         results = []
         for image, phrases in zip(images, prompts):
-            H, W = image.shape[-2:]
-            text = ". ".join(p.lower() for p in phrases) + "."
-            pixels = (image.permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
-            inputs = self.processor(images=[pixels], text=[text], return_tensors="pt")
-            inputs = {k: v.to(next(self.model.parameters()).device) for k, v in inputs.items()}
-            out = self.model(**inputs)
-            probs = self._phrase_probs(out.logits[0].sigmoid().cpu(), inputs["input_ids"][0].cpu())  # (N, P)
-            boxes = denormalize_boxes(out.pred_boxes[0].cpu(), (H, W))
+            boxes, probs = self.outputs(image, phrases)
+            boxes = denormalize_boxes(boxes, tuple(image.shape[-2:]))
             results.append(_select(boxes, probs, phrases, box_threshold, text_threshold))
         return results
 

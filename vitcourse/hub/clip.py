@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..models import CLIP, CLIPConfig
-from .mapping import build_uninitialised, placement, refuse
+from .mapping import Imported, build_uninitialised, load_exactly, placement, refuse
 from .vit import mlp_ratio_for
 
 __all__ = [
@@ -184,12 +184,13 @@ def clip_from_hf(hf_model: nn.Module) -> CLIP:
         refuse(what, [f"expected CLIPModel, got {name}"], _HINT)
     config = _config_from_hf(hf_model.config, what)
     foreign = hf_model.state_dict()
-    state, used, parts = {}, set(), {}
+    state, origin, used, parts = {}, {}, set(), {}
     for theirs, ours, how in clip_names(config.vision_depth, config.text_depth):
         if theirs not in foreign:
             continue
         used.add(theirs)
         tensor = foreign[theirs]
+        origin[ours] = f"{origin[ours]} + {theirs}" if ours in origin else theirs  # q + k + v
         if how in ("q", "k", "v"):
             parts.setdefault(ours, {})[how] = tensor
         elif how == "cls":
@@ -201,22 +202,9 @@ def clip_from_hf(hf_model: nn.Module) -> CLIP:
     for ours, qkv in parts.items():
         if set(qkv) == {"q", "k", "v"}:
             state[ours] = torch.cat([qkv["q"], qkv["k"], qkv["v"]], dim=0)
-    model = build_uninitialised(lambda: CLIP(config))
-    wanted = model.state_dict()
-    missing = [k for k in wanted if k not in state]
-    unexpected = [k for k in foreign if k not in used and not k.endswith("position_ids")]
-    mismatched = [
-        f"{k}: got {tuple(state[k].shape)}, expected {tuple(wanted[k].shape)}"
-        for k in wanted
-        if k in state and state[k].shape != wanted[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        refuse(what, [], _HINT, missing, unexpected, mismatched)
-    model.to(**placement(state.values()))
-    with torch.no_grad():
-        model.load_state_dict(
-            {k: v.contiguous() for k, v in state.items()}, strict=True
-        )
+    unknown = [k for k in foreign if k not in used and not k.endswith("position_ids")]
+    imported = Imported({k: v.contiguous() for k, v in state.items()}, origin, unknown)
+    model = load_exactly(build_uninitialised(lambda: CLIP(config)), imported, what, _HINT)
     return model.train(hf_model.training)
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..models import GPT, GPTConfig
-from .mapping import build_uninitialised, placement, refuse
+from .mapping import Imported, build_uninitialised, load_exactly, placement, refuse
 from .vit import mlp_ratio_for
 
 __all__ = ["GPT2_REVISION", "gpt2_names", "gpt_from_hf", "gpt_to_hf", "tiny_gpt2_config"]
@@ -147,13 +147,14 @@ def gpt_from_hf(hf_model: nn.Module) -> GPT:
     config = _config_from_hf(hf_model.config)
     foreign = {k.removeprefix("transformer."): v for k, v in hf_model.state_dict().items()}
     expected = gpt2_names(config.depth, config.cross_attention)
-    state, used = {}, set()
+    state, origin, used = {}, {}, set()
     pieces: dict[str, dict[str, torch.Tensor]] = {}
     for theirs, ours, how in expected:
         if theirs not in foreign:
             continue
         used.add(theirs)
         tensor = foreign[theirs]
+        origin[ours] = f"{origin[ours]} + {theirs}" if ours in origin else theirs  # q + kv
         if how in ("q", "kv"):
             pieces.setdefault(ours, {})[how] = tensor.T if ours.endswith("weight") else tensor
         else:
@@ -166,22 +167,12 @@ def gpt_from_hf(hf_model: nn.Module) -> GPT:
         used.add("lm_head.weight")
         if config.lm_head == "untied":
             state["lm_head.weight"] = head
+            origin["lm_head.weight"] = "lm_head.weight"
         elif head.data_ptr() != foreign["wte.weight"].data_ptr() and not torch.equal(head, foreign["wte.weight"]):
             refuse(what, ["tie_word_embeddings=True but lm_head.weight differs from wte.weight"], _HINT)
-    model = build_uninitialised(lambda: GPT(config))
-    wanted = model.state_dict()
-    missing = [k for k in wanted if k not in state]
-    unexpected = [k for k in foreign if k not in used and not k.endswith(("attn.bias", "attn.masked_bias"))]
-    mismatched = [
-        f"{k}: got {tuple(state[k].shape)}, expected {tuple(wanted[k].shape)}"
-        for k in wanted
-        if k in state and state[k].shape != wanted[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        refuse(what, [], _HINT, missing, unexpected, mismatched)
-    model.to(**placement(state.values()))
-    with torch.no_grad():
-        model.load_state_dict({k: v.contiguous() for k, v in state.items()}, strict=True)
+    unknown = [k for k in foreign if k not in used and not k.endswith(("attn.bias", "attn.masked_bias"))]
+    imported = Imported({k: v.contiguous() for k, v in state.items()}, origin, unknown)
+    model = load_exactly(build_uninitialised(lambda: GPT(config)), imported, what, _HINT)
     return model.train(hf_model.training)
 
 

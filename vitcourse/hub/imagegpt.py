@@ -17,11 +17,10 @@ config (``quick_gelu`` in the released models).
 
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from ..models import GPT, GPTConfig
-from .mapping import build_uninitialised, placement, refuse
+from .mapping import Imported, build_uninitialised, load_exactly, refuse
 from .vit import mlp_ratio_for
 
 __all__ = ["imagegpt_from_hf", "imagegpt_names", "tiny_imagegpt_config"]
@@ -87,27 +86,18 @@ def imagegpt_from_hf(hf_model: nn.Module) -> GPT:
         start_token=True,
     )
     foreign = {k.removeprefix("transformer."): v for k, v in hf_model.state_dict().items()}
-    state = {}
+    state, origin = {}, {}
     for theirs, ours, transpose in imagegpt_names(config.depth):
         if theirs in foreign:
             state[ours] = foreign[theirs].T if transpose else foreign[theirs]
+            origin[ours] = theirs
     if "lm_head.weight" in foreign:
         state["lm_head.weight"] = foreign["lm_head.weight"]
-    model = build_uninitialised(lambda: GPT(config))
-    wanted = model.state_dict()
+        origin["lm_head.weight"] = "lm_head.weight"
     known = {theirs for theirs, _, _ in imagegpt_names(config.depth)} | {"lm_head.weight"}
-    missing = [k for k in wanted if k not in state]
-    unexpected = [k for k in foreign if k not in known and not k.endswith(("attn.bias", "attn.masked_bias"))]
-    mismatched = [
-        f"{k}: got {tuple(state[k].shape)}, expected {tuple(wanted[k].shape)}"
-        for k in wanted
-        if k in state and state[k].shape != wanted[k].shape
-    ]
-    if missing or unexpected or mismatched:
-        refuse(what, [], _HINT, missing, unexpected, mismatched)
-    model.to(**placement(state.values()))
-    with torch.no_grad():
-        model.load_state_dict({k: v.contiguous() for k, v in state.items()}, strict=True)
+    unknown = [k for k in foreign if k not in known and not k.endswith(("attn.bias", "attn.masked_bias"))]
+    imported = Imported({k: v.contiguous() for k, v in state.items()}, origin, unknown)
+    model = load_exactly(build_uninitialised(lambda: GPT(config)), imported, what, _HINT)
     return model.train(hf_model.training)
 
 

@@ -40,10 +40,11 @@ def label_images(
         y1)`` in pixels and a ``(S, S)`` bool mask.
     """
     from ..detection import detect
+    from .steps import SamBoxPredictor, masks_from_boxes
 
     found_all = detect(
         images, list(phrases), box_threshold, text_threshold, detector=detector
-    )
+    )  # fmt: skip
     labelled = []
     for image, found in zip(images, found_all):
         named = found.labels >= 0  # a data set needs a class: drop unnamed boxes
@@ -52,12 +53,8 @@ def label_images(
         if len(boxes) == 0:
             labelled.append([])
             continue
-        embedding = sam.encode_image(prepare(image[None]))  # once per image
-        # a detector's x1, y1 lie one past the last pixel; SAM's name the last pixel
-        last = image.shape[-1] - 1
-        corners = (boxes - torch.tensor([0.0, 0.0, 1.0, 1.0])).clamp(0, last)
-        logits, _ = sam.predict(embedding, boxes=corners[None], multimask_output=False)
-        masks = sam.upscale(logits)[0, :, 0] > 0  # (K, S, S)
+        # SAM encodes the image once and answers every box at once: (K, S, S)
+        masks = masks_from_boxes(SamBoxPredictor(sam, prepare), image, boxes)
         rows = []
         for c, s, b, m in zip(labels.tolist(), scores.tolist(), boxes, masks):
             row = {"label": c, "phrase": phrases[c], "score": s}
@@ -79,13 +76,17 @@ def reference_labels(masks: Sequence[torch.Tensor], labels: Sequence[torch.Tenso
     return out
 
 
-def to_coco(labels: Sequence[Sequence[dict]], categories: Sequence[str], image_size: int) -> dict:
+def to_coco(
+    labels: Sequence[Sequence[dict]], categories: Sequence[str], image_size: int | Sequence[tuple[int, int]]
+) -> dict:
     """Labels as a COCO instance-segmentation data set (masks as RLE).
 
     Args:
-        labels: per image, the rows of :func:`label_images` or :func:`reference_labels`.
+        labels: per image, the rows of :func:`label_images` or :func:`reference_labels`
+            (a row without ``mask``, or with ``None``, is a box alone: ``area`` is the
+            box's, no ``segmentation``).
         categories: class names; category ``i + 1`` is ``categories[i]``.
-        image_size: side of the square images.
+        image_size: side of the square images, or one ``(height, width)`` per image.
 
     Returns:
         A COCO dictionary (``images``, ``annotations`` with ``bbox`` ``[x, y, w, h]``,
@@ -93,23 +94,30 @@ def to_coco(labels: Sequence[Sequence[dict]], categories: Sequence[str], image_s
     """
     from pycocotools import mask as mask_utils
 
+    sizes = [(image_size, image_size)] * len(labels) if isinstance(image_size, int) else list(image_size)
+    if len(sizes) != len(labels):
+        raise ValueError(
+            f"got {len(labels)} images of labels but {len(sizes)} image sizes; pass one (height, width) each"
+        )
     images, annotations = [], []
-    for index, rows in enumerate(labels):
-        images.append({"id": index + 1, "width": image_size, "height": image_size, "file_name": f"{index:05d}.png"})
+    for index, (rows, (height, width)) in enumerate(zip(labels, sizes)):
+        images.append({"id": index + 1, "width": int(width), "height": int(height), "file_name": f"{index:05d}.png"})
         for row in rows:
-            rle = mask_utils.encode(np.asfortranarray(row["mask"].numpy().astype(np.uint8)))
-            rle["counts"] = rle["counts"].decode("ascii")
-            x0, y0, x1, y1 = row["box"]
-            annotations.append({
+            x0, y0, x1, y1 = (float(v) for v in row["box"])
+            annotation = {
                 "id": len(annotations) + 1,
                 "image_id": index + 1,
-                "category_id": row["label"] + 1,
+                "category_id": int(row["label"]) + 1,
                 "bbox": [x0, y0, x1 - x0, y1 - y0],
-                "area": float(row["mask"].sum()),
-                "segmentation": rle,
+                "area": (x1 - x0) * (y1 - y0),
                 "iscrowd": 0,
-                "score": row["score"],
-            })  # fmt: skip
+                "score": float(row.get("score", 1.0)),
+            }  # fmt: skip
+            if row.get("mask") is not None:
+                rle = mask_utils.encode(np.asfortranarray(row["mask"].numpy().astype(np.uint8)))
+                rle["counts"] = rle["counts"].decode("ascii")
+                annotation.update(area=float(row["mask"].sum()), segmentation=rle)
+            annotations.append(annotation)
     return {
         "images": images,
         "annotations": annotations,

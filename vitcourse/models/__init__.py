@@ -37,6 +37,7 @@ from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .mae import MAE, MAEConfig, MAEOutput, Masking, mae_loss, random_masking
 from .dvae import DVAE, DVAEConfig
 from . import dalle, imagegpt
+from .diffusion import DiT, DiTConfig
 
 __all__ = [
     "CLIP",
@@ -48,6 +49,8 @@ __all__ = [
     "clip_loss",
     "BasicBlock",
     "DETR",
+    "DiT",
+    "DiTConfig",
     "DETRConfig",
     "DVAE",
     "DVAEConfig",
