@@ -152,9 +152,10 @@ RECIPES: dict[str, Recipe] = {
         # stride-2 stem) twice as wide: with 16-32-64 channels, 6 epochs and label smoothing
         # it reached 88.3 %. No label smoothing here: a smoothed teacher flattens the "dark
         # knowledge" its soft targets pass on (Mueller et al., 2019). Measured (seed 0, one
-        # thread): 90.3 % validation after 6 epochs, 91.4 % after 10 (the cosine's end),
-        # 91.2 % test, 41 minutes on the shared 2-core machine. The issue's 92 % is not
-        # reached yet (a longer schedule is the next thing to try); the target records what is.
+        # thread): 90.3 % validation after 6 epochs, 91.6 % after 10 (the cosine's end),
+        # 91.2 % test, 37 minutes (11 of CPU) on the shared 2-core machine. The issue's 92 %
+        # is not reached yet (a longer schedule is the next thing to try); the target records
+        # what is.
         Recipe(
             name="resnet_fashion",
             description="small ResNet (widths 32-64-128, one block per stage) on Fashion-MNIST",
