@@ -18,7 +18,7 @@ __all__ = ["nested_metrics", "nested_scene", "point_masks"]
 
 def nested_scene(
     size: int = 64,
-    outer: tuple[str, str, float] = ("circle", "blue", 0.38),
+    outer: tuple[str, str, float] = ("circle", "blue", 0.34),
     inner: tuple[str, str, float] = ("square", "yellow", 0.12),
     background: tuple[str, str] = ("white", "light blue"),
 ) -> dict:
