@@ -1,7 +1,7 @@
 """vitcourse.sweep and `vitcourse sweep`: grid expansion, validation, runs, reuse, failures, workers, CLI.
 
 The runs use a tiny point notebook (no torch import), so each point costs about a
-kernel start-up.
+kernel start-up; runs of two points or more use two workers (the test process only waits).
 """
 
 import json
@@ -220,7 +220,7 @@ def test_run_sweep_records_every_point_and_goes_on_after_a_failure(tmp_path, poi
 
 @pytest.mark.slow
 def test_bad_results_are_recorded_as_failures(tmp_path, point):
-    table = run_sweep(point, {"MODE": ["silent", "list"]}, tmp_path / "out")
+    table = run_sweep(point, {"MODE": ["silent", "list"]}, tmp_path / "out", workers=2)
     assert table["status"].tolist() == ["failed", "failed"]
     assert "wrote no results to RESULT_PATH" in table["error"][0]
     assert "'product' is a list" in table["error"][1]
@@ -230,7 +230,7 @@ def test_bad_results_are_recorded_as_failures(tmp_path, point):
 def test_reuse_skips_current_points_and_reruns_changed_or_failed_ones(tmp_path, point):
     out = tmp_path / "out"
     grid = {"X": [1, 2], "MODE": ["ok"]}
-    first = run_sweep(point, grid, out)
+    first = run_sweep(point, grid, out, workers=2)
     executed = [out / name for name in first["notebook"]]
     stamps = [path.stat().st_mtime_ns for path in executed]
 
@@ -273,7 +273,8 @@ def test_workers_run_points_at_the_same_time(tmp_path, point):
 @pytest.mark.slow
 def test_cli_sweep_prints_the_table_and_fails_when_a_point_fails(tmp_path, point, capsys):
     out = tmp_path / "cli"
-    code = main(["sweep", str(point), "--grid", "X=1,2", "--grid", "MODE=ok", "-p", "Y=2", "--out", str(out), "-q"])
+    command = ["sweep", str(point), "--grid", "X=1,2", "--grid", "MODE=ok", "-p", "Y=2", "--out", str(out), "-q"]
+    code = main([*command, "--workers", "2"])
     printed = capsys.readouterr()
     assert code == 0
     lines = printed.out.strip().splitlines()
@@ -282,7 +283,8 @@ def test_cli_sweep_prints_the_table_and_fails_when_a_point_fails(tmp_path, point
     assert "2 points, 0 failed" in printed.err
     assert (out / "results.csv").exists()
 
-    code = main(["sweep", str(point), "--grid", "MODE=ok,raise", "--out", str(out), "-q", "--no-reuse"])
+    command = ["sweep", str(point), "--grid", "MODE=ok,raise", "--out", str(out), "-q", "--no-reuse"]
+    code = main([*command, "--workers", "2"])
     printed = capsys.readouterr()
     assert code == 1
     assert "1 failed" in printed.err and "failed: MODE=raise: ValueError: boom at X=1" in printed.err

@@ -61,6 +61,8 @@ logger = logging.getLogger(__name__)
 
 RESULT_PARAMETER = "RESULT_PATH"
 STATUS_COLUMNS = ("status", "error", "seconds", "reused", "notebook")
+# Seconds papermill waits for a point's kernel to start (its default, 60, fails on a loaded machine).
+KERNEL_START_TIMEOUT = 300
 Scalar = bool | int | float | str | None
 
 
@@ -368,6 +370,8 @@ def _run_point(
     command = [
         sys.executable, "-m", "papermill", str(notebook.resolve()), str(executed.resolve()),
         "-f", str(parameters_file.resolve()), "--no-progress-bar", "--log-level", "WARNING",
+        # A busy machine can take over papermill's default minute to start a kernel.
+        "--start-timeout", str(KERNEL_START_TIMEOUT),
     ]  # fmt: skip
     if kernel_name:
         command += ["--kernel", kernel_name]

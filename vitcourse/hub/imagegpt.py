@@ -17,11 +17,13 @@ config (``quick_gelu`` in the released models).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from torch import nn
 
-from ..models import GPT, GPTConfig
+from ..models import GPT
+from .gpt import _config_from_hf as gpt2_config
 from .mapping import Imported, build_uninitialised, load_exactly, refuse
-from .vit import mlp_ratio_for
 
 __all__ = ["imagegpt_from_hf", "imagegpt_names", "tiny_imagegpt_config"]
 
@@ -70,21 +72,9 @@ def imagegpt_from_hf(hf_model: nn.Module) -> GPT:
         reasons.append("add_cross_attention=True: not an ImageGPT for unconditional images")
     if reasons:
         refuse(what, reasons, _HINT)
-    config = GPTConfig(
-        vocab_size=c.vocab_size,
-        max_seq_len=c.n_positions,
-        embed_dim=c.n_embd,
-        depth=c.n_layer,
-        num_heads=c.n_head,
-        mlp_ratio=mlp_ratio_for(c.n_inner or 4 * c.n_embd, c.n_embd),
-        dropout=c.resid_pdrop,
-        attn_dropout=c.attn_pdrop,
-        activation=_ACTIVATIONS[c.activation_function],
-        norm="rmsnorm",
-        norm_eps=c.layer_norm_epsilon,
-        lm_head="untied",
-        start_token=True,
-    )
+    # GPT-2's layout and names (the checks above refused what differs), with ImageGPT's
+    # norm, its own output layer and the start-of-image token.
+    config = replace(gpt2_config(c), norm="rmsnorm", lm_head="untied", start_token=True)
     foreign = {k.removeprefix("transformer."): v for k, v in hf_model.state_dict().items()}
     state, origin = {}, {}
     for theirs, ours, transpose in imagegpt_names(config.depth):

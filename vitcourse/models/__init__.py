@@ -32,6 +32,7 @@ from .hybrid import HybridEmbedding, HybridViT, HybridViTConfig
 from .registry import count_parameters, create_model, get_config, list_models, register_model
 from .resnet import BasicBlock, ResNet, ResNetConfig
 from .sam import Sam, SamConfig
+from .sam2 import Sam2, Sam2Config
 from .swin import Swin, SwinBlock, SwinConfig, SwinStage
 from .vit import ViT, ViTConfig, state_dict_from_timm, state_dict_to_timm
 from .mae import MAE, MAEConfig, MAEOutput, Masking, mae_loss, random_masking
@@ -68,6 +69,8 @@ __all__ = [
     "ResNet",
     "ResNetConfig",
     "Sam",
+    "Sam2",
+    "Sam2Config",
     "SamConfig",
     "Swin",
     "SwinBlock",

@@ -94,6 +94,26 @@ class MaskDecoder(nn.Module):
             ``(masks, iou)``: logits ``(B, P, K, 4g, 4g)`` and predicted IoUs
             ``(B, P, K)``, ``K = 3`` or 1.
         """
+        masks, iou, _ = self.decode(image_embedding, image_pe, sparse, dense)
+        keep = slice(1, None) if multimask_output else slice(0, 1)
+        return masks[:, :, keep], iou[:, :, keep]
+
+    def decode(
+        self,
+        image_embedding: torch.Tensor,
+        image_pe: torch.Tensor,
+        sparse: torch.Tensor | None,
+        dense: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every mask token's mask, predicted IoU and output token (SAM 2 needs the tokens).
+
+        Args: as :meth:`forward`.
+
+        Returns:
+            ``(masks, iou, mask_tokens)``: logits ``(B, P, M, 4g, 4g)``, predicted IoUs
+            ``(B, P, M)`` and the mask tokens after the transformer ``(B, P, M, C)``,
+            ``M = 1 + num_multimask_outputs`` (token 0: the single-mask output).
+        """
         B, C, g, _ = image_embedding.shape
         P = 1 if sparse is None else sparse.shape[1]
         output = torch.cat([self.iou_token.weight, self.mask_tokens.weight], dim=0)  # (1 + M, C)
@@ -115,5 +135,4 @@ class MaskDecoder(nn.Module):
         side = up.shape[-1]
         masks = (hyper @ up.flatten(2)).view(B, P, -1, side, side)  # (B, P, M, 4g, 4g)
         iou = self.iou_head(iou_token).view(B, P, -1)  # (B, P, M)
-        keep = slice(1, None) if multimask_output else slice(0, 1)
-        return masks[:, :, keep], iou[:, :, keep]
+        return masks, iou, mask_tokens.view(B, P, self.num_mask_tokens, C)

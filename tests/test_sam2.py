@@ -1,0 +1,200 @@
+"""SAM 2's parts: shapes at odd sizes, the memory bank's FIFO, streaming equals batch, videos."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vitcourse.data.video import VideoConfig, generate_video, visible_fraction
+from vitcourse.models import create_model
+from vitcourse.models.sam2 import (
+    MemoryAttention,
+    MemoryBank,
+    MemoryEncoder,
+    MemoryEntry,
+    VideoPredictor,
+    track_video,
+)
+from vitcourse.models.sam2.training import (
+    click_prompt,
+    frame_ious,
+    reappearance_frame,
+    track_loss,
+    unroll,
+)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    m = create_model("sam2_mini").eval()
+    # non-zero memory-attention outputs, so that the memory changes the masks
+    with torch.no_grad():
+        for p in m.memory_attention.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        m.time_embed.normal_(0, 0.5)
+    return m
+
+
+@pytest.fixture(scope="module")
+def video():
+    return generate_video((0, 9, 1), VideoConfig(num_frames=5))
+
+
+def _resolve(module, dotted):
+    for name in dotted.split("."):
+        module = getattr(module, name, None)
+    return module
+
+
+def _entry(frame, prompted=False):
+    return MemoryEntry(frame, torch.full((1, 3, 2, 2), float(frame)), torch.zeros(1, 3), prompted)
+
+
+def test_memory_encoder_shapes_at_odd_sizes():
+    encoder = MemoryEncoder(embed_dim=24, memory_dim=12, num_fuser_blocks=1)
+    features = torch.randn(3, 24, 5, 7)
+    out = encoder(features, torch.randn(3, 1, 20, 28))
+    assert out.shape == (3, 12, 5, 7)
+    with pytest.raises(ValueError, match="2\\^mask_halvings"):
+        encoder(features, torch.randn(3, 1, 10, 14))
+
+
+def test_memory_attention_shapes_and_gradients():
+    attention = MemoryAttention(embed_dim=24, memory_dim=12, depth=2, num_heads=3)
+    features, pos = torch.randn(2, 24, 5, 7), torch.randn(1, 24, 5, 7)
+    memory, memory_pos = torch.randn(2, 37, 12), torch.randn(2, 37, 24)
+    out = attention(features, pos, memory, memory_pos)
+    assert out.shape == features.shape
+    assert not torch.allclose(out, features)  # the memory changes the features
+    out.sum().backward()
+    assert attention.memory_proj.weight.grad.abs().sum() > 0
+    assert attention.layers[1].cross_attn.qkv.weight.grad.abs().sum() > 0
+    # the other memory changes only what reads it: a different video, a different output
+    other = attention(features, pos, memory.flip(1), memory_pos)
+    assert not torch.allclose(other, out)
+    with pytest.raises(ValueError, match="memory"):
+        attention(features, pos, memory[:1], memory_pos[:1])
+
+
+def test_bank_keeps_the_latest_frames_and_every_prompted_one():
+    bank = MemoryBank(num_recent=2, max_prompted=2)
+    bank.add(_entry(0, prompted=True))
+    for t in range(1, 6):
+        bank.add(_entry(t))
+    assert bank.frames() == [0, 4, 5]  # FIFO of 2, the prompted frame stays
+    bank.add(_entry(4, prompted=True))  # a correction on a remembered frame replaces it
+    assert bank.frames() == [0, 4, 5]
+    assert [e.prompted for e in bank.entries()] == [True, True, False]
+    bank.add(_entry(7, prompted=True))
+    assert bank.frames() == [4, 7, 5]  # max_prompted: the oldest prompted frame leaves
+    bank.clear()
+    assert len(bank) == 0
+    with pytest.raises(ValueError, match="num_recent"):
+        MemoryBank(num_recent=-1)
+
+
+def test_memory_tokens_hold_every_frame_and_pointer(model, video):
+    features = model.encode_frames(video.frames[:3])
+    bank = model.new_bank()
+    for t in range(3):
+        model.track_step(features[t : t + 1], bank, t, **(click_prompt(video.target[:1]) if t == 0 else {}))
+    memory, pos = model.memory_tokens(bank, frame=3)
+    g = model.sam.config.embedding_size
+    assert memory.shape == (1, 3 * g * g + 3, model.config.memory_dim)
+    assert pos.shape == (1, 3 * g * g + 3, model.sam.config.prompt_dim)
+    assert model.memory_tokens(model.new_bank(), frame=0) is None
+
+
+def test_streaming_equals_batch(model, video):
+    frames = torch.stack([video.frames, video.frames.flip(-1)])  # (2, T, 3, S, S)
+    targets = torch.stack([video.target, video.target.flip(-1)])
+    prompts = {0: click_prompt(targets[:, 0]), 3: click_prompt(targets[:, 3])}
+    batch, held = track_video(model, frames, prompts)
+    predictor = VideoPredictor(model)
+    for t in range(frames.shape[1]):
+        out = predictor.step(frames[:, t], **prompts.get(t, {}))
+        torch.testing.assert_close(out.mask_logits[:, 0], batch[:, t], atol=1e-4, rtol=1e-4)
+    assert held[-1] == [0, 3, 1, 2, 4]
+    # each video alone gives what it gave in the batch
+    alone, _ = track_video(model, frames[1:], {t: {k: v[1:] for k, v in p.items()} for t, p in prompts.items()})
+    torch.testing.assert_close(alone[0], batch[1], atol=1e-4, rtol=1e-4)
+
+
+def test_memory_changes_the_masks_and_can_be_switched_off(model, video):
+    prompts = {0: click_prompt(video.target[:1])}
+    with_memory, _ = track_video(model, video.frames[None], prompts)
+    without, held = track_video(model, video.frames[None], prompts, use_memory=False)
+    torch.testing.assert_close(with_memory[:, 0], without[:, 0])  # frame 0: nothing remembered yet
+    assert not torch.allclose(with_memory[:, 1:], without[:, 1:])
+    assert all(h == [t] for t, h in enumerate(held))
+
+
+def test_bad_inputs_say_what_was_expected(model, video):
+    with pytest.raises(ValueError, match="first frame needs a prompt"):
+        track_video(model, video.frames[None], {})
+    with pytest.raises(ValueError, match="resize"):
+        VideoPredictor(model).step(torch.rand(1, 3, 32, 32))
+
+
+def test_training_step_reaches_the_memory_and_the_decoder(video):
+    model = create_model("sam2_mini")
+    features = model.encode_frames(video.frames).detach()[None]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    for _ in range(2):  # the memory attention's zero projections first learn alone
+        optimizer.zero_grad()
+        logits, iou = unroll(model, features, {0: click_prompt(video.target[:1], "box")})
+        loss, parts = track_loss(logits, iou, video.target[None])
+        loss.backward()
+        optimizer.step()
+    assert set(parts) == {"mask", "iou"}
+    assert model.memory_attention.layers[0].cross_attn.proj.weight.grad.abs().sum() > 0
+    assert model.memory_encoder.out_proj.weight.grad.abs().sum() > 0
+    assert model.sam.mask_decoder.iou_token.weight.grad is not None
+
+
+def test_videos_are_deterministic_and_annotated():
+    config = VideoConfig(img_size=48, num_frames=7, num_distractors=2)
+    a, b = generate_video((1, 2, 3), config), generate_video((1, 2, 3), config)
+    assert torch.equal(a.frames, b.frames) and torch.equal(a.masks, b.masks)
+    assert a.frames.shape == (7, 3, 48, 48) and a.masks.shape == (7, 4, 48, 48)
+    assert visible_fraction(a.target)[0] >= 0.5
+    assert not torch.equal(a.frames, generate_video((1, 2, 4), config).frames)
+    # instance masks never overlap: each pixel belongs to one shape at most
+    assert int(a.masks.sum(1).max()) <= 1
+    # across many videos the occluder hides most of the target at least once
+    hidden = [visible_fraction(generate_video((0, 9, i)).target).min() < 0.25 for i in range(20)]
+    assert sum(hidden) >= 5
+    with pytest.raises(ValueError, match="num_frames"):
+        VideoConfig(num_frames=1)
+
+
+def test_frame_iou_and_reappearance():
+    target = torch.zeros(4, 8, 8, dtype=torch.bool)
+    target[0, :4, :4] = target[3, :4, :4] = True
+    target[1, 0, 0] = True
+    logits = torch.where(target, 1.0, -1.0)
+    assert frame_ious(logits, target).tolist() == [1.0, 1.0, 1.0, 1.0]  # empty and empty: right
+    logits[2, 0, 0] = 1.0
+    assert frame_ious(logits, target)[2] == 0.0  # something where nothing is
+    assert reappearance_frame(target) == 3
+    assert reappearance_frame(target[[0, 3]]) is None
+
+
+def test_hf_sam2_video_tiny_runs_offline_with_the_same_parts(model, video):
+    pytest.importorskip("transformers")
+    from transformers import Sam2VideoModel
+
+    from vitcourse.models.sam2.hf import HF_MODULES, hf_track, tiny_hf_config, tiny_hf_processor
+
+    torch.manual_seed(0)
+    config = tiny_hf_config()
+    assert config.memory_encoder_output_channels == 64 and config.vision_config.fpn_hidden_size > 64
+    hf = Sam2VideoModel(config).eval()
+    masks, bank = hf_track(hf, tiny_hf_processor(), video.frames, (20.0, 30.0))
+    assert masks.shape == (5, 16, 16) and torch.isfinite(masks).all()
+    assert bank == {"cond": [0], "non_cond": [1, 2, 3, 4]}
+    for ours, theirs in HF_MODULES.items():  # every named part exists on both sides
+        assert _resolve(model, ours) is not None and _resolve(hf, theirs) is not None, (ours, theirs)
+    with pytest.raises(ValueError, match="multiple of memory_dim"):
+        tiny_hf_config(hidden_size=64)

@@ -1,0 +1,32 @@
+"""The shipped SAM 2 re-evaluated on its held-out videos: the card's numbers, reproduced."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vitcourse import checkpoints
+
+NAME = "sam2_mini_world"
+
+pytestmark = pytest.mark.skipif(NAME not in checkpoints.available(), reason=f"{NAME} is not shipped")
+
+KEYS = ("miou_with_memory", "miou_without_memory", "recovery_memory", "recovery_memory_click", "recovery_sam_click")
+
+
+@pytest.mark.slow
+def test_sam2_mini_reproduces_its_recorded_tracking(monkeypatch):
+    from vitcourse.models.sam2.training import VideoData, evaluate, make_videos, summarize
+
+    monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
+    torch.set_num_threads(1)
+    entry = checkpoints.info(NAME)
+    d = entry["data"]
+    data = VideoData(d["img_size"], d["train_frames"], d["test_frames"], d["num_distractors"], d["seed"])
+    test = make_videos(data, split=d["test_split"], size=d["test_size"])
+    summary = summarize(evaluate(checkpoints.load(NAME), checkpoints.load(entry["recipe"]["base"]), test))
+    recorded = entry["metrics"]["test"]
+    assert summary["videos"] == recorded["videos"]
+    assert summary["recovery_videos"] == recorded["recovery_videos"]
+    for key in KEYS:
+        assert summary[key] == pytest.approx(recorded[key], abs=1e-3), key

@@ -1,0 +1,260 @@
+"""Train SAM 2's memory on generated videos, starting from the shipped mini-SAM; ship ``sam2_mini_world``.
+
+Run (one thread, niced; at most ``--max-minutes`` of training)::
+
+    OMP_NUM_THREADS=1 nice -n 15 python -m vitcourse.scripts.train_sam2
+
+The model is ``sam2_mini``: the weights of ``sam_mini_world`` for SAM's three parts,
+new memory parts. SAM's image and prompt encoders stay frozen, so every training
+frame is encoded once before training; the memory parts train at ``--lr``, the mask
+decoder at ``--lr × --decoder-lr-factor``. Every step unrolls the tracker over a batch
+of clips (see :mod:`vitcourse.models.sam2.training`). At the end the held-out videos
+are tracked with and without memory and the checkpoint is registered with its card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import time
+
+import torch
+
+from .. import checkpoints
+from ..checkpoints import register
+from ..models import create_model
+from ..models.sam2.training import (
+    VideoData,
+    click_prompt,
+    encode_videos,
+    evaluate,
+    make_videos,
+    summarize,
+    track_loss,
+    unroll,
+)
+from .train_sam import _commit
+
+NAME = "sam2_mini_world"
+MODEL = "sam2_mini"
+BASE = "sam_mini_world"
+#: Chance of each first-frame prompt kind per training step.
+KIND_WEIGHTS = {"point": 0.4, "three_points": 0.3, "box": 0.3}
+
+
+def encoded_training_set(model, data: VideoData, size: int, chunk: int = 100):
+    """Image embeddings ``(V, T, C, g, g)`` and targets ``(V, T, S, S)`` of the training clips.
+
+    Drawn and encoded ``chunk`` videos at a time, so the frames themselves are never all
+    in memory.
+    """
+    features, targets = [], []
+    for start in range(0, size, chunk):
+        part = make_videos(data, split=0, size=min(chunk, size - start), first=start)
+        features.append(encode_videos(model, part.frames))
+        targets.append(part.targets)
+    return torch.cat(features), torch.cat(targets)
+
+
+def training_prompts(targets: torch.Tensor, generator: torch.Generator, correction: float) -> dict:
+    """A first-frame prompt of a random kind and, sometimes, one corrective click.
+
+    Args:
+        targets: ``(B, T, S, S)`` the batch's target masks.
+        generator: random source.
+        correction: chance of a click on a random later frame (where every video of the
+            batch shows the object).
+    """
+    kinds, weights = list(KIND_WEIGHTS), torch.tensor(list(KIND_WEIGHTS.values()))
+    kind = kinds[int(torch.multinomial(weights, 1, generator=generator))]
+    prompts = {0: click_prompt(targets[:, 0], kind, generator)}
+    if float(torch.rand(1, generator=generator)) < correction:
+        t = int(torch.randint(1, targets.shape[1], (1,), generator=generator))
+        if bool(targets[:, t].flatten(1).any(1).all()):
+            prompts[t] = click_prompt(targets[:, t], "point", generator)
+    return prompts
+
+
+EVALUATION = "centre click on frame 0; recovery: one centre click at the first frame the target is >= 50% " \
+    "visible after < 25%"
+
+
+def reevaluate(args) -> int:
+    """Evaluate the registered checkpoint again and store the metrics in its card.
+
+    The weights and their hash stay; the card gains the evaluation's commit and time.
+    """
+    import json
+
+    torch.set_num_threads(args.threads)
+    start = time.time()
+    entry = checkpoints.info(NAME, args.root)
+    d = entry["data"]
+    data = VideoData(d["img_size"], d["train_frames"], d["test_frames"], d["num_distractors"], d["seed"])
+    test = make_videos(data, split=d["test_split"], size=d["test_size"])
+    summary = summarize(evaluate(checkpoints.load(NAME, args.root), checkpoints.load(BASE), test))
+    print({k: v for k, v in summary.items() if not k.startswith("per_frame")}, flush=True)
+    card = checkpoints.registry_dir(args.root) / f"{NAME}.json"
+    stored = json.loads(card.read_text(encoding="utf-8"))
+    stored["metrics"] = {"test": summary, "evaluation": EVALUATION}
+    stored["provenance"]["evaluation"] = {"commit": _commit(), "seconds": round(time.time() - start, 1)}
+    card.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"re-evaluated {NAME}", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--max-minutes", type=float, default=25.0)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--decoder-lr-factor", type=float, default=0.2)
+    parser.add_argument("--weight-decay", type=float, default=0.01)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--correction", type=float, default=0.5)
+    parser.add_argument("--train-size", type=int, default=1000)
+    parser.add_argument("--test-size", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--root", default=None, help="checkpoint registry folder (default: the package's)")
+    parser.add_argument("--no-register", action="store_true", help="train and evaluate only")
+    parser.add_argument(
+        "--init-from",
+        default=None,
+        help="start from this registered sam2_mini checkpoint (a continuation) instead of the mini-SAM "
+        "and new memory parts",
+    )
+    parser.add_argument(
+        "--evaluate-only",
+        action="store_true",
+        help="re-evaluate the registered checkpoint and rewrite its card's metrics (weights unchanged)",
+    )
+    args = parser.parse_args(argv)
+    if args.evaluate_only:
+        return reevaluate(args)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    start = time.time()
+    commit = _commit()
+    data = VideoData(seed=args.seed)
+    sam = checkpoints.load(BASE)
+    model = create_model(MODEL)
+    model.sam.load_state_dict(sam.state_dict())
+    init = {"sam": {"checkpoint": BASE, "sha256": checkpoints.info(BASE)["sha256"]}}
+    if args.init_from:  # a continuation: every weight from an earlier run's checkpoint
+        previous = checkpoints.info(args.init_from, args.root)
+        model.load_state_dict(checkpoints.load(args.init_from, args.root).state_dict())
+        init["continued_from"] = {
+            "checkpoint": args.init_from,
+            "sha256": previous["sha256"],
+            "steps": previous["recipe"]["steps"],
+            "train_seconds": previous["provenance"]["train_seconds"],
+            "recipe": previous["recipe"],
+        }
+    for part in (model.sam.image_encoder, model.sam.prompt_encoder):
+        part.requires_grad_(False)
+    features, targets = encoded_training_set(model, data, args.train_size)
+    test = make_videos(data, split=2, size=args.test_size)
+    print(f"data: {len(features)} training clips of {features.shape[1]} frames, {len(test)} held-out "
+          f"videos of {test.frames.shape[1]}, {time.time() - start:.0f} s", flush=True)
+
+    decoder = list(model.sam.mask_decoder.parameters())
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.memory_parameters(), "lr_factor": 1.0},
+            {"params": decoder, "lr_factor": args.decoder_lr_factor},
+        ],
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+    )
+    trained = [p for group in optimizer.param_groups for p in group["params"]]
+    budget = args.max_minutes * 60
+
+    def progress(step: int) -> float:
+        return max(step / args.steps, (time.time() - train_start) / budget)
+
+    def lr_factor(step: int) -> float:
+        if step < args.warmup:
+            return (step + 1) / args.warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress(step))))
+
+    generator = torch.Generator().manual_seed(args.seed)
+    model.train()
+    train_start = time.time()
+    running = {"mask": 0.0, "iou": 0.0}
+    step = 0
+    while progress(step) < 1:
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr * group["lr_factor"] * lr_factor(step)
+        idx = torch.randint(len(features), (args.batch_size,), generator=generator)
+        prompts = training_prompts(targets[idx], generator, args.correction)
+        logits, iou = unroll(model, features[idx], prompts)
+        loss, parts = track_loss(logits, iou, targets[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trained, 1.0)
+        optimizer.step()
+        step += 1
+        for key in running:
+            running[key] += parts[key]
+        if step % 50 == 0:
+            print(f"step {step}/{args.steps}  mask {running['mask'] / 50:.4f}  iou {running['iou'] / 50:.4f}  "
+                  f"{time.time() - train_start:.0f} s", flush=True)
+            running = {"mask": 0.0, "iou": 0.0}
+    train_seconds = time.time() - train_start
+
+    result = evaluate(model, sam, test)
+    summary = summarize(result)
+    print({k: v for k, v in summary.items() if not k.startswith("per_frame")}, flush=True)
+    if args.no_register:
+        return 0
+    recipe = {
+        "base": BASE,
+        "init": init,
+        "frozen": ["sam.image_encoder", "sam.prompt_encoder"],
+        "steps": step,
+        "max_steps": args.steps,
+        "max_minutes": args.max_minutes,
+        "batch_size": args.batch_size,
+        "first_prompt_kinds": KIND_WEIGHTS,
+        "correction_probability": args.correction,
+        "optimizer": "AdamW",
+        "lr": args.lr,
+        "decoder_lr_factor": args.decoder_lr_factor,
+        "weight_decay": args.weight_decay,
+        "warmup_steps": args.warmup,
+        "schedule": "cosine",
+        "loss": "per frame 20 focal + dice + MSE(predicted IoU, IoU), at 32x32, gradients through the memories",
+        "grad_clip": 1.0,
+        "seed": args.seed,
+        "threads": args.threads,
+    }
+    register(
+        NAME,
+        model,
+        MODEL,
+        {},
+        root=args.root,
+        description="SAM 2 on the mini-SAM: memory encoder, memory attention, object pointers, on generated videos",
+        data={**data.as_dict(), "train_size": args.train_size, "test_size": args.test_size,
+              "train_split": 0, "test_split": 2},
+        recipe=recipe,
+        metrics={"test": summary, "evaluation": EVALUATION},
+        build="OMP_NUM_THREADS=1 nice -n 15 python -m vitcourse.scripts.train_sam2",
+        provenance={
+            "commit": commit,
+            "train_seconds": round(train_seconds, 1),
+            "total_seconds": round(time.time() - start, 1),
+            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} thread(s)",
+            "python": platform.python_version(),
+        },
+    )
+    print(f"registered {NAME}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
