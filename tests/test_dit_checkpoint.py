@@ -53,4 +53,4 @@ def test_guided_samples_are_recognised(dit):
         )
     # one sample of slack: float differences across machines may flip a borderline image
     assert accuracy == pytest.approx(card["metrics"]["check_accuracy_20"], abs=0.051)
-    assert accuracy >= 0.2  # chance is 0.1
+    assert accuracy >= 0.3  # chance is 0.1

@@ -43,6 +43,7 @@ __all__ = [
     "CONFIG",
     "MODEL",
     "NAME",
+    "build_command",
     "classify",
     "eval_eps_mse",
     "guidance_sweep",
@@ -197,6 +198,16 @@ def train(steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, weight_deca
     return ema, record
 
 
+def build_command(recipe: dict) -> str:
+    """The commands that train the shipped weights again: one per stage."""
+    stages = [recipe]
+    while "init" in stages[0]:
+        stages.insert(0, stages[0]["init"]["recipe"])
+    commands = [f"python -m vitcourse.scripts.train_dit --steps {stages[0]['steps']}"]
+    commands += [f"python -m vitcourse.scripts.train_dit --init-from --steps {stage['steps']}" for stage in stages[1:]]
+    return " && ".join(commands)
+
+
 TRAIN_KEYS = ("train_seconds", "train_cpu_seconds", "torch_threads", "epochs")
 
 
@@ -276,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         description="small class-conditional DiT (28x28 grey, 4x4 patches, D=96, 6 blocks, adaLN-Zero) "
         "trained on Fashion-MNIST for classifier-free guided diffusion",
         data={"name": "fashion_mnist", "split": "train", "size": 55000, "range": "[-1, 1]"},
-        recipe=recipe, metrics=metrics, build="python -m vitcourse.scripts.train_dit",
+        recipe=recipe, metrics=metrics, build=build_command(recipe),
         classifier=CLASSIFIER,
     )  # fmt: skip
     path = write_results(
