@@ -109,3 +109,37 @@ def test_point_masks_ranks_three_masks_by_predicted_iou():
         inter = (r["mask"] & scene["whole"]).sum().item()
         assert r["iou_whole"] == pytest.approx(inter / (r["mask"] | scene["whole"]).sum().item())
         assert 0 <= r["iou_part"] <= 1
+
+
+def test_nest_shapes_appends_part_and_whole_and_hides_what_they_cover():
+    from vitcourse.models.sam.training import SegmentationData, make_instances
+
+    data = SegmentationData()
+    plain = make_instances(data, split=2, size=6)
+    again = make_instances(data, split=2, size=6, nested=0.0)
+    assert torch.equal(plain.images, again.images)  # nested=0 leaves the world as it was
+    nested = make_instances(data, split=2, size=6, nested=1.0)
+    for image, masks, labels, before in zip(nested.images, nested.masks, nested.labels, plain.images):
+        part, whole = masks[-2], masks[-1]
+        assert len(labels) == len(masks) and part.any() and not (part & ~whole).any()
+        assert whole.sum() > 3 * part.sum()
+        for other in masks[:-2]:  # what the pair covers is no longer visible below it
+            assert not (other & whole).any() and other.sum() >= 4
+        assert not torch.equal(image, before) and 0 <= image.min() <= image.max() <= 1
+        # the part is painted on top: most of its pixels (all but the anti-aliased
+        # border) have one colour, the small shape's
+        inside = image[:, part]
+        same = (inside - inside.median(dim=1, keepdim=True).values).abs().amax(0) < 0.05
+        assert same.float().mean() > 0.5
+
+
+@pytest.mark.skipif(NAME not in checkpoints.available(), reason=f"{NAME} is not shipped")
+def test_nested_metrics_scores_the_best_of_three_against_part_and_whole():
+    from vitcourse.models.sam.ambiguity import nested_metrics
+    from vitcourse.models.sam.training import SegmentationData, make_instances, normalize
+
+    torch.set_num_threads(1)
+    data = make_instances(SegmentationData(), split=2, size=4, nested=1.0)
+    m = nested_metrics(checkpoints.load(NAME), data, normalize)
+    assert m["images"] == 4 and 0 <= m["part_iou"] <= 1 and 0 <= m["whole_iou"] <= 1
+    assert m["both"] in (0.0, 0.25, 0.5, 0.75, 1.0)

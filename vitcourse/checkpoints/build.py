@@ -148,25 +148,27 @@ RECIPES: dict[str, Recipe] = {
             target=0.97,
         ),
         # The CNN baseline on real images (Fashion-MNIST, official test set), and the teacher
-        # that vit_fashion is distilled from.
-        # The architecture of chapter 2's study CNN (one block per stage, stride-2 stem) on every
-        # training image. The issue's 92 % needs the two-blocks-per-stage ResNet for about 10 epochs
-        # (measured: 85.5 % validation after 3 epochs, 45 minutes each on the shared machine),
-        # which did not fit; this one is what the chapter can afford to rebuild.
+        # of chapter 2's distillation section. Chapter 2's study CNN (one block per stage,
+        # stride-2 stem) twice as wide: with 16-32-64 channels, 6 epochs and label smoothing
+        # it reached 88.3 %. No label smoothing here: a smoothed teacher flattens the "dark
+        # knowledge" its soft targets pass on (Mueller et al., 2019). Measured (seed 0, one
+        # thread): 90.3 % validation after 6 epochs, 91.6 % after 10 (the cosine's end),
+        # 91.2 % test, 37 minutes (11 of CPU) on the shared 2-core machine. The issue's 92 %
+        # is not reached yet (a longer schedule is the next thing to try); the target records
+        # what is.
         Recipe(
             name="resnet_fashion",
-            description="small ResNet (widths 16-32-64, one block per stage) on Fashion-MNIST",
+            description="small ResNet (widths 32-64-128, one block per stage) on Fashion-MNIST",
             model="resnet_tiny",
-            config={"img_size": 28, "in_chans": 1, "num_classes": 10, "widths": [16, 32, 64],
+            config={"img_size": 28, "in_chans": 1, "num_classes": 10, "widths": [32, 64, 128],
                     "depths": [1, 1, 1], "stem_stride": 2},
             data="fashion_mnist",
             data_config={},
-            epochs=6,
+            epochs=10,
             batch_size=128,
             lr=2e-3,
-            label_smoothing=0.1,
             augment="shift_flip",
-            target=0.87,
+            target=0.91,
         ),
         # The offline stand-in for the Hub's ViT-B/16 (chapter 3, TP3): the architecture of chapter 2's
         # study ViT (7x7 patches, 16 tokens), small enough that the chapters fine-tune it live.

@@ -13,12 +13,12 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["nested_scene", "point_masks"]
+__all__ = ["nested_metrics", "nested_scene", "point_masks"]
 
 
 def nested_scene(
     size: int = 64,
-    outer: tuple[str, str, float] = ("circle", "blue", 0.38),
+    outer: tuple[str, str, float] = ("circle", "blue", 0.34),
     inner: tuple[str, str, float] = ("square", "yellow", 0.12),
     background: tuple[str, str] = ("white", "light blue"),
 ) -> dict:
@@ -96,3 +96,36 @@ def point_masks(
             row[f"iou_{name}"] = (masks[k] & ref).sum().item() / union if union else 1.0
         rows.append(row)
     return rows
+
+
+@torch.no_grad()
+def nested_metrics(sam: torch.nn.Module, data, prepare: Callable[[torch.Tensor], torch.Tensor]) -> dict:
+    """Part and whole from one point on nested pairs (:func:`~.training.nest_shapes`).
+
+    Every image of ``data`` must end with a part and its whole (``make_instances(...,
+    nested=1.0)``); the point is the part's centre.
+
+    Returns:
+        ``{"part_iou", "whole_iou"}``: the mean over images of the best IoU among the
+        three masks with the part and with the whole; ``"both"``: the share of images
+        where one mask has IoU ≥ 0.5 with the part and another with the whole;
+        ``"images"``.
+    """
+    from .training import centre_point
+
+    part_ious, whole_ious, both = [], [], []
+    for image, masks in zip(data.images, data.masks):
+        part, whole = masks[-2], masks[-1]
+        refs = {"part": part, "whole": whole}
+        rows = point_masks(sam, image, centre_point(part), prepare, refs)
+        part_ious.append(max(r["iou_part"] for r in rows))
+        whole_ious.append(max(r["iou_whole"] for r in rows))
+        hit_part = {r["output"] for r in rows if r["iou_part"] >= 0.5}
+        hit_whole = {r["output"] for r in rows if r["iou_whole"] >= 0.5}
+        both.append(bool(hit_part) and bool(hit_whole))  # no mask can be both: part << whole
+    return {
+        "part_iou": float(np.mean(part_ious)),
+        "whole_iou": float(np.mean(whole_ious)),
+        "both": float(np.mean(both)),
+        "images": len(part_ious),
+    }

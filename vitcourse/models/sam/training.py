@@ -15,6 +15,10 @@ as SAM's training simulates a user:
 
 Loss: ``20 · focal + dice`` on the mask logits (SAM's 20:1), plus the mean squared error
 between the predicted IoU and the IoU the mask really has.
+
+The world's shapes never overlap, so a point is never ambiguous there; with ``nested``
+(:func:`make_instances`) some images get a large shape with a small one inside it, whose
+two targets are the part (the small shape) and the whole (both), as SA-1B's nested masks.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from ...data.world import WorldConfig, generate
+from ...data.world import WorldConfig, generate, make_rng
 from .sam import Sam
 
 __all__ = [
@@ -39,6 +43,7 @@ __all__ = [
     "focal_loss",
     "make_instances",
     "mask_iou",
+    "nest_shapes",
     "normalize",
     "sam_loss",
     "sample_prompts",
@@ -109,13 +114,71 @@ class InstanceSet:
         return sum(len(m) for m in self.masks)
 
 
-def make_instances(data: SegmentationData, split: int, size: int) -> InstanceSet:
-    """Draw ``size`` images of one split (same arguments, same pixels)."""
+def make_instances(data: SegmentationData, split: int, size: int, nested: float = 0.0) -> InstanceSet:
+    """Draw ``size`` images of one split (same arguments, same pixels).
+
+    Args:
+        nested: the share of images that get a nested pair (:func:`nest_shapes`),
+            drawn per image from its own seed; 0 gives the world's images unchanged.
+    """
     world = data.world()
-    samples = [generate((data.seed, split, i), world) for i in range(size)]
-    return InstanceSet(
-        torch.stack([s.image for s in samples]), [s.masks for s in samples], [s.labels for s in samples]
-    )
+    images, masks, labels = [], [], []
+    for i in range(size):
+        sample = generate((data.seed, split, i), world)
+        image, m, lab = sample.image, sample.masks, sample.labels
+        if nested > 0:
+            rng = make_rng(data.seed, split, i, 7)
+            if rng.random() < nested:
+                image, m, lab = nest_shapes(image, m, lab, rng, world)
+        images.append(image)
+        masks.append(m)
+        labels.append(lab)
+    return InstanceSet(torch.stack(images), masks, labels)
+
+
+#: Shapes that hold a smaller shape at their centre (a ring and a crescent do not).
+NEST_OUTER = ("circle", "square", "triangle", "star", "cross", "heart")
+
+
+def nest_shapes(
+    image: torch.Tensor, masks: torch.Tensor, labels: torch.Tensor, rng: np.random.Generator, world: WorldConfig
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Paint a large shape with a small one at its centre over a world image.
+
+    The pair hides what it covers; its targets are appended last: the part (the small
+    shape) and the whole (the large one with the small one), both labelled with their
+    own shape's class (the whole with the large shape's).
+
+    Returns:
+        ``(image, masks, labels)`` with the hidden shapes' masks trimmed (and dropped
+        when nothing of them is left).
+    """
+    from ...data.backgrounds import COLORS
+    from ...data.shapes import shape_coverage
+
+    S = image.shape[-1]
+    outer_r = float(rng.uniform(0.26, 0.36)) * S
+    inner_r = float(rng.uniform(0.3, 0.42)) * outer_r
+    centre = tuple(float(rng.uniform(outer_r, S - outer_r)) for _ in range(2))
+    outer = NEST_OUTER[int(rng.integers(len(NEST_OUTER)))]
+    inner = world.shapes[int(rng.integers(len(world.shapes)))]
+    colors = rng.choice(len(world.colors), size=2, replace=False)
+    angle = float(np.radians(rng.uniform(-world.rotation, world.rotation)))
+    pixels = image.permute(1, 2, 0).numpy().copy()
+    pair = []
+    for name, radius, color in ((outer, outer_r, colors[0]), (inner, inner_r, colors[1])):
+        coverage, mask = shape_coverage(name, S, centre, radius, angle)
+        rgb = np.asarray(COLORS[world.colors[int(color)]].rgb, dtype=np.float32)
+        pixels = pixels * (1 - coverage[..., None]) + rgb * coverage[..., None]
+        pair.append(torch.from_numpy(mask))
+    part, whole = pair[1], pair[0] | pair[1]
+    kept = masks & ~whole
+    keep = kept.flatten(1).sum(1) >= 4
+    out_masks = torch.cat([kept[keep], part[None], whole[None]])
+    classes = [world.shapes.index(inner), world.shapes.index(outer)]
+    out_labels = torch.cat([labels[keep], torch.tensor(classes, dtype=labels.dtype)])
+    out_image = torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32))
+    return out_image, out_masks, out_labels
 
 
 def normalize(images: torch.Tensor) -> torch.Tensor:
