@@ -1,5 +1,8 @@
 """vitcourse.book.glue: the numbers it pastes into the prose can be formatted."""
 
+import ast
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -41,3 +44,28 @@ def test_repository_file_url_is_the_installed_commit():
     )
     with pytest.raises(FileNotFoundError, match="open this notebook from a clone of the repository"):
         book._raw_url({"url": "file:///work/main", "dir_info": {"editable": True}}, "benchmarks/results/r.json")
+
+
+def test_named_figure_cells_do_not_end_with_a_displayed_value():
+    """A figure cell whose last line returns a value (e.g. ``glue(...)``) gets a second
+    output with the figure's name: Sphinx then fails on a duplicate target."""
+    from vitcourse.bookexec import pages, read_page
+
+    offenders = []
+    for page in pages(Path(__file__).resolve().parents[1]):
+        for cell in read_page(page).cells:
+            figure = cell.get("metadata", {}).get("mystnb", {}).get("figure", {})
+            if cell.cell_type != "code" or "name" not in figure:
+                continue
+            code = "\n".join(
+                line for line in cell.source.splitlines() if not line.lstrip().startswith("%")
+            )
+            body = ast.parse(code).body
+            last = body[-1] if body else None
+            ends_quiet = cell.source.rstrip().endswith(";")
+            if isinstance(last, ast.Expr) and not ends_quiet:
+                called = last.value.func if isinstance(last.value, ast.Call) else None
+                name = getattr(called, "id", getattr(called, "attr", ""))
+                if name == "glue":
+                    offenders.append(f"{page.name}: {figure['name']}")
+    assert not offenders, f"end these figure cells with ';' (glue returns its value): {offenders}"
