@@ -105,9 +105,10 @@ test: setup  ## every check: unit tests, the book, compared outputs, the TPs, no
 	$(call stage,browser,test-browser)
 	@$(BIN)/python benchmarks/test_times.py --stages-only
 
-test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells)
+test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells); a test file per core at a time (pytest-xdist)
 	@mkdir -p $(TIMES)
-	$(BIN)/python -m pytest tests -q -m "not browser" --durations=10 --junitxml=$(TIMES)/unit.xml
+	$(BIN)/python -m pytest tests -q -m "not browser" -n $(JOBS) --dist loadfile --durations=10 \
+		--junitxml=$(TIMES)/unit.xml
 
 test-notebooks: setup $(BOOK)  ## run again, under nbval, the pages with cells whose outputs are compared (tag nbval-check-output)
 	@mkdir -p $(TIMES)
