@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from vitcourse.grading.build import read_source
+from vitcourse.grading.build import read_source, student_notebook
 from vitcourse.grading.tpdir import load_tp
 
 EXERCISES = Path(__file__).resolve().parents[1] / "exercises"
@@ -33,12 +33,24 @@ class SolvedTP:
         ]
         self.code = "\n\n".join(source for source in self.cells if keep(source))
         self.prelude = prelude
+        self.keep = keep
 
     def namespace(self, code: str | None = None) -> dict:
         """The names ``code`` (by default the solution) defines, run after the prelude."""
         namespace = {}
         exec(self.prelude + (self.code if code is None else code), namespace)  # noqa: S102
         return namespace
+
+    def student_namespace(self) -> dict:
+        """The names the student notebook's stubs define (the cells :attr:`code` is made of,
+        as the student receives them), run after the prelude."""
+        student = student_notebook(read_source(self.tp), self.tp)
+        code = "\n\n".join(
+            cell.source
+            for cell in student.cells
+            if "solution" in cell.metadata.get("tags", []) and self.keep(cell.source)
+        )
+        return self.namespace(code)
 
     def with_bug(self, old: str, new: str) -> dict:
         """The solution's definitions with one line replaced (the line must be there)."""

@@ -5,16 +5,14 @@ one line replaced (the classic one: the pretrained 1000-class head kept).
 """
 
 import pytest
-import torch
 
 pytest.importorskip("datasets")
 pytest.importorskip("transformers")
 
-from vitcourse.grading import evaluate, get_assignment  # noqa: E402
-from vitcourse.grading.build import read_source, student_notebook  # noqa: E402
-from vitcourse.grading.tp3 import reference_results  # noqa: E402
+from solved_tp import SolvedTP, by_test
 
-from solved_tp import SolvedTP, by_test  # noqa: E402
+from vitcourse.grading import evaluate, get_assignment
+from vitcourse.grading.tp3 import reference_results
 
 PRELUDE = "import torch\nfrom torch import nn\nfrom datasets import DatasetDict\n"
 # The definitions; the last solution cell fills `results` from the notebook's models.
@@ -26,12 +24,7 @@ PARTS = {"tp3.splits": "make_splits", "tp3.head": "replace_head", "tp3.metrics":
 _namespace, _with_bug, _by_test = SOLVED.namespace, SOLVED.with_bug, by_test
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -55,13 +48,7 @@ def test_the_reference_results_pass_and_are_made_of_the_course_metrics():
 
 @pytest.mark.parametrize("key", PARTS)
 def test_the_student_stubs_are_pending_everywhere(key):
-    student = student_notebook(read_source(TP3), TP3)
-    code = "\n\n".join(
-        cell.source
-        for cell in student.cells
-        if "solution" in cell.metadata.get("tags", []) and cell.source.lstrip().startswith("def ")
-    )
-    result = evaluate(key, _namespace(code)[PARTS[key]])
+    result = evaluate(key, SOLVED.student_namespace()[PARTS[key]])
     assert {t.status for t in result.tests} == {"pending"} and result.score == 0
 
 

@@ -20,7 +20,7 @@ pytest.importorskip("mlflow")
 from solved_tp import SolvedTP, by_test
 
 from vitcourse.grading import evaluate, get_assignment
-from vitcourse.grading.build import read_source, student_notebook
+from vitcourse.grading.build import read_source
 from vitcourse.grading.tp4 import (
     read_tracking,
     reference_best_epoch,
@@ -54,12 +54,7 @@ PARTS = {"tp4.metrics": "per_class_metrics", "tp4.best_epoch": "best_epoch"}
 HELPERS = ("new_model", "train_one_epoch", "predict")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -92,13 +87,7 @@ def test_the_references_pass(key, value):
 
 @pytest.mark.parametrize("key", PARTS)
 def test_the_student_stubs_are_pending_everywhere(key):
-    student = student_notebook(read_source(TP4), TP4)
-    code = "\n\n".join(
-        cell.source
-        for cell in student.cells
-        if "solution" in cell.metadata.get("tags", []) and cell.source.lstrip().startswith("def ")
-    )
-    result = evaluate(key, SOLVED.namespace(code)[PARTS[key]])
+    result = evaluate(key, SOLVED.student_namespace()[PARTS[key]])
     assert {t.status for t in result.tests} == {"pending"} and result.score == 0
 
 

@@ -13,7 +13,6 @@ pytest.importorskip("supervision")
 from solved_tp import SolvedTP, by_test
 
 from vitcourse.grading import evaluate, get_assignment
-from vitcourse.grading.build import read_source, student_notebook
 from vitcourse.grading.tp5 import reference_operating_point
 
 PRELUDE = "import numpy as np\nimport torch\n"
@@ -30,12 +29,7 @@ PARTS = {
 _with_bug = SOLVED.with_bug
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -59,13 +53,7 @@ def test_the_reference_operating_point_passes():
 
 @pytest.mark.parametrize("key", PARTS)
 def test_the_student_stubs_are_pending_everywhere(key):
-    student = student_notebook(read_source(TP5), TP5)
-    code = "\n\n".join(
-        cell.source
-        for cell in student.cells
-        if "solution" in cell.metadata.get("tags", []) and cell.source.lstrip().startswith("def ")
-    )
-    result = evaluate(key, SOLVED.namespace(code)[PARTS[key]])
+    result = evaluate(key, SOLVED.student_namespace()[PARTS[key]])
     assert {t.status for t in result.tests} == {"pending"} and result.score == 0
 
 
