@@ -493,13 +493,15 @@ tracking = TP.part(
 )
 
 
-class _NoRun(Exception):
-    """The snapshot has no run: every test of the part says so."""
+def _snapshot(value) -> dict:
+    if not isinstance(value, dict) or "found" not in value:
+        raise TypeError("tracking debe ser lo que devuelve read_tracking(TRACKING_URI, run_id, CONFIG_PATH)")
+    return value
 
 
 def _run(value) -> dict:
-    if not isinstance(value, dict) or "found" not in value:
-        raise TypeError("tracking debe ser lo que devuelve read_tracking(TRACKING_URI, run_id, CONFIG_PATH)")
+    """The snapshot of a run that is in the store (the tests after ``run_exists`` need one)."""
+    value = _snapshot(value)
     if not value["found"]:
         raise LookupError(f"la corrida {value.get('run_id')!r} no está en el almacén de MLflow")
     return value
@@ -518,8 +520,7 @@ def _passes(got, expected):
     judge=_passes,
 )
 def run_exists(value):
-    if not isinstance(value, dict) or "found" not in value:
-        raise TypeError("tracking debe ser lo que devuelve read_tracking(TRACKING_URI, run_id, CONFIG_PATH)")
+    value = _snapshot(value)
     problems = []
     if not value["found"]:
         problems.append(f"la corrida {value.get('run_id')!r} no está en el almacén")

@@ -41,6 +41,7 @@ from ..labelling import (
     box_ap50_per_class,
     evaluate_labels,
     masks_from_boxes,
+    reference_labels,
     select_boxes,
     threshold_sweep,
     to_coco,
@@ -177,11 +178,9 @@ def _predictor():
 
 def _boxes_of(masks: torch.Tensor) -> torch.Tensor:
     """Detector-style boxes of masks: x1, y1 one past the last pixel."""
-    out = []
-    for mask in masks:
-        ys, xs = torch.nonzero(mask, as_tuple=True)
-        out.append([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
-    return torch.tensor(out, dtype=torch.float32).reshape(-1, 4)
+    from ..data.world import masks_to_boxes
+
+    return torch.from_numpy(masks_to_boxes(torch.as_tensor(masks).numpy())).reshape(-1, 4)
 
 
 class _Counting:
@@ -262,8 +261,6 @@ coco = TP.part(
 
 def _labelled(count: int = 3, jitter: float = 0.0, seed: int = 0):
     """Rows of labels of a few generated images (their reference masks, classes folded to 3), and the sizes."""
-    from ..labelling import reference_labels
-
     world = _world(count)
     labels = [image_labels % len(CLASSES) for image_labels in world.labels]
     rows = reference_labels(world.masks, labels)
