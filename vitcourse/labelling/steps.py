@@ -130,7 +130,7 @@ class Sam2BoxPredictor:
     """
 
     def __init__(self, model: torch.nn.Module, processor) -> None:
-        self.model, self.processor, self.inputs = model.eval(), processor, None
+        self.model, self.processor, self.inputs, self.embeddings = model.eval(), processor, None, None
 
     @torch.no_grad()
     def set_image(self, image: torch.Tensor) -> None:

@@ -3,8 +3,9 @@
 A YOLO data set is a folder of images, a folder of text files (one per image, one line
 per object) and a ``data.yaml`` naming the classes. A line is ``class cx cy w h`` for a
 box (detection) or ``class x1 y1 x2 y2 …`` for a polygon (segmentation), every
-coordinate normalised by the image's width (x) or height (y) to ``[0, 1]``. A polygon has no holes: a ring's inner hole is lost
-(its outer outline is kept), which the round-trip test measures.
+coordinate normalised by the image's width (x) or height (y) to ``[0, 1]``. A polygon
+has no holes: a ring's inner hole is lost (its outer outline is kept), which the
+round-trip test measures.
 """
 
 from __future__ import annotations
