@@ -103,7 +103,23 @@ def _as_batch(images) -> list[torch.Tensor]:
     return out
 
 
-class MiniGroundingDetector:
+class _ThresholdedDetector:
+    """What both detectors share: each image's raw :meth:`outputs`, then the two thresholds."""
+
+    def outputs(self, image: torch.Tensor, phrases: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def __call__(self, images: list[torch.Tensor], prompts: list[list[str]], box_threshold: float,
+                 text_threshold: float) -> list[Detections]:  # fmt: skip
+        results = []
+        for image, phrases in zip(images, prompts):
+            boxes, probs = self.outputs(image, phrases)
+            boxes = denormalize_boxes(boxes, tuple(image.shape[-2:]))
+            results.append(_select(boxes, probs, phrases, box_threshold, text_threshold))
+        return results
+
+
+class MiniGroundingDetector(_ThresholdedDetector):
     """Our :class:`~vitcourse.models.detr.GroundingDETR` behind ``detect``: resize, score, scale back.
 
     Args:
@@ -126,17 +142,8 @@ class MiniGroundingDetector:
         out = self.model(x.clamp(0, 1), phrases)
         return out["pred_boxes"][0], out["pred_logits"][0].sigmoid()
 
-    def __call__(self, images: list[torch.Tensor], prompts: list[list[str]], box_threshold: float,
-                 text_threshold: float) -> list[Detections]:  # fmt: skip
-        results = []
-        for image, phrases in zip(images, prompts):
-            boxes, probs = self.outputs(image, phrases)
-            boxes = denormalize_boxes(boxes, tuple(image.shape[-2:]))
-            results.append(_select(boxes, probs, phrases, box_threshold, text_threshold))
-        return results
 
-
-class GroundingDinoDetector:
+class GroundingDinoDetector(_ThresholdedDetector):
     """Hugging Face's Grounding DINO behind ``detect`` (the Hub model, or the tiny offline twin).
 
     Args:
@@ -157,15 +164,6 @@ class GroundingDinoDetector:
         out = self.model(**inputs)
         probs = self._phrase_probs(out.logits[0].sigmoid().cpu(), inputs["input_ids"][0].cpu())  # (N, P)
         return out.pred_boxes[0].cpu(), probs
-
-    def __call__(self, images: list[torch.Tensor], prompts: list[list[str]], box_threshold: float,
-                 text_threshold: float) -> list[Detections]:  # fmt: skip
-        results = []
-        for image, phrases in zip(images, prompts):
-            boxes, probs = self.outputs(image, phrases)
-            boxes = denormalize_boxes(boxes, tuple(image.shape[-2:]))
-            results.append(_select(boxes, probs, phrases, box_threshold, text_threshold))
-        return results
 
     def _phrase_probs(self, token_probs: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
         """Per-token probabilities ``(N, T)`` → per-phrase ``(N, P)``: the best token of each phrase's span."""
