@@ -20,7 +20,7 @@ def test_sam_mini_reproduces_its_recorded_miou(monkeypatch):
     torch.set_num_threads(1)
     entry = checkpoints.info(NAME)
     d = entry["data"]
-    data = SegmentationData(d["img_size"], d["min_shapes"], d["max_shapes"], tuple(d["radius"]), d["seed"])
+    data = SegmentationData.from_card(d)
     test = make_instances(data, split=d["test_split"], size=d["test_size"])
     assert test.num_instances == entry["metrics"]["test_instances"]
     model = checkpoints.load(NAME)

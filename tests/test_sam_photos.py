@@ -34,7 +34,7 @@ def test_segment_photos_finds_world_shapes_in_a_larger_non_square_photo():
     torch.set_num_threads(1)
     card = checkpoints.info(NAME)
     d = card["data"]
-    data = SegmentationData(d["img_size"], d["min_shapes"], d["max_shapes"], tuple(d["radius"]), d["seed"])
+    data = SegmentationData.from_card(d)
     test = make_instances(data, split=d["test_split"], size=4)
     photos = []
     for image, masks in zip(test.images, test.masks):
@@ -186,3 +186,13 @@ def test_nested_metrics_scores_the_best_of_three_against_part_and_whole():
     m = nested_metrics(checkpoints.load(NAME), data, normalize)
     assert m["images"] == 4 and 0 <= m["part_iou"] <= 1 and 0 <= m["whole_iou"] <= 1
     assert m["both"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_segmentation_data_from_card_inverts_as_dict():
+    import json
+
+    from vitcourse.models.sam.training import SegmentationData
+
+    data = SegmentationData(img_size=32, min_shapes=2, max_shapes=3, radius=(0.1, 0.2), seed=4, rotation=0.0)
+    card = json.loads(json.dumps({**data.as_dict(), "test_split": 2}))  # radius a list, as stored
+    assert SegmentationData.from_card(card) == data

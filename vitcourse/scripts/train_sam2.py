@@ -89,7 +89,7 @@ def reevaluate(args) -> int:
     start = time.time()
     entry = checkpoints.info(NAME, args.root)
     d = entry["data"]
-    data = VideoData(d["img_size"], d["train_frames"], d["test_frames"], d["num_distractors"], d["seed"])
+    data = VideoData.from_card(d)
     test = make_videos(data, split=d["test_split"], size=d["test_size"])
     summary = summarize(evaluate(checkpoints.load(NAME, args.root), checkpoints.load(BASE), test))
     print({k: v for k, v in summary.items() if not k.startswith("per_frame")}, flush=True)
