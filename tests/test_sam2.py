@@ -198,3 +198,12 @@ def test_hf_sam2_video_tiny_runs_offline_with_the_same_parts(model, video):
         assert _resolve(model, ours) is not None and _resolve(hf, theirs) is not None, (ours, theirs)
     with pytest.raises(ValueError, match="multiple of memory_dim"):
         tiny_hf_config(hidden_size=64)
+
+
+def test_video_data_from_card_inverts_as_dict():
+    from vitcourse.models.sam2.training import VideoData
+
+    data = VideoData(img_size=32, train_frames=4, test_frames=9, num_distractors=2, seed=3)
+    card = {**data.as_dict(), "train_size": 10, "test_split": 2}  # a card's other keys
+    assert VideoData.from_card(card) == data
+    assert VideoData.from_card({"seed": 5}) == VideoData(seed=5)  # missing keys: defaults

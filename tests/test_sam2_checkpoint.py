@@ -22,7 +22,7 @@ def test_sam2_mini_reproduces_its_recorded_tracking(monkeypatch):
     torch.set_num_threads(1)
     entry = checkpoints.info(NAME)
     d = entry["data"]
-    data = VideoData(d["img_size"], d["train_frames"], d["test_frames"], d["num_distractors"], d["seed"])
+    data = VideoData.from_card(d)
     test = make_videos(data, split=d["test_split"], size=d["test_size"])
     summary = summarize(evaluate(checkpoints.load(NAME), checkpoints.load(entry["recipe"]["base"]), test))
     recorded = entry["metrics"]["test"]

@@ -20,7 +20,7 @@ def test_sam_mini_reproduces_its_recorded_miou(monkeypatch):
     torch.set_num_threads(1)
     entry = checkpoints.info(NAME)
     d = entry["data"]
-    data = SegmentationData(d["img_size"], d["min_shapes"], d["max_shapes"], tuple(d["radius"]), d["seed"])
+    data = SegmentationData.from_card(d)
     test = make_instances(data, split=d["test_split"], size=d["test_size"])
     assert test.num_instances == entry["metrics"]["test_instances"]
     model = checkpoints.load(NAME)
@@ -29,21 +29,3 @@ def test_sam_mini_reproduces_its_recorded_miou(monkeypatch):
         for key in ("miou", "dice"):
             assert metrics[kind][key] == pytest.approx(entry["metrics"]["test"][kind][key], abs=1e-3), (kind, key)
 
-
-@pytest.mark.slow
-def test_sam_mini_reproduces_its_recorded_nested_metrics(monkeypatch):
-    from vitcourse.models.sam.ambiguity import nested_metrics
-    from vitcourse.models.sam.training import SegmentationData, make_instances, normalize
-
-    monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
-    torch.set_num_threads(1)
-    entry = checkpoints.info(NAME)
-    recorded = entry["metrics"].get("nested")
-    if recorded is None:
-        pytest.skip(f"{NAME} was not trained with nested shapes")
-    d = entry["data"]
-    data = SegmentationData(d["img_size"], d["min_shapes"], d["max_shapes"], tuple(d["radius"]), d["seed"])
-    test = make_instances(data, split=recorded["split"], size=recorded["images"], nested=recorded["nested"])
-    metrics = nested_metrics(checkpoints.load(NAME), test, normalize)
-    for key in ("part_iou", "whole_iou", "both"):
-        assert metrics[key] == pytest.approx(recorded[key], abs=1e-3), key

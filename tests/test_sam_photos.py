@@ -34,7 +34,7 @@ def test_segment_photos_finds_world_shapes_in_a_larger_non_square_photo():
     torch.set_num_threads(1)
     card = checkpoints.info(NAME)
     d = card["data"]
-    data = SegmentationData(d["img_size"], d["min_shapes"], d["max_shapes"], tuple(d["radius"]), d["seed"])
+    data = SegmentationData.from_card(d)
     test = make_instances(data, split=d["test_split"], size=4)
     photos = []
     for image, masks in zip(test.images, test.masks):
@@ -133,6 +133,49 @@ def test_nest_shapes_appends_part_and_whole_and_hides_what_they_cover():
         assert same.float().mean() > 0.5
 
 
+class _ThreeMasks(torch.nn.Module):
+    """A stand-in SAM whose three masks for image ``i`` are ``outputs[i]``, in that order."""
+
+    def __init__(self, outputs, predicted):
+        super().__init__()
+        self.outputs, self.predicted, self.calls = outputs, predicted, 0
+
+    def encode_image(self, images):
+        return images
+
+    def predict(self, embedding, points, labels, multimask_output=True):
+        masks = torch.stack(self.outputs[self.calls]).float() * 2 - 1  # logits: +1 in, -1 out
+        self.calls += 1
+        return masks[None, None], torch.tensor(self.predicted)[None, None]
+
+    def upscale(self, logits):
+        return logits
+
+
+def test_nested_metrics_on_known_masks():
+    """Best IoU with part and whole, and ``both`` only when two outputs find each one."""
+    from types import SimpleNamespace
+
+    from vitcourse.models.sam.ambiguity import HIT_IOU, nested_metrics
+
+    whole = torch.zeros(16, 16, dtype=torch.bool)
+    whole[2:14, 2:14] = True  # 144 pixels
+    part = torch.zeros_like(whole)
+    part[6:10, 6:10] = True  # 16 pixels, inside the whole
+    empty = torch.zeros_like(whole)
+    other = torch.zeros_like(whole)
+    other[14:, :4] = True  # another shape of the image, before the pair
+    data = SimpleNamespace(images=[torch.zeros(3, 16, 16)] * 2, masks=[
+        torch.stack([other, part, whole]), torch.stack([part, whole])])  # fmt: skip
+    # image 0: part, whole and nothing; image 1: the whole three times
+    sam = _ThreeMasks([(part, whole, empty), (whole, whole, whole)], [0.9, 0.8, 0.1])
+    m = nested_metrics(sam, data, lambda x: x)
+    assert sam.calls == 2 and m["images"] == 2
+    assert m["part_iou"] == pytest.approx((1 + 16 / 144) / 2)
+    assert m["whole_iou"] == pytest.approx(1.0)
+    assert 16 / 144 < HIT_IOU and m["both"] == pytest.approx(0.5)  # only image 0 has both
+
+
 @pytest.mark.skipif(NAME not in checkpoints.available(), reason=f"{NAME} is not shipped")
 def test_nested_metrics_scores_the_best_of_three_against_part_and_whole():
     from vitcourse.models.sam.ambiguity import nested_metrics
@@ -143,3 +186,13 @@ def test_nested_metrics_scores_the_best_of_three_against_part_and_whole():
     m = nested_metrics(checkpoints.load(NAME), data, normalize)
     assert m["images"] == 4 and 0 <= m["part_iou"] <= 1 and 0 <= m["whole_iou"] <= 1
     assert m["both"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+def test_segmentation_data_from_card_inverts_as_dict():
+    import json
+
+    from vitcourse.models.sam.training import SegmentationData
+
+    data = SegmentationData(img_size=32, min_shapes=2, max_shapes=3, radius=(0.1, 0.2), seed=4, rotation=0.0)
+    card = json.loads(json.dumps({**data.as_dict(), "test_split": 2}))  # radius a list, as stored
+    assert SegmentationData.from_card(card) == data

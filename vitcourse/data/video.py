@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from .backgrounds import render_background, sample_background_colors
-from .world import WorldConfig, _paint_shapes, _place_shapes
+from .world import WorldConfig, paint_shapes, place_shapes
 
 __all__ = ["Video", "VideoConfig", "generate_video", "visible_fraction"]
 
@@ -140,9 +140,9 @@ def _draw(rng: np.random.Generator, config: VideoConfig) -> Video:
     """One video from the generator's next numbers (see :func:`generate_video`)."""
     world = config.world()
     size, T = config.img_size, config.num_frames
-    placed = _place_shapes(rng, world, None)  # colours, sizes, classes; positions replaced below
+    placed = place_shapes(rng, world, None)  # colours, sizes, classes; positions replaced below
     while len(placed) < 2:  # the world drops shapes it cannot place apart; videos need two
-        placed = _place_shapes(rng, world, None)
+        placed = place_shapes(rng, world, None)
     target = placed[0]
     # an occluder at least as large as the target, so that it can hide it wholly
     occluder = replace(placed[-1], radius=min(max(placed[-1].radius, 1.2 * target.radius), 0.3 * size))
@@ -175,7 +175,7 @@ def _draw(rng: np.random.Generator, config: VideoConfig) -> Video:
             replace(s, center=(float(p[t][0]), float(p[t][1])), angle=s.angle + t * w)
             for s, p, w in zip(placed, paths, spins)
         ]
-        image, visible = _paint_shapes(background, moved)
+        image, visible = paint_shapes(background, moved)
         frames.append(image.transpose(2, 0, 1))  # (3, S, S)
         masks.append(visible)
     return Video(

@@ -33,7 +33,16 @@ from .captions import describe_shape, join_phrases, position_index, size_index
 from .shapes import SHAPE_NAMES, shape_sdf
 from .text import FONTS, WORDS, draw_text, text_size
 
-__all__ = ["PlacedShape", "Sample", "WorldConfig", "generate", "make_rng", "masks_to_boxes"]
+__all__ = [
+    "PlacedShape",
+    "Sample",
+    "WorldConfig",
+    "generate",
+    "make_rng",
+    "masks_to_boxes",
+    "paint_shapes",
+    "place_shapes",
+]
 
 
 @dataclass(frozen=True)
@@ -183,8 +192,21 @@ def masks_to_boxes(masks: np.ndarray) -> np.ndarray:
     return boxes
 
 
-def _place_shapes(rng: np.random.Generator, config: WorldConfig, first_label: int | None) -> list[PlacedShape]:
-    """Draw shape parameters; centres keep apart so no shape hides another."""
+def place_shapes(rng: np.random.Generator, config: WorldConfig, first_label: int | None) -> list[PlacedShape]:
+    """Draw the parameters of one image's shapes (what :func:`generate` paints).
+
+    Centres keep apart so that no shape hides another; a shape that finds no free
+    place in 100 tries is dropped, so fewer than ``config.min_shapes`` may come back.
+    Other generators (e.g. :mod:`vitcourse.data.video`) move them before painting.
+
+    Args:
+        rng: the image's generator (see :func:`make_rng`).
+        config: what the world may draw.
+        first_label: the class of the first shape, or ``None`` for a random one.
+
+    Returns:
+        The shapes in painting order.
+    """
     height, width = config.img_size
     side = min(height, width)
     count = int(rng.integers(config.min_shapes, config.max_shapes + 1))
@@ -209,8 +231,12 @@ def _place_shapes(rng: np.random.Generator, config: WorldConfig, first_label: in
     return placed
 
 
-def _paint_shapes(background: np.ndarray, shapes: Sequence[PlacedShape]) -> tuple[np.ndarray, np.ndarray]:
-    """Composite anti-aliased shapes over the background in order.
+def paint_shapes(background: np.ndarray, shapes: Sequence[PlacedShape]) -> tuple[np.ndarray, np.ndarray]:
+    """Composite anti-aliased shapes over the background in order (later ones on top).
+
+    Args:
+        background: ``(H, W, 3)`` float image in ``[0, 1]``.
+        shapes: from :func:`place_shapes` (or moved copies of them).
 
     Returns:
         ``(image, masks)``: ``(H, W, 3)`` float32 and ``(K, H, W)`` bool visible masks.
@@ -270,11 +296,11 @@ def generate(
     if label is not None and not 0 <= label < config.num_classes:
         raise ValueError(f"label must be in [0, {config.num_classes}) for {config.shapes}, got {label}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    shapes = _place_shapes(rng, config, label)
+    shapes = place_shapes(rng, config, label)
     kind = config.backgrounds[int(rng.integers(len(config.backgrounds)))]
     colors = sample_background_colors(rng, 2, [s.rgb for s in shapes], config.min_contrast, config.background_spread)
     background = render_background(kind, rng, config.img_size, colors)
-    image, masks = _paint_shapes(background, shapes)
+    image, masks = paint_shapes(background, shapes)
     visible = masks.any(axis=(1, 2))  # a shape hidden by later ones is no longer in the picture
     shapes, masks = [s for s, v in zip(shapes, visible) if v], masks[visible]
     boxes = masks_to_boxes(masks)

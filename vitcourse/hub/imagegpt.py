@@ -27,7 +27,8 @@ from .mapping import Imported, build_uninitialised, load_exactly, refuse
 
 __all__ = ["imagegpt_from_hf", "imagegpt_names", "tiny_imagegpt_config"]
 
-_ACTIVATIONS = {"quick_gelu": "quick_gelu", "gelu_new": "gelu_tanh", "gelu": "gelu", "relu": "relu"}
+# The activations ImageGPT may use (gpt.py maps each name to ours).
+_ACTIVATIONS = ("quick_gelu", "gelu_new", "gelu", "relu")
 _HINT = "convert an ImageGPTForCausalImageModeling (e.g. openai/imagegpt-small)"
 
 

@@ -35,6 +35,7 @@ from ..models import create_model
 from ..models.diffusion import DiT, NoiseSchedule, diffusion_loss, sample
 from ..runtime import seed_everything
 from ..train.loop import param_groups
+from ..train.metrics import accuracy, predict
 from ..train.schedule import warmup_cosine_scheduler
 from .provenance import read_results, write_results
 
@@ -80,8 +81,7 @@ def classify(classifier: torch.nn.Module, images: torch.Tensor, batch_size: int 
         ``(M,)`` int64.
     """
     pixels = (images + 1) / 2  # [0, 1]
-    pixels = (pixels - FASHION_MEAN) / FASHION_STD
-    return torch.cat([classifier(pixels[i : i + batch_size]).argmax(-1) for i in range(0, len(pixels), batch_size)])
+    return predict(classifier, (pixels - FASHION_MEAN) / FASHION_STD, batch_size=batch_size).labels
 
 
 @torch.no_grad()
@@ -118,18 +118,17 @@ def guidance_sweep(model: DiT, classifier: torch.nn.Module, scales=(0.0, 1.0, 2.
     """
     schedule = NoiseSchedule()
     labels = torch.arange(model.config.num_classes).repeat_interleave(per_class)
-    accuracy: dict[str, list[float]] = {}
+    accuracies: dict[str, list[float]] = {}
     start = time.perf_counter()
     for scale in scales:
-        accuracy[str(scale)] = []
+        accuracies[str(scale)] = []
         for seed in seeds:
             generator = torch.Generator().manual_seed(seed)
             images = sample(model, schedule, labels, scale, num_steps, generator=generator)
-            hits = (classify(classifier, images) == labels).float().mean()
-            accuracy[str(scale)].append(round(float(hits), 4))
-        logger.info("guidance %.1f: accuracy %s (%.0f s)", scale, accuracy[str(scale)], time.perf_counter() - start)
+            accuracies[str(scale)].append(round(accuracy(classify(classifier, images), labels), 4))
+        logger.info("guidance %.1f: accuracy %s (%.0f s)", scale, accuracies[str(scale)], time.perf_counter() - start)
     return {"scales": list(scales), "seeds": list(seeds), "per_class": per_class, "ddim_steps": num_steps,
-            "accuracy": accuracy, "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+            "accuracy": accuracies, "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
 
 
 def real_accuracy(classifier: torch.nn.Module, seeds=(0, 1, 2), per_class: int = 20) -> dict:
@@ -147,8 +146,8 @@ def real_accuracy(classifier: torch.nn.Module, seeds=(0, 1, 2), per_class: int =
             torch.nonzero(labels == c).flatten()[torch.randperm(int((labels == c).sum()), generator=generator)[:per_class]]
             for c in range(10)
         ])  # fmt: skip
-        subsets.append(round(float((predicted[chosen] == labels[chosen]).float().mean()), 4))
-    return {"test_accuracy": round(float((predicted == labels).float().mean()), 4), "subsets": subsets}
+        subsets.append(round(accuracy(predicted[chosen], labels[chosen]), 4))
+    return {"test_accuracy": round(accuracy(predicted, labels), 4), "subsets": subsets}
 
 
 def train(steps: int = 2000, batch_size: int = 64, lr: float = 1e-3, weight_decay: float = 0.0,
@@ -231,7 +230,7 @@ def measure(model: DiT, record: dict, per_class: int) -> tuple[dict, dict, dict]
         "test_eps_mse": round(eval_eps_mse(model, schedule, test_images, test_labels), 5),
         "test_eps_mse_500": round(eval_eps_mse(model, schedule, test_images[:500], test_labels[:500]), 5),
         # what the test recomputes: 20 samples, guidance 4, 10 DDIM steps, seed 0
-        "check_accuracy_20": round(float((classify(classifier, check) == check_labels).float().mean()), 4),
+        "check_accuracy_20": round(accuracy(classify(classifier, check), check_labels), 4),
         "classifier_sha256": checkpoints.info(CLASSIFIER)["sha256"],
         "final_train_loss": record["history"]["loss"][-1],
         **{k: record[k] for k in TRAIN_KEYS},

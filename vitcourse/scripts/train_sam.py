@@ -53,7 +53,8 @@ MODEL = "sam_mini"
 KIND_WEIGHTS = {"one_point": 0.4, "three_points": 0.3, "box": 0.3}
 
 
-def _commit() -> str:
+def head_commit() -> str:
+    """The checkout's ``HEAD`` commit, or ``"unknown"`` (read once, at the start of a run)."""
     try:
         root = Path(__file__).resolve().parents[2]
         out = subprocess.run(
@@ -63,6 +64,45 @@ def _commit() -> str:
     except OSError:
         return "unknown"
 
+
+
+class TimeBudget:
+    """Linear warm-up, then a cosine over steps or wall time, whichever is further along.
+
+    Shared by the SAM and SAM 2 trainers: a run stops at ``steps`` or after ``minutes``
+    of training, and the learning rate reaches zero at that end either way. Call
+    :meth:`start` right before the first step.
+    """
+
+    def __init__(self, steps: int, minutes: float, warmup: int):
+        self.steps, self.seconds, self.warmup = steps, minutes * 60, warmup
+        self.started = time.time()
+
+    def start(self) -> None:
+        self.started = time.time()
+
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def progress(self, step: int) -> float:
+        """How far training is, 0 to 1: by steps or by time, whichever is further."""
+        return max(step / self.steps, self.elapsed() / self.seconds)
+
+    def lr_factor(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress(step))))
+
+
+def card_provenance(commit: str, train_seconds: float, start: float) -> dict:
+    """A checkpoint card's ``provenance``: commit, training and total wall time, machine."""
+    return {
+        "commit": commit,
+        "train_seconds": round(train_seconds, 1),
+        "total_seconds": round(time.time() - start, 1),
+        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} thread(s)",
+        "python": platform.python_version(),
+    }
 
 def _batch(train, indices, prompts_per_image, generator):
     """Images ``(B, 3, S, S)`` and ``P`` target masks per image ``(B, P, S, S)``."""
@@ -104,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     start = time.time()
-    commit = _commit()  # the code that runs, even if the checkout moves during training
+    commit = head_commit()  # the code that runs, even if the checkout moves during training
     data = SegmentationData(seed=args.seed)
     train = make_instances(data, split=0, size=args.train_size, nested=args.nested)
     nested_test = make_instances(data, split=2, size=args.nested_test_size, nested=1.0)
@@ -127,26 +167,16 @@ def main(argv: list[str] | None = None) -> int:
         [{"params": decay, "weight_decay": args.weight_decay}, {"params": rest, "weight_decay": 0.0}], lr=args.lr
     )
 
-    budget = args.max_minutes * 60
-
-    def progress(step: int) -> float:
-        """How far training is, 0 to 1: by steps or by time, whichever is further."""
-        return max(step / args.steps, (time.time() - train_start) / budget)
-
-    def lr_factor(step: int) -> float:
-        if step < args.warmup:
-            return (step + 1) / args.warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress(step))))
-
+    budget = TimeBudget(args.steps, args.max_minutes, args.warmup)
     generator = torch.Generator().manual_seed(args.seed)
     kinds, weights = list(KIND_WEIGHTS), torch.tensor(list(KIND_WEIGHTS.values()))
     model.train()
-    train_start = time.time()
+    budget.start()
     running = {"mask": 0.0, "iou": 0.0}
     step = 0
-    while progress(step) < 1:
+    while budget.progress(step) < 1:
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * lr_factor(step)
+            group["lr"] = args.lr * budget.lr_factor(step)
         indices = torch.randint(len(train), (args.batch_size,), generator=generator)
         images, targets = _batch(train, indices, args.prompts_per_image, generator)
         kind = kinds[int(torch.multinomial(weights, 1, generator=generator))]
@@ -163,11 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         for key in running:
             running[key] += parts[key]
         if step % 100 == 0:
-            elapsed = time.time() - train_start
+            elapsed = budget.elapsed()
             print(f"step {step}/{args.steps}  mask {running['mask'] / 100:.4f}  iou {running['iou'] / 100:.4f}  "
                   f"{elapsed:.0f} s", flush=True)
             running = {"mask": 0.0, "iou": 0.0}
-    train_seconds = time.time() - train_start
+    train_seconds = budget.elapsed()
 
     metrics = evaluate(model, test, seed=args.seed)
     for kind in PROMPT_KINDS:
@@ -215,13 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         + (f" --init-from {args.init_from}" if args.init_from else "")
         + (f" --nested {args.nested}" if args.nested else "")
         + f" --steps {args.steps} --lr {args.lr} --warmup {args.warmup}",
-        provenance={
-            "commit": commit,
-            "train_seconds": round(train_seconds, 1),
-            "total_seconds": round(time.time() - start, 1),
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} thread(s)",
-            "python": platform.python_version(),
-        },
+        provenance=card_provenance(commit, train_seconds, start),
     )
     print(f"registered {NAME}", flush=True)
     return 0

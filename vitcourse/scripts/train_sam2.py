@@ -15,8 +15,6 @@ are tracked with and without memory and the checkpoint is registered with its ca
 from __future__ import annotations
 
 import argparse
-import math
-import platform
 import time
 
 import torch
@@ -34,7 +32,7 @@ from ..models.sam2.training import (
     track_loss,
     unroll,
 )
-from .train_sam import _commit
+from .train_sam import TimeBudget, card_provenance, head_commit
 
 NAME = "sam2_mini_world"
 MODEL = "sam2_mini"
@@ -91,14 +89,14 @@ def reevaluate(args) -> int:
     start = time.time()
     entry = checkpoints.info(NAME, args.root)
     d = entry["data"]
-    data = VideoData(d["img_size"], d["train_frames"], d["test_frames"], d["num_distractors"], d["seed"])
+    data = VideoData.from_card(d)
     test = make_videos(data, split=d["test_split"], size=d["test_size"])
     summary = summarize(evaluate(checkpoints.load(NAME, args.root), checkpoints.load(BASE), test))
     print({k: v for k, v in summary.items() if not k.startswith("per_frame")}, flush=True)
     card = checkpoints.registry_dir(args.root) / f"{NAME}.json"
     stored = json.loads(card.read_text(encoding="utf-8"))
     stored["metrics"] = {"test": summary, "evaluation": EVALUATION}
-    stored["provenance"]["evaluation"] = {"commit": _commit(), "seconds": round(time.time() - start, 1)}
+    stored["provenance"]["evaluation"] = {"commit": head_commit(), "seconds": round(time.time() - start, 1)}
     card.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"re-evaluated {NAME}", flush=True)
     return 0
@@ -138,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     start = time.time()
-    commit = _commit()
+    commit = head_commit()
     data = VideoData(seed=args.seed)
     sam = checkpoints.load(BASE)
     model = create_model(MODEL)
@@ -171,24 +169,15 @@ def main(argv: list[str] | None = None) -> int:
         weight_decay=args.weight_decay,
     )
     trained = [p for group in optimizer.param_groups for p in group["params"]]
-    budget = args.max_minutes * 60
-
-    def progress(step: int) -> float:
-        return max(step / args.steps, (time.time() - train_start) / budget)
-
-    def lr_factor(step: int) -> float:
-        if step < args.warmup:
-            return (step + 1) / args.warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress(step))))
-
+    budget = TimeBudget(args.steps, args.max_minutes, args.warmup)
     generator = torch.Generator().manual_seed(args.seed)
     model.train()
-    train_start = time.time()
+    budget.start()
     running = {"mask": 0.0, "iou": 0.0}
     step = 0
-    while progress(step) < 1:
+    while budget.progress(step) < 1:
         for group in optimizer.param_groups:
-            group["lr"] = args.lr * group["lr_factor"] * lr_factor(step)
+            group["lr"] = args.lr * group["lr_factor"] * budget.lr_factor(step)
         idx = torch.randint(len(features), (args.batch_size,), generator=generator)
         prompts = training_prompts(targets[idx], generator, args.correction)
         logits, iou = unroll(model, features[idx], prompts)
@@ -202,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             running[key] += parts[key]
         if step % 50 == 0:
             print(f"step {step}/{args.steps}  mask {running['mask'] / 50:.4f}  iou {running['iou'] / 50:.4f}  "
-                  f"{time.time() - train_start:.0f} s", flush=True)
+                  f"{budget.elapsed():.0f} s", flush=True)
             running = {"mask": 0.0, "iou": 0.0}
-    train_seconds = time.time() - train_start
+    train_seconds = budget.elapsed()
 
     result = evaluate(model, sam, test)
     summary = summarize(result)
@@ -244,13 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         recipe=recipe,
         metrics={"test": summary, "evaluation": EVALUATION},
         build="OMP_NUM_THREADS=1 nice -n 15 python -m vitcourse.scripts.train_sam2",
-        provenance={
-            "commit": commit,
-            "train_seconds": round(train_seconds, 1),
-            "total_seconds": round(time.time() - start, 1),
-            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {torch.get_num_threads()} thread(s)",
-            "python": platform.python_version(),
-        },
+        provenance=card_provenance(commit, train_seconds, start),
     )
     print(f"registered {NAME}", flush=True)
     return 0

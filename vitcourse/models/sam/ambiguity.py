@@ -13,7 +13,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["nested_metrics", "nested_scene", "point_masks"]
+__all__ = ["HIT_IOU", "nested_metrics", "nested_scene", "point_masks"]
+
+#: IoU from which a mask counts as finding the part or the whole (:func:`nested_metrics`).
+HIT_IOU = 0.5
 
 
 def nested_scene(
@@ -108,7 +111,7 @@ def nested_metrics(sam: torch.nn.Module, data, prepare: Callable[[torch.Tensor],
     Returns:
         ``{"part_iou", "whole_iou"}``: the mean over images of the best IoU among the
         three masks with the part and with the whole; ``"both"``: the share of images
-        where one mask has IoU ≥ 0.5 with the part and another with the whole;
+        where one mask has IoU ≥ :data:`HIT_IOU` with the part and another with the whole;
         ``"images"``.
     """
     from .training import centre_point
@@ -120,8 +123,8 @@ def nested_metrics(sam: torch.nn.Module, data, prepare: Callable[[torch.Tensor],
         rows = point_masks(sam, image, centre_point(part), prepare, refs)
         part_ious.append(max(r["iou_part"] for r in rows))
         whole_ious.append(max(r["iou_whole"] for r in rows))
-        hit_part = {r["output"] for r in rows if r["iou_part"] >= 0.5}
-        hit_whole = {r["output"] for r in rows if r["iou_whole"] >= 0.5}
+        hit_part = {r["output"] for r in rows if r["iou_part"] >= HIT_IOU}
+        hit_whole = {r["output"] for r in rows if r["iou_whole"] >= HIT_IOU}
         both.append(bool(hit_part) and bool(hit_whole))  # no mask can be both: part << whole
     return {
         "part_iou": float(np.mean(part_ious)),

@@ -23,7 +23,7 @@ two targets are the part (the small shape) and the whole (both), as SA-1B's nest
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -89,6 +89,14 @@ class SegmentationData:
     def as_dict(self) -> dict:
         """For a checkpoint's card."""
         return {"name": "world_instances", **asdict(self), "radius": list(self.radius)}
+
+    @classmethod
+    def from_card(cls, data: dict) -> SegmentationData:
+        """The data a card's ``data`` block describes (its other keys are ignored)."""
+        kwargs = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+        if "radius" in kwargs:
+            kwargs["radius"] = tuple(kwargs["radius"])
+        return cls(**kwargs)
 
 
 @dataclass

@@ -21,7 +21,7 @@ corrective click at the reappearance frame, and the mIoU of the frames after it.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 import torch
@@ -76,6 +76,11 @@ class VideoData:
     def as_dict(self) -> dict:
         """For a checkpoint's card."""
         return {"name": "world_videos", **asdict(self)}
+
+    @classmethod
+    def from_card(cls, data: dict) -> VideoData:
+        """The data a card's ``data`` block describes (its other keys are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 @dataclass
