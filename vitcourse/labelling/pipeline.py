@@ -42,14 +42,17 @@ def label_images(
     from ..detection import detect
     from .steps import SamBoxPredictor, masks_from_boxes
 
-    found_all = detect(images, list(phrases), box_threshold, text_threshold, detector=detector)
+    found_all = detect(
+        images, list(phrases), box_threshold, text_threshold, detector=detector
+    )  # fmt: skip
     predictor = SamBoxPredictor(sam, prepare)
     labelled = []
     for image, found in zip(images, found_all):
         named = found.labels >= 0  # a data set needs a class: drop unnamed boxes
         boxes, labels = found.boxes[named], found.labels[named]
         scores = found.scores[named]
-        # SAM encodes the image once and answers every box at once: (K, S, S); no box, no mask
+        # SAM encodes the image once and answers every box at once: (K, S, S);
+        # no box, no mask (and no encoding)
         masks = masks_from_boxes(predictor, image, boxes)
         rows = []
         for c, s, b, m in zip(labels.tolist(), scores.tolist(), boxes, masks):
