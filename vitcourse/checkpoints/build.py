@@ -309,7 +309,9 @@ def _create_model(name: str, **config: Any) -> nn.Module:
     return create_model(name, **config)
 
 
-def _load_teacher(recipe: Recipe, root: str | Path | None) -> tuple[nn.Module, dict[str, str]]:
+def _load_teacher(
+    recipe: Recipe, root: str | Path | None, builder: Callable[..., nn.Module] | None = None
+) -> tuple[nn.Module, dict[str, str]]:
     """The registered teacher of ``recipe`` and ``{"name", "sha256"}`` of the weights used.
 
     Logs a warning when the recipe pins ``extra["teacher_sha256"]`` and the registered
@@ -318,7 +320,7 @@ def _load_teacher(recipe: Recipe, root: str | Path | None) -> tuple[nn.Module, d
     from .registry import info, load
 
     name = recipe.extra["teacher"]
-    teacher, sha256 = load(name, root), info(name, root)["sha256"]
+    teacher, sha256 = load(name, root, builder=builder), info(name, root)["sha256"]
     pinned = recipe.extra.get("teacher_sha256")
     if pinned and pinned != sha256:
         logger.warning(
@@ -353,7 +355,8 @@ def build_one(
     Args:
         recipe: what to train.
         root: registry folder (default: the package's, see :func:`~vitcourse.checkpoints.registry_dir`).
-        builder: ``builder(model_name, **config) -> nn.Module`` (default: :func:`vitcourse.models.create_model`).
+        builder: ``builder(model_name, **config) -> nn.Module`` (default: :func:`vitcourse.models.create_model`);
+            it also builds the teacher of a distilled recipe.
         allow_below_target: register even if the test accuracy misses ``recipe.target``.
         quiet: no progress bars.
 
@@ -374,7 +377,7 @@ def build_one(
     train_loader = DataLoader(train, recipe.batch_size, shuffle=True, drop_last=True, generator=generator)
     val_loader, test_loader = DataLoader(val, 500), DataLoader(test, 500)
     mix = batch_mix(recipe.mix, len(train.classes)) if recipe.mix else None
-    teacher, teacher_card = (None, None) if not recipe.extra.get("teacher") else _load_teacher(recipe, root)
+    teacher, teacher_card = (None, None) if not recipe.extra.get("teacher") else _load_teacher(recipe, root, builder)
     if _stored_distillation(recipe):
         augment = _train_transform(recipe, 28)
         alpha, tau = recipe.extra.get("alpha", 0.5), recipe.extra.get("tau", 2.0)

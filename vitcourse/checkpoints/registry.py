@@ -196,7 +196,8 @@ def register(
     from .. import __version__
     from ..scripts.provenance import provenance
 
-    fields.setdefault("provenance", provenance())
+    if "provenance" not in fields:
+        fields["provenance"] = provenance()
     folder = registry_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.safetensors"
