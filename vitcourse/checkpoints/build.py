@@ -199,7 +199,7 @@ RECIPES: dict[str, Recipe] = {
                     "depth": 6, "num_heads": 4, "mlp_ratio": 2.0, "pool": "mean"},
             data="fashion_mnist",
             data_config={},
-            epochs=25,
+            epochs=20,
             batch_size=128,
             lr=2e-3,
             warmup=2.0,
