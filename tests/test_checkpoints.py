@@ -44,6 +44,9 @@ def test_register_info_available_load(registry):
     assert entry["model"] == "tiny" and entry["config"] == {"hidden": 8}
     assert entry["sha256"] == file_sha256(root / "tiny_digits.safetensors")
     assert entry["torch_version"] == torch.__version__ and entry["metrics"] == {"test_accuracy": 0.5}
+    provenance = entry["provenance"]  # register records where the weights were made
+    assert {"commit", "date", "machine", "torch_threads"} <= set(provenance)
+    assert provenance["torch_threads"] == torch.get_num_threads() and provenance["commit"]
     loaded = checkpoints.load("tiny_digits", root, builder=tiny_builder)
     assert not loaded.training
     x = torch.randn(3, 1, 8, 8)
@@ -105,12 +108,36 @@ def test_build_one_trains_checks_and_registers(tmp_path):
     entry = build_one(recipe, root=tmp_path, builder=tiny_builder)
     assert entry["metrics"]["test_accuracy"] >= 0.5 and entry["data"]["name"] == "digits"
     assert entry["recipe"]["epochs"] == 3 and entry["classes"][:2] == ["0", "1"]
+    provenance = checkpoints.info("tiny_digits", tmp_path)["provenance"]  # the card, as written
+    assert provenance["command"] == "python -m vitcourse.checkpoints.build tiny_digits"
+    assert 0 < provenance["wall_seconds"] < 600 and provenance["torch_threads"] == torch.get_num_threads()
+    assert {"commit", "date", "machine"} <= set(provenance) and "teacher" not in provenance
     model = checkpoints.load("tiny_digits", tmp_path, builder=tiny_builder)
     assert model(torch.zeros(1, 1, 8, 8)).shape == (1, 10)
     impossible = Recipe(**{**recipe.__dict__, "name": "tiny_fail", "epochs": 1, "target": 0.999})
     with pytest.raises(RuntimeError, match="below the target"):
         build_one(impossible, root=tmp_path, builder=tiny_builder)
     assert "tiny_fail" not in checkpoints.available(tmp_path)
+
+
+def test_distilled_build_records_its_teacher_and_warns_when_the_pin_differs(tmp_path, caplog):
+    torch.manual_seed(0)
+    checkpoints.register("tiny_teacher", Tiny(hidden=8), "tiny", {"hidden": 8}, root=tmp_path)
+    teacher_sha = checkpoints.info("tiny_teacher", tmp_path)["sha256"]
+    recipe = Recipe(
+        name="tiny_student", description="test", model="tiny", config={"hidden": 16}, data="digits",
+        data_config={"img_size": 8}, epochs=1, batch_size=64, lr=0.01, target=0.0,
+        extra={"teacher": "tiny_teacher", "distill": "stored", "teacher_sha256": teacher_sha},
+    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="vitcourse.checkpoints.build"):
+        entry = build_one(recipe, root=tmp_path, builder=tiny_builder)
+    assert entry["provenance"]["teacher"] == {"name": "tiny_teacher", "sha256": teacher_sha}
+    assert entry["recipe"]["extra"]["teacher_sha256"] == teacher_sha and not caplog.records
+    stale = Recipe(**{**recipe.__dict__, "extra": {**recipe.extra, "teacher_sha256": "0" * 64}})
+    with caplog.at_level("WARNING", logger="vitcourse.checkpoints.build"):
+        build_one(stale, root=tmp_path, builder=tiny_builder)
+    message = caplog.text
+    assert "0" * 64 in message and teacher_sha in message and "may differ" in message
 
 
 def test_build_cli_lists_recipes(capsys):

@@ -8,13 +8,16 @@ import yaml
 
 from vitcourse import __version__
 from vitcourse.notebooks import (
+    BASE_EXTRAS,
     COLAB_GPU_METADATA,
+    EXTRA_USES,
     PARAMETERS_TAG,
     SETUP_TAG,
     check_pair,
     colab_metadata,
     find_pairs,
     install_spec,
+    notebook_extras,
     setup_cell_source,
     sync_pair,
     uses_gpu,
@@ -39,7 +42,7 @@ def test_committed_ipynb_carries_setup_parameters_and_colab_metadata(md_path):
     nbformat.validate(notebook)
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     assert SETUP_TAG in code[0].metadata["tags"]
-    assert code[0].source == setup_cell_source(ROOT, gpu=uses_gpu(notebook))
+    assert code[0].source == setup_cell_source(ROOT, gpu=uses_gpu(notebook), extras=notebook_extras(notebook))
     assert 'if "google.colab" in sys.modules:' in code[0].source
     assert PARAMETERS_TAG in code[1].metadata["tags"]
     assert "PROFILE" in code[1].source and "SEED" in code[1].source
@@ -141,3 +144,67 @@ def test_install_spec_is_a_valid_pip_requirement():
     requirement = Requirement(install_spec(ROOT))
     assert requirement.name == "vitcourse" and requirement.extras == {"hf"}
     assert requirement.url.startswith("git+https://") and requirement.url.endswith(f"@v{__version__}")
+
+
+def test_install_spec_installs_the_extras_asked_for_and_only_known_ones():
+    from packaging.requirements import Requirement
+
+    requirement = Requirement(install_spec(ROOT, extras=("hf", "track")))
+    assert requirement.extras == {"hf", "track"}
+    with pytest.raises(ValueError, match="EXTRA_USES"):
+        install_spec(ROOT, extras=("hf", "mlflow"))
+    with pytest.raises(ValueError, match="extras must be some of"):
+        install_spec(ROOT, extras=())
+
+
+def test_every_setup_extra_is_an_extra_of_pyproject():
+    import tomllib
+
+    optional = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    assert set(BASE_EXTRAS) | set(EXTRA_USES) <= set(optional)
+    assert any(dependency.startswith("mlflow") for dependency in optional["track"])
+
+
+def _notebook(*sources: str) -> nbformat.NotebookNode:
+    setup = nbformat.v4.new_code_cell("import mlflow  # the set-up cell does not count", metadata={"tags": [SETUP_TAG]})
+    return nbformat.v4.new_notebook(cells=[setup, *(nbformat.v4.new_code_cell(s) for s in sources)])
+
+
+@pytest.mark.parametrize(
+    ("code", "extras"),
+    [
+        ("import torch\nprint('mlflow')", ("hf",)),
+        ("x = 1\nimport mlflow", ("hf", "track")),
+        ("from mlflow.tracking import MlflowClient", ("hf", "track")),
+        ("from vitcourse.train.tracking import MlflowTracker", ("hf", "track")),
+        ('project = new_project("p", workdir)', ("hf", "track")),  # its training tracks with MLflow
+    ],
+)
+def test_notebook_extras_follow_the_code(code, extras):
+    assert notebook_extras(_notebook("rt = setup(PROFILE, SEED)", code)) == extras
+
+
+def test_notebooks_that_track_install_mlflow_and_install_nothing_else_themselves():
+    """TP4 and chapters 8/8b track with MLflow: their set-up cell installs ``track``; no
+    other cell of any notebook runs its own ``%pip install`` (the extras say what to install)."""
+    from vitcourse.notebooks import _read_md
+
+    tracked = {str(md.relative_to(ROOT)) for md in PAIRS if "track" in notebook_extras(_read_md(md))}
+    assert {"exercises/tp4/tp4.md", "book/08_proyectos.md", "book/08b_plantilla_mlflow.md"} <= tracked
+    assert "book/intro.md" not in tracked
+    for md in PAIRS:
+        code = [c for c in _read_md(md).cells if c.cell_type == "code"]
+        tracks = str(md.relative_to(ROOT)) in tracked
+        assert ("vitcourse[hf,track]" in code[0].source) == tracks, md.name
+        assert not [c for c in code[1:] if "%pip install" in c.source], f"{md.name} installs packages itself"
+    student = nbformat.read(ROOT / "exercises" / "tp4" / "tp4_alumno.ipynb", as_version=4)
+    assert "vitcourse[hf,track]" in next(c for c in student.cells if c.cell_type == "code").source
+
+
+def test_sync_installs_track_where_the_code_tracks(tmp_path):
+    target = _copy_of_chapter(tmp_path)
+    target.write_text(target.read_text() + "\n```{code-cell} ipython3\nimport mlflow\n```\n")
+    sync_pair(target, tmp_path)
+    assert check_pair(target, tmp_path) == []
+    setup = nbformat.read(target.with_suffix(".ipynb"), as_version=4).cells[1]
+    assert '"vitcourse[hf,track] @ git+https://example.org/fork/vitcourse@v9.9.9"' in setup.source

@@ -5,10 +5,11 @@ committed beside its ``.ipynb`` twin without outputs, so Colab can open it. Ever
 notebook starts with two cells:
 
 1. the **set-up cell** (tag ``colab-setup``): on Colab it installs ``vitcourse`` at
-   the book's version from the repository named in ``_config.yml`` and, in notebooks
-   that call ``vitcourse.runtime.setup()`` (whose ``full`` profile runs on CUDA), says
-   which GPU it found or how to get one; elsewhere it does nothing. Its text is
-   generated here, never edited by hand;
+   the book's version from the repository named in ``_config.yml``, with the extras
+   the notebook's code uses (:func:`notebook_extras`: ``hf`` always, ``track`` where
+   it tracks with MLflow) and, in notebooks that call ``vitcourse.runtime.setup()``
+   (whose ``full`` profile runs on CUDA), says which GPU it found or how to get one;
+   elsewhere it does nothing. Its text is generated here, never edited by hand;
 2. the **parameters cell** (tag ``parameters``): ``PROFILE`` and ``SEED``, which
    papermill overrides.
 
@@ -42,6 +43,7 @@ __all__ = [
     "colab_metadata",
     "find_pairs",
     "install_spec",
+    "notebook_extras",
     "repository_root",
     "setup_cell_source",
     "sync_pair",
@@ -59,6 +61,17 @@ COLAB_METADATA = {"colab": {"provenance": []}}
 COLAB_GPU_METADATA = {"accelerator": "GPU", "colab": {"provenance": [], "gpuType": "T4"}}
 # A call of vitcourse.runtime.setup(), however it was imported.
 _RUNTIME_SETUP_CALL = re.compile(r"\bsetup\s*\(")
+
+BASE_EXTRAS: tuple[str, ...] = ("hf",)
+"""The extras every notebook installs on Colab (pyproject.toml's optional dependencies)."""
+EXTRA_USES: dict[str, re.Pattern[str]] = {
+    # MLflow: imported, through vitcourse's tracker, or by a generated project (whose
+    # training tracks with MLflow by default, new_project(..., mlflow=True))
+    "track": re.compile(
+        r"^\s*(?:from|import)\s+(?:mlflow|vitcourse\.train\.tracking)\b|\bnew_project\(", re.MULTILINE
+    ),
+}
+"""Further extras, each with the code that needs it (see :func:`notebook_extras`)."""
 
 
 def repository_root(start: Path | None = None) -> Path:
@@ -78,21 +91,40 @@ def _package_version(root: Path) -> str:
     raise ValueError("vitcourse/__init__.py defines no __version__")
 
 
-def install_spec(root: Path | None = None) -> str:
-    """The pip requirement that installs this book's version: ``vitcourse[hf] @ git+URL@vVERSION``."""
+def install_spec(root: Path | None = None, extras: tuple[str, ...] = BASE_EXTRAS) -> str:
+    """The pip requirement that installs this book's version: ``vitcourse[hf] @ git+URL@vVERSION``.
+
+    Args:
+        root: the repository root (default: found from here).
+        extras: the optional dependencies to install, among :data:`BASE_EXTRAS` and
+            :data:`EXTRA_USES` (see :func:`notebook_extras`).
+
+    Raises:
+        ValueError: an extra the set-up cells don't know.
+    """
+    known = (*BASE_EXTRAS, *EXTRA_USES)
+    unknown = [extra for extra in extras if extra not in known]
+    if unknown or not extras:
+        raise ValueError(
+            f"extras must be some of {known} (pyproject.toml's optional dependencies), got {tuple(extras)}; "
+            "a new extra needs an entry in vitcourse.notebooks.EXTRA_USES"
+        )
     root = root or repository_root()
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
     url = config["repository"]["url"].rstrip("/")
-    return f"vitcourse[hf] @ git+{url}@v{_package_version(root)}"
+    return f"vitcourse[{','.join(extras)}] @ git+{url}@v{_package_version(root)}"
 
 
-def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
+def setup_cell_source(
+    root: Path | None = None, gpu: bool = False, extras: tuple[str, ...] = BASE_EXTRAS
+) -> str:
     """Source of the set-up cell every notebook starts with.
 
     Args:
         root: the repository root (default: found from here).
         gpu: also report the GPU, for notebooks whose ``full`` profile runs on CUDA
             (see :func:`uses_gpu`).
+        extras: the extras it installs (see :func:`notebook_extras`).
 
     Returns:
         The cell's code.
@@ -104,7 +136,7 @@ def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
                 "import sys",
                 "",
                 'if "google.colab" in sys.modules:',
-                f'    %pip install --quiet "{install_spec(root)}"',
+                f'    %pip install --quiet "{install_spec(root, extras)}"',
             ]
         )
     return "\n".join(
@@ -114,7 +146,7 @@ def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
             "import sys",
             "",
             'if "google.colab" in sys.modules:',
-            f'    %pip install --quiet "{install_spec(root)}"',
+            f'    %pip install --quiet "{install_spec(root, extras)}"',
             "    import torch",
             "",
             "    if torch.cuda.is_available():",
@@ -125,16 +157,33 @@ def setup_cell_source(root: Path | None = None, gpu: bool = False) -> str:
     )
 
 
+def _code(notebook: nbformat.NotebookNode) -> list[str]:
+    """The sources of the code cells, the set-up cell aside."""
+    return [
+        cell.source
+        for cell in notebook.cells
+        if cell.cell_type == "code" and SETUP_TAG not in cell.get("metadata", {}).get("tags", [])
+    ]
+
+
 def uses_gpu(notebook: nbformat.NotebookNode) -> bool:
     """True when a code cell (other than the set-up cell) calls ``vitcourse.runtime.setup()``.
 
     ``setup()`` puts the ``full`` profile on CUDA, so such a notebook wants a GPU on Colab.
     """
-    return any(
-        _RUNTIME_SETUP_CALL.search(cell.source)
-        for cell in notebook.cells
-        if cell.cell_type == "code" and SETUP_TAG not in cell.get("metadata", {}).get("tags", [])
-    )
+    return any(_RUNTIME_SETUP_CALL.search(source) for source in _code(notebook))
+
+
+def notebook_extras(notebook: nbformat.NotebookNode) -> tuple[str, ...]:
+    """The extras of ``vitcourse`` a notebook's set-up cell installs on Colab.
+
+    :data:`BASE_EXTRAS` always, plus each extra of :data:`EXTRA_USES` whose pattern a code
+    cell (other than the set-up cell) matches: ``("hf", "track")`` for a notebook that
+    imports ``mlflow`` or ``vitcourse.train.tracking``, or generates a project.
+    """
+    code = _code(notebook)
+    needed = [extra for extra, uses in EXTRA_USES.items() if any(uses.search(source) for source in code)]
+    return (*BASE_EXTRAS, *needed)
 
 
 def colab_metadata(notebook: nbformat.NotebookNode) -> dict:
@@ -182,7 +231,9 @@ def check_pair(md_path: Path, root: Path | None = None) -> list[str]:
     name = md_path.relative_to(root)
     if len(code_cells) < 2 or SETUP_TAG not in code_cells[0].metadata.get("tags", []):
         problems.append(f"{name}: the first code cell must be the set-up cell tagged {SETUP_TAG!r}")
-    elif code_cells[0].source.strip() != setup_cell_source(root, gpu=uses_gpu(notebook)):
+    elif code_cells[0].source.strip() != setup_cell_source(
+        root, gpu=uses_gpu(notebook), extras=notebook_extras(notebook)
+    ):
         problems.append(f"{name}: the set-up cell is out of date (run `make sync-notebooks`)")
     if len(code_cells) < 2 or PARAMETERS_TAG not in code_cells[1].metadata.get("tags", []):
         problems.append(f"{name}: the second code cell must be tagged {PARAMETERS_TAG!r} (PROFILE, SEED)")
@@ -229,7 +280,7 @@ def sync_pair(md_path: Path, root: Path | None = None) -> bool:
 
     root = root or repository_root(md_path)
     notebook = _read_md(md_path)
-    setup_source = setup_cell_source(root, gpu=uses_gpu(notebook))
+    setup_source = setup_cell_source(root, gpu=uses_gpu(notebook), extras=notebook_extras(notebook))
     setup = nbformat.v4.new_code_cell(setup_source, metadata={"tags": [SETUP_TAG]})
     code_positions = [i for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
     first = code_positions[0] if code_positions else len(notebook.cells)

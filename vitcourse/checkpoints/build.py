@@ -9,7 +9,8 @@ config, the data and its seed, the training hyper-parameters, and the test accur
 the result must reach (a run that falls short is not registered unless
 ``--allow-below-target``). The weights land in the package (or in ``--root``) beside
 their card ``<name>.json``, which records the recipe, the metrics reached, the date and
-the versions.
+the versions, and a ``provenance`` block (commit, machine, torch threads, wall seconds;
+for a distilled student also the name and SHA-256 of the teacher it learned from).
 
 The recipes were sized on a 2-core CPU (see each ``description``); every number is
 measured on the fixed test split, never on the data the model was selected on.
@@ -72,7 +73,9 @@ class Recipe:
             view (DeiT's loss, :class:`~vitcourse.train.distill.DistillationLoss`);
             ``"stored"`` asks it once per training image and trains on soft targets
             (:class:`TeacherTargets`, ``"tau"``); ``"alpha"`` weighs the teacher against
-            the labels. ``"min_lr_ratio"`` sets the cosine's floor.
+            the labels. ``"min_lr_ratio"`` sets the cosine's floor. ``"teacher_sha256"``
+            pins the teacher's weights: a registered teacher with another hash is still
+            used, with a warning that the result may differ from the recorded one.
     """
 
     name: str
@@ -305,16 +308,36 @@ def _create_model(name: str, **config: Any) -> nn.Module:
     return create_model(name, **config)
 
 
-def _student_and_loss(recipe: Recipe, model: nn.Module, root: str | Path | None) -> tuple[nn.Module, Any]:
+def _load_teacher(
+    recipe: Recipe, root: str | Path | None, builder: Callable[..., nn.Module] | None = None
+) -> tuple[nn.Module, dict[str, str]]:
+    """The registered teacher of ``recipe`` and ``{"name", "sha256"}`` of the weights used.
+
+    Logs a warning when the recipe pins ``extra["teacher_sha256"]`` and the registered
+    teacher has other weights (it was rebuilt): the student then differs from the card's.
+    """
+    from .registry import info, load
+
+    name = recipe.extra["teacher"]
+    teacher, sha256 = load(name, root, builder=builder), info(name, root)["sha256"]
+    pinned = recipe.extra.get("teacher_sha256")
+    if pinned and pinned != sha256:
+        logger.warning(
+            "%s: the recipe was measured with teacher %s of SHA-256 %s, but the registered %s has SHA-256 %s "
+            "(rebuilt since); distilling from it anyway, so the accuracy may differ from the recorded one. "
+            "To reproduce the card exactly, register the pinned teacher weights first, or update the pin.",
+            recipe.name, name, pinned, name, sha256,
+        )  # fmt: skip
+    return teacher, {"name": name, "sha256": sha256}
+
+
+def _student_and_loss(recipe: Recipe, model: nn.Module, teacher: nn.Module | None) -> tuple[nn.Module, Any]:
     """The module :func:`fit` trains and its loss: the model and cross-entropy, or, with
-    ``extra["teacher"]``, the model wrapped for distillation and DeiT's loss."""
-    teacher_name = recipe.extra.get("teacher")
-    if not teacher_name or _stored_distillation(recipe):  # stored targets come from a batch transform
+    a ``teacher`` (not stored targets), the model wrapped for distillation and DeiT's loss."""
+    if teacher is None or _stored_distillation(recipe):  # stored targets come from a batch transform
         return model, None
     from ..train.distill import DistillationLoss, DistillationWrapper
-    from .registry import load
 
-    teacher = load(teacher_name, root)
     kind, alpha = recipe.extra.get("distill", "hard"), recipe.extra.get("alpha", 0.5)
     return DistillationWrapper(model), DistillationLoss(teacher, kind=kind, alpha=alpha)
 
@@ -331,7 +354,8 @@ def build_one(
     Args:
         recipe: what to train.
         root: registry folder (default: the package's, see :func:`~vitcourse.checkpoints.registry_dir`).
-        builder: ``builder(model_name, **config) -> nn.Module`` (default: :func:`vitcourse.models.create_model`).
+        builder: ``builder(model_name, **config) -> nn.Module`` (default: :func:`vitcourse.models.create_model`);
+            it also builds the teacher of a distilled recipe.
         allow_below_target: register even if the test accuracy misses ``recipe.target``.
         quiet: no progress bars.
 
@@ -341,6 +365,10 @@ def build_one(
     Raises:
         RuntimeError: the test accuracy is below the target (and ``allow_below_target`` is False).
     """
+    from ..scripts.provenance import provenance
+
+    run_start = time.perf_counter()
+    started = provenance(command=f"python -m vitcourse.checkpoints.build {recipe.name}")  # commit at the start
     seed_everything(recipe.seed)
     train, val, test = make_datasets(recipe)
     model = (builder or _create_model)(recipe.model, **recipe.config)
@@ -348,14 +376,12 @@ def build_one(
     train_loader = DataLoader(train, recipe.batch_size, shuffle=True, drop_last=True, generator=generator)
     val_loader, test_loader = DataLoader(val, 500), DataLoader(test, 500)
     mix = batch_mix(recipe.mix, len(train.classes)) if recipe.mix else None
+    teacher, teacher_card = (None, None) if not recipe.extra.get("teacher") else _load_teacher(recipe, root, builder)
     if _stored_distillation(recipe):
-        from .registry import load
-
-        teacher = load(recipe.extra["teacher"], root)
         augment = _train_transform(recipe, 28)
         alpha, tau = recipe.extra.get("alpha", 0.5), recipe.extra.get("tau", 2.0)
         mix = TeacherTargets(teacher, len(train.classes), alpha=alpha, tau=tau, augment=augment)
-    trained, loss_fn = _student_and_loss(recipe, model, root)
+    trained, loss_fn = _student_and_loss(recipe, model, teacher)
     start, cpu_start = time.perf_counter(), time.process_time()
     history = fit(
         trained, train_loader, val_loader, epochs=recipe.epochs, lr=recipe.lr, weight_decay=recipe.weight_decay,
@@ -384,9 +410,12 @@ def build_one(
     data = {"name": recipe.data, **recipe_fields.pop("data_config"), "seed": recipe.seed}
     for key in ("name", "model", "config", "data", "description"):
         recipe_fields.pop(key)
+    run = {**started, "wall_seconds": round(time.perf_counter() - run_start, 1)}
+    if teacher_card is not None:
+        run["teacher"] = teacher_card
     return register(
         recipe.name, model, recipe.model, recipe.config, root=root, description=recipe.description, data=data,
-        recipe=recipe_fields, metrics=metrics, classes=list(train.classes),
+        recipe=recipe_fields, metrics=metrics, classes=list(train.classes), provenance=run,
     )  # fmt: skip
 
 

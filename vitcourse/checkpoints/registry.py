@@ -11,7 +11,8 @@ Each checkpoint has a card, ``<name>.json``, next to its weights ``<name>.safete
      "model": "vit_…", "config": {"img_size": 32, "num_classes": 8, "…": "…"},
      "data": {"name": "shapes", "seed": 0, "…": "…"}, "recipe": {"epochs": 20, "…": "…"},
      "metrics": {"test_accuracy": 0.97}, "build": "python -m vitcourse.checkpoints.build vit_shapes",
-     "date": "…", "torch_version": "…"}
+     "date": "…", "torch_version": "…",
+     "provenance": {"commit": "…", "machine": "…", "torch_threads": 1, "wall_seconds": 600.0}}
 
 ``build`` is the command that trains it again (each chapter's models have their own
 committed training script).
@@ -180,8 +181,10 @@ def register(
         model_name: the name :func:`vitcourse.models.create_model` knows it by.
         config: the overrides that rebuild it (``img_size``, ``num_classes``, ...).
         root: registry folder.
-        **fields: more of the entry: ``data``, ``recipe``, ``metrics``, and ``build``, the
-            command that trains it again (default: ``python -m vitcourse.checkpoints.build <name>``).
+        **fields: more of the entry: ``data``, ``recipe``, ``metrics``, ``build``, the
+            command that trains it again (default: ``python -m vitcourse.checkpoints.build <name>``),
+            and ``provenance``: commit, machine, torch threads, date and wall seconds of the
+            run (default: :func:`vitcourse.scripts.provenance.provenance` at registration).
 
     Returns:
         The entry written.
@@ -191,7 +194,10 @@ def register(
     from safetensors.torch import save_model
 
     from .. import __version__
+    from ..scripts.provenance import provenance
 
+    if "provenance" not in fields:
+        fields["provenance"] = provenance()
     folder = registry_dir(root)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.safetensors"
