@@ -119,3 +119,73 @@ def test_world_presets():
     config = create_model("dalle_tiny").config
     assert config.vocab_size == layout.vocab_size and config.max_seq_len == layout.seq_len == 1 + 9 + 64
     assert create_model("dvae_tiny_32").config.grid_size == 8
+
+
+def test_rerank_keeps_the_drawing_clip_scores_highest():
+    from vitcourse.clip_world import WordTokenizer, encode_images, encode_texts
+    from vitcourse.models.dalle import rerank
+
+    torch.manual_seed(0)
+    clip, words = create_model("clip_world_tiny").eval(), WordTokenizer()
+    captions = [caption_for("star", "red"), caption_for("ring", "pink"), caption_for("circle", "green")]
+    images = torch.rand(4, 3, 3, 32, 32)  # 4 drawings of each of 3 captions
+    best, index, scores = rerank(clip, words, images, captions)
+    assert best.shape == (3, 3, 32, 32) and index.shape == (3,) and scores.shape == (4, 3)
+    expected = encode_images(clip, images[:, 1]) @ encode_texts(clip, words, captions[1:2])[0]
+    assert torch.allclose(scores[:, 1], expected, atol=1e-5)
+    assert torch.equal(index, scores.argmax(0))
+    for b in range(3):
+        assert torch.equal(best[b], images[index[b], b])
+    with pytest.raises(ValueError, match=r"expected images shaped \(N, B, 3, H, W\)"):
+        rerank(clip, words, images, captions[:2])
+
+
+def shipped(*names):
+    from vitcourse import checkpoints
+
+    missing = [n for n in names if n not in checkpoints.available()]
+    return pytest.mark.skipif(bool(missing), reason=f"{missing} not built yet: see vitcourse/scripts/")
+
+
+@shipped("clip_world_tiny")
+def test_reranker_reads_the_dalle_captions():
+    """The mini-CLIP names the colour of real images of DALL-E's world from its captions."""
+    from vitcourse.checkpoints import load
+    from vitcourse.clip_world import WordTokenizer
+    from vitcourse.scripts.train_dalle import reranker_on_real
+
+    real = CaptionedShapes("test", 40, exclude_held_out=False)
+    found = reranker_on_real(load("clip_world_tiny"), WordTokenizer(), real)
+    assert found["n"] == 40 and found["color"] >= 0.9  # the card: colour 0.9975 on unseen pairs
+    assert found["both"] <= min(found["shape"], found["color"])
+
+
+@shipped("dalle_world", "dvae_world")
+def test_continued_training_records_its_base_and_stops_at_its_budget(tmp_path):
+    from vitcourse import checkpoints
+    from vitcourse.scripts.train_dalle import total_epochs, train_transformer
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        base = checkpoints.info("dalle_world")
+        small = {"batch_size": 32, "train_size": 128, "val_size": 32, "root": tmp_path, "seed": 1}
+        # a learning rate of zero changes nothing: not better than the base, not registered
+        assert train_transformer(1, lr=0.0, init_from="dalle_world", **small) is None
+        assert not (tmp_path / "dalle_world.json").exists()
+        card = train_transformer(2, lr=1e-4, init_from="dalle_world", force=True, **small)
+        recipe, metrics = card["recipe"], card["metrics"]
+        assert recipe["base"]["sha256"] == base["sha256"] and recipe["init_from"] == "dalle_world"
+        assert recipe["steps"] == 8 and recipe["epochs"] == 2
+        assert recipe["total_epochs"] == total_epochs(card) == total_epochs(base) + 2
+        assert metrics["history"][: len(base["metrics"]["history"])] == base["metrics"]["history"]
+        assert [h["epoch"] for h in metrics["history"][-2:]] == [total_epochs(base) + 1, total_epochs(base) + 2]
+        assert metrics["total_train_seconds"] > base["metrics"]["train_seconds"]
+        assert checkpoints.info("dalle_world", root=tmp_path)["sha256"] == card["sha256"] != base["sha256"]
+        checkpoints.load("dalle_world", root=tmp_path)
+        # a budget of 6 ms ends the run long before its 100 epochs, inside the first
+        card = train_transformer(100, lr=1e-4, init_from="dalle_world", force=True, max_minutes=1e-4, **small)
+        assert 0 < card["recipe"]["steps"] < 4 and card["recipe"]["max_minutes"] == 1e-4
+        assert card["recipe"]["total_epochs"] < total_epochs(base) + 1
+    finally:
+        torch.set_num_threads(threads)

@@ -46,6 +46,7 @@ __all__ = [
     "bound_terms",
     "caption_for",
     "generate_images",
+    "rerank",
     "world_layout",
 ]
 
@@ -258,6 +259,42 @@ def generate_images(
             sequence = torch.cat([sequence, new], dim=1)
         tokens = layout.image_part(sequence)
         return dvae.decode_tokens(tokens), tokens
+
+
+def rerank(
+    clip, clip_tokenizer, images: torch.Tensor, captions: list[str]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DALL-E's reranking: of ``N`` drawings per caption, keep the one CLIP prefers.
+
+    Ramesh et al. (2021, sec. 2.5) draw many images per caption and sort them by the
+    similarity a CLIP model gives to the pair. Here the mini-CLIP of the world
+    (``clip_world_tiny``, :mod:`vitcourse.clip_world`) reads the same Spanish captions.
+
+    Args:
+        clip: a :class:`~vitcourse.models.CLIP` trained on the world.
+        clip_tokenizer: its :class:`~vitcourse.clip_world.WordTokenizer`.
+        images: ``(N, B, 3, H, W)`` in ``[0, 1]``: ``N`` drawings of each of ``B``
+            captions.
+        captions: the ``B`` captions.
+
+    Returns:
+        ``(best, index, scores)``: ``(B, 3, H, W)`` the chosen drawings, ``(B,)``
+        which of the ``N`` each is, ``(N, B)`` the cosine similarities.
+    """
+    from ..clip_world import encode_images, encode_texts
+
+    n, b = images.shape[:2]
+    if b != len(captions):
+        raise ValueError(
+            f"expected images shaped (N, B, 3, H, W), B = {len(captions)} captions; "
+            f"got {tuple(images.shape)}"
+        )
+    clip.eval()
+    texts = encode_texts(clip, clip_tokenizer, captions)  # (B, d)
+    pictures = encode_images(clip, images.flatten(0, 1)).view(n, b, -1)  # (N, B, d)
+    scores = (pictures * texts).sum(-1)  # (N, B)
+    index = scores.argmax(0)  # (B,)
+    return images[index, torch.arange(b)], index, scores
 
 
 def bound_terms(

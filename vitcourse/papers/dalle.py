@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from . import Source
 
-__all__ = ["STAGES", "STAGES_SOURCE"]
+__all__ = ["RERANKING", "RERANKING_SOURCE", "STAGES", "STAGES_SOURCE"]
 
 STAGES_SOURCE = Source(
     authors="Ramesh et al.",
@@ -35,3 +35,16 @@ STAGES: dict = {
 τ annealed to 1/16, KL weight β raised to 6.6); captions as at most 256 BPE tokens from
 a vocabulary of 16,384; a 12-billion-parameter transformer over the 1280 tokens, its
 text and image losses weighted 1/8 and 7/8 (stage two)."""
+
+RERANKING_SOURCE = Source(
+    authors="Ramesh et al.",
+    year=2021,
+    title="Zero-Shot Text-to-Image Generation",
+    arxiv="2102.12092",
+    where="Section 2.6 (Sample Generation)",
+    bibkey="ramesh2021dalle",
+)
+RERANKING: dict = {"samples_per_caption": 512, "temperature": 1.0}
+"""Unless stated otherwise, the paper's samples are drawn at temperature 1 and reranked
+by a contrastive model (CLIP, Radford et al. 2021): of N = 512 drawings per caption,
+the ones CLIP scores highest for the caption are kept."""

@@ -5,6 +5,9 @@
     python -m vitcourse.scripts.train_dalle transformer  # stage 2: the GPT   -> dalle_world
     python -m vitcourse.scripts.train_dalle evaluate     # generations judged -> results/dalle_world.json
 
+    # continue the shipped stage 2 for at most 35 minutes (the cosine ends with the budget)
+    python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 30 --max-minutes 35
+
 Stage 1 trains the dVAE (:mod:`vitcourse.models.dvae`) on the world's images with the
 Gumbel-softmax relaxation: the temperature falls from 1 to 1/16 and the KL weight β
 rises from 0 to 1 (the paper's schedules, shortened). Stage 2 freezes it, turns every
@@ -13,10 +16,13 @@ caption + image tokens, the caption's tokens weighted 1/8 and the image's 7/8 as
 the paper. Images showing a held-out colour–shape pair
 (:data:`~vitcourse.models.dalle.HELD_OUT`) are in neither stage's training set.
 
-``evaluate`` draws images for captions of seen pairs and of held-out pairs and asks two
-classifiers what they show: the shipped ``vit_shapes`` (the shape; it knows nothing of
-colour) and ``resnet_colors``, trained here on the same world to name the shape's
-colour (both measured on real images of the world first).
+``evaluate`` draws ``--samples`` images (8) for every caption of seen pairs and of
+held-out pairs and asks two classifiers what they show: the shipped ``vit_shapes`` (the
+shape; it knows nothing of colour) and ``resnet_colors``, trained here on the same world
+to name the shape's colour (both measured on real images of the world first). It judges
+every plain sample, and, as DALL-E does (Ramesh et al. 2021, Section 2.6), the one
+sample per caption that the world's mini-CLIP ``clip_world_tiny`` scores highest: the
+reranker is not one of the judges.
 """
 
 from __future__ import annotations
@@ -24,12 +30,13 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import sys
 import time
 
 import torch
 import torch.nn.functional as F
 
-from ..checkpoints import load, register
+from ..checkpoints import info, load, register
 from ..data import SHAPES_MEAN, SHAPES_STD
 from ..data.backgrounds import COLOR_NAMES
 from ..data.shapes import SHAPE_NAMES
@@ -189,50 +196,139 @@ def sequence_loss(model, sequences: torch.Tensor, text_len: int) -> tuple[torch.
     return TEXT_WEIGHT * text + IMAGE_WEIGHT * image, text, image
 
 
-def train_transformer(epochs: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0) -> None:
+def total_epochs(card: dict) -> float:
+    """Epochs a ``dalle_world`` card's weights have seen, its base runs' included."""
+    recipe = card["recipe"]
+    return recipe.get("total_epochs", recipe["epochs"])
+
+
+def train_transformer(
+    epochs: int,
+    batch_size: int = 64,
+    lr: float = 2e-3,
+    seed: int = 0,
+    init_from: str | None = None,
+    max_minutes: float | None = None,
+    warmup_steps: int | None = None,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
+    root: str | None = None,
+    force: bool = False,
+    command: str = "python -m vitcourse.scripts.train_dalle transformer",
+) -> dict | None:
+    """Train stage 2 from scratch or, with ``init_from``, continue a shipped checkpoint.
+
+    Without ``max_minutes`` the learning rate follows a warm-up and a cosine over
+    ``epochs`` (the shipped recipe). With it, :class:`~.train_sam.TimeBudget` runs the
+    cosine over steps or wall time, whichever is further along, so a run that hits the
+    budget still ends at a learning rate of zero (possibly inside an epoch; the card
+    counts fractional epochs). A continued run starts a new schedule and a new AdamW
+    (the checkpoint keeps no optimiser state); its card records the base checkpoint
+    (sha256, recipe, metrics, build) and the epochs of both runs. It is registered only
+    if it lowers the validation image NLL the base has on the same images, unless
+    ``force``.
+
+    Returns:
+        The card written, or None when a continued run did not improve.
+    """
+    from .provenance import provenance
+    from .train_sam import TimeBudget
+
     seed_everything(seed)
     start = time.perf_counter()
     dvae = load("dvae_world")
     tokenizer, layout = CaptionTokenizer(), world_layout()
-    train = encode_dataset(CaptionedShapes("train", TRAIN_SIZE), dvae, tokenizer, layout)
-    val = encode_dataset(CaptionedShapes("val", VAL_SIZE), dvae, tokenizer, layout)
-    model = create_model("dalle_tiny")
+    train = encode_dataset(CaptionedShapes("train", train_size), dvae, tokenizer, layout)
+    val = encode_dataset(CaptionedShapes("val", val_size), dvae, tokenizer, layout)
+    base = None
+    if init_from is not None:
+        base = info(init_from)
+        model = load(init_from).train()
+        logger.info("continuing %s (%s epochs so far)", init_from, total_epochs(base))
+    else:
+        model = create_model("dalle_tiny")
     optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=lr, betas=(0.9, 0.95))
     steps_per_epoch = len(train) // batch_size
-    scheduler = warmup_cosine_scheduler(optimizer, epochs * steps_per_epoch, steps_per_epoch // 2)
+    max_steps = epochs * steps_per_epoch
+    warmup = steps_per_epoch // 2 if warmup_steps is None else warmup_steps
+    budget = TimeBudget(max_steps, math.inf if max_minutes is None else max_minutes, warmup)
     generator = torch.Generator().manual_seed(seed)
-    history = []
-    for epoch in range(epochs):
+    done = 0.0 if base is None else total_epochs(base)
+    history = [] if base is None else list(base["metrics"]["history"])
+    prep_seconds = time.perf_counter() - start
+
+    def val_losses() -> tuple[float, float]:
+        model.eval()
+        with torch.no_grad():
+            _, text, image = sequence_loss(model, val, layout.text_len)
         model.train()
+        return float(text), float(image)
+
+    def validate(step: int) -> None:
+        text, image = val_losses()
+        history.append({"epoch": round(done + step / steps_per_epoch, 2), "val_text_nll": text,
+                        "val_image_nll": image, "minutes": round(budget.elapsed() / 60, 1)})  # fmt: skip
+        logger.info("transformer epoch %s: %s", history[-1]["epoch"], history[-1])
+
+    at_start = val_losses()[1] if base is not None else None  # the bar a continued run must beat
+    step = 0
+    budget.start()
+    while budget.progress(step) < 1:
         order = torch.randperm(len(train), generator=generator)
+        epoch_start = step
         for i in range(steps_per_epoch):
+            if budget.progress(step) >= 1:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = lr * budget.lr_factor(step)
             loss, _, _ = sequence_loss(model, train[order[i * batch_size : (i + 1) * batch_size]], layout.text_len)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            scheduler.step()
-        model.eval()
-        with torch.no_grad():
-            _, text, image = sequence_loss(model, val, layout.text_len)
-        history.append({"epoch": epoch + 1, "val_text_nll": float(text), "val_image_nll": float(image)})
-        logger.info("transformer epoch %d: %s", epoch + 1, history[-1])
-    metrics = {**{k: v for k, v in history[-1].items() if k != "epoch"}, "history": history,
-               "train_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-    register(
+            step += 1
+        if step > epoch_start:
+            validate(step)
+    train_seconds = budget.elapsed()
+    model.eval()
+    final = history[-1]
+    if base is not None and final["val_image_nll"] >= at_start and not force:
+        logger.warning("not registered: val image NLL %.4f, the base's %.4f", final["val_image_nll"], at_start)
+        return None
+    run_epochs = round(step / steps_per_epoch, 2)
+    recipe = {"epochs": run_epochs, "total_epochs": round(done + run_epochs, 2), "steps": step,
+              "max_epochs": epochs, "max_minutes": max_minutes, "batch_size": batch_size, "lr": lr,
+              "warmup_steps": warmup, "schedule": "linear warm-up, cosine to 0 over steps or minutes",
+              "weight_decay": 0.01, "betas": [0.9, 0.95], "grad_clip": 1.0,
+              "loss_weights": {"text": TEXT_WEIGHT, "image": IMAGE_WEIGHT}, "seed": seed}  # fmt: skip
+    if base is not None:
+        recipe["init_from"] = init_from
+        keys = ("sha256", "recipe", "metrics", "build", "date", "provenance")
+        recipe["base"] = {k: base[k] for k in keys if k in base}
+        recipe["optimizer_state"] = "new AdamW (the base checkpoint keeps none)"
+    metrics = {"val_text_nll": final["val_text_nll"], "val_image_nll": final["val_image_nll"],
+               "history": history, "train_seconds": round(train_seconds, 1),
+               "seconds_per_epoch": round(train_seconds / max(run_epochs, 1e-9), 1)}  # fmt: skip
+    if base is not None:
+        metrics["val_image_nll_at_start"] = at_start
+        metrics["total_train_seconds"] = round(train_seconds + base["metrics"].get(
+            "total_train_seconds", base["metrics"]["train_seconds"]), 1)  # fmt: skip
+    card = register(
         "dalle_world",
-        model.eval(),
+        model,
         "dalle_tiny",
         {},
+        root=root,
         description="tiny DALL-E transformer: Spanish caption + 64 dVAE tokens (dvae_world), D=96, 4 blocks",
-        data={"name": "world_captions", "world": "DALLE_WORLD", "train_size": TRAIN_SIZE,
+        data={"name": "world_captions", "world": "DALLE_WORLD", "train_size": train_size, "val_size": val_size,
               "held_out_excluded": [list(p) for p in HELD_OUT], "tokenizer": "dvae_world (argmax tokens)"},
-        recipe={"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": 0.01, "betas": [0.9, 0.95],
-                "loss_weights": {"text": TEXT_WEIGHT, "image": IMAGE_WEIGHT}, "seed": seed},
+        recipe=recipe,
         metrics=metrics,
-        build="python -m vitcourse.scripts.train_dalle transformer",
+        provenance=provenance(start, prep_seconds=round(prep_seconds, 1), command=command),
+        build=command,
     )  # fmt: skip
-    print("dalle_world:", history[-1])
+    print("dalle_world:", final)
+    return card
 
 
 # -- evaluation: does the drawing show what the caption asks? --------------------------
@@ -267,59 +363,129 @@ def caption_grid(pairs, per_pair: int, seed: int) -> tuple[list[str], torch.Tens
     return captions, torch.tensor(shapes), torch.tensor(colors)
 
 
-def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, temperature: float = 1.0,
-                         top_k: int | None = None, seed: int = 0) -> None:  # fmt: skip
-    from ..models.dalle import bound_terms, generate_images
+RERANKER = "clip_world_tiny"
 
+
+@torch.no_grad()
+def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes) -> dict:
+    """Does the reranker read these captions? For each real image, which of the 80
+    shape–colour captions (with the image's own size and position) it scores highest."""
+    from ..clip_world import encode_images, encode_texts
+
+    pairs = [(s, c) for s in range(len(SHAPE_NAMES)) for c in range(len(COLOR_NAMES))]
+    layouts = {caption_for(SHAPE_NAMES[s], COLOR_NAMES[c], size, position): (size, position)
+               for s, c in pairs for size in range(3) for position in range(9)}  # fmt: skip
+    texts = list(layouts)
+    text_features = encode_texts(clip, clip_tokenizer, texts)
+    row = {text: i for i, text in enumerate(texts)}
+    image_features = encode_images(clip, real.float_images())
+    chosen = []
+    for feature, caption in zip(image_features, real.captions):
+        size, position = layouts[caption]
+        candidates = [row[caption_for(SHAPE_NAMES[s], COLOR_NAMES[c], size, position)] for s, c in pairs]
+        chosen.append(pairs[int((text_features[candidates] @ feature).argmax())])
+    shape_ok = torch.tensor([s for s, _ in chosen]) == real.shapes
+    color_ok = torch.tensor([c for _, c in chosen]) == real.colors
+    return {"shape": float(shape_ok.float().mean()), "color": float(color_ok.float().mean()),
+            "both": float((shape_ok & color_ok).float().mean()), "n": len(real.captions)}  # fmt: skip
+
+
+def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, temperature: float = 1.0,
+                         top_k: int | None = None, seed: int = 0, samples: int = 8,
+                         command: str = "python -m vitcourse.scripts.train_dalle evaluate") -> None:  # fmt: skip
+    """Judge plain samples and DALL-E's best-of-``samples`` reranked by the mini-CLIP.
+
+    Every caption is drawn ``samples`` times: ``generated_*`` judges all of those plain
+    drawings, ``reranked_*`` only the one ``clip_world_tiny`` scores highest per
+    caption. The judges (``vit_shapes``, ``resnet_colors``) are other models than the
+    reranker.
+    """
+    from ..clip_world import HELD_OUT as CLIP_HELD_OUT
+    from ..clip_world import WordTokenizer
+    from ..models.dalle import bound_terms, generate_images, rerank
+
+    if samples < 1:
+        raise ValueError(f"samples is the drawings per caption to rerank: at least 1, got {samples}")
     start = time.perf_counter()
     dvae, transformer = load("dvae_world"), load("dalle_world")
+    clip, clip_tokenizer = load(RERANKER), WordTokenizer()
     tokenizer, layout = CaptionTokenizer(), world_layout()
     real = CaptionedShapes("test", TEST_SIZE, exclude_held_out=False)
     real_images = real.float_images()
+    rebuilt = [dvae.decode_tokens(dvae.tokens(real_images[i : i + 500])) for i in range(0, TEST_SIZE, 500)]
     results = {
         "judges_on_real_images": judge(real_images, real.shapes, real.colors),
-        "judges_on_dvae_reconstructions": judge(
-            torch.cat([dvae.decode_tokens(dvae.tokens(real_images[i : i + 500])) for i in range(0, TEST_SIZE, 500)]),
-            real.shapes, real.colors),  # fmt: skip
+        "judges_on_dvae_reconstructions": judge(torch.cat(rebuilt), real.shapes, real.colors),
+        "reranker_on_real_images": reranker_on_real(clip, clip_tokenizer, real),
     }
     seen = [(s, c) for s in SHAPE_NAMES for c in COLOR_NAMES if (s, c) not in HELD_OUT]
     generator = torch.Generator().manual_seed(seed)
     for name, pairs, per_pair in (("seen", seen, per_pair_seen), ("held_out", list(HELD_OUT), per_pair_held_out)):
         captions, shapes, colors = caption_grid(pairs, per_pair, seed)
-        images = []
-        for i in range(0, len(captions), 100):
-            batch, _ = generate_images(transformer, dvae, layout, tokenizer.encode(captions[i : i + 100]),
-                                       temperature=temperature, top_k=top_k, generator=generator)  # fmt: skip
-            images.append(batch)
-        results[f"generated_{name}"] = judge(torch.cat(images), shapes, colors)
-        logger.info("%s: %s", name, results[f"generated_{name}"])
+        ids = tokenizer.encode(captions)
+        draws = []  # (samples, B, 3, H, W): draw r of every caption
+        for _ in range(samples):
+            batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], temperature=temperature,
+                                       top_k=top_k, generator=generator)[0] for i in range(0, len(ids), 100)]  # fmt: skip
+            draws.append(torch.cat(batches))
+        draws = torch.stack(draws)
+        plain = judge(draws.flatten(0, 1), shapes.repeat(samples), colors.repeat(samples))
+        plain["both_per_draw"] = [judge(d, shapes, colors)["both"] for d in draws]
+        results[f"generated_{name}"] = plain
+        best, _, _ = rerank(clip, clip_tokenizer, draws, captions)
+        results[f"reranked_{name}"] = judge(best, shapes, colors)
+        logger.info("%s: plain %s, reranked %s", name, plain, results[f"reranked_{name}"])
     torch.manual_seed(seed)
     batch = real_images[:64]
     terms = bound_terms(transformer, dvae, layout, batch, tokenizer.encode(real.captions[:64]),
                         generator=torch.Generator().manual_seed(seed))  # fmt: skip
     results["bound_terms_nats_per_image"] = {k: float(v.mean()) for k, v in terms.items()}
     results["sampling"] = {"temperature": temperature, "top_k": top_k, "seed": seed,
-                           "per_pair_seen": per_pair_seen, "per_pair_held_out": per_pair_held_out}  # fmt: skip
+                           "per_pair_seen": per_pair_seen, "per_pair_held_out": per_pair_held_out,
+                           "samples_per_caption": samples,
+                           "generated": "every drawing of every caption judged (samples per caption)",
+                           "reranked": f"per caption, the drawing {RERANKER} scores highest"}  # fmt: skip
     results["held_out_pairs"] = [list(p) for p in HELD_OUT]
+    results["reranker"] = {
+        "name": RERANKER,
+        "sha256": info(RERANKER)["sha256"],
+        "held_out_pairs": [list(p) for p in CLIP_HELD_OUT],
+        "saw_dalle_held_out_pairs": [list(p) for p in HELD_OUT if p not in CLIP_HELD_OUT],
+        "judges": ["vit_shapes", "resnet_colors"],
+    }
+    results["checkpoint"] = {"dalle_world": info("dalle_world")["sha256"], "dvae_world": info("dvae_world")["sha256"]}
     path = write_results("dalle_world", results, start, seeds=[seed],
-                         command="python -m vitcourse.scripts.train_dalle evaluate")  # fmt: skip
+                         command=command)  # fmt: skip
     print(json_summary(results))
     print(f"wrote {path}")
 
 
 def json_summary(results: dict) -> str:
-    keys = ("judges_on_real_images", "judges_on_dvae_reconstructions", "generated_seen", "generated_held_out")
+    keys = ("judges_on_real_images", "judges_on_dvae_reconstructions", "reranker_on_real_images",
+            "generated_seen", "reranked_seen", "generated_held_out", "reranked_held_out")  # fmt: skip
     return "\n".join(f"{k}: {results[k]}" for k in keys)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stage", choices=["dvae", "colors", "transformer", "evaluate"])
-    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=None, help="transformer: the most epochs of this run")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--samples", type=int, default=8, help="evaluate: drawings per caption to rerank")
+    parser.add_argument("--init-from", default=None, help="transformer: continue this checkpoint (dalle_world)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="transformer: wall-time budget; the cosine ends at it")  # fmt: skip
+    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    if args.max_minutes is not None and args.max_minutes <= 0:
+        parser.error(f"--max-minutes must be positive, got {args.max_minutes}")
+    if args.epochs is not None and args.epochs < 1:
+        parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    command = " ".join(["python -m vitcourse.scripts.train_dalle", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     if args.stage == "dvae":
@@ -327,9 +493,10 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "colors":
         train_colors(args.epochs or 15)
     elif args.stage == "transformer":
-        train_transformer(args.epochs or 5)
+        train_transformer(args.epochs or 5, lr=args.lr, seed=args.seed, init_from=args.init_from,
+                          max_minutes=args.max_minutes, warmup_steps=args.warmup_steps, command=command)  # fmt: skip
     else:
-        evaluate_generations(temperature=args.temperature, top_k=args.top_k)
+        evaluate_generations(temperature=args.temperature, top_k=args.top_k, samples=args.samples, command=command)
     return 0
 
 
