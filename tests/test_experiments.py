@@ -114,6 +114,29 @@ def test_compare_accuracies_needs_more_than_noise():
         compare_accuracies(0.5, 0.5, 0)
 
 
+def test_compare_summaries_claims_only_beyond_the_sum_of_the_spreads():
+    from vitcourse.experiments import compare_summaries, seed_summary
+
+    above = compare_summaries({"mean": 0.80, "std": 0.02}, {"mean": 0.70, "std": 0.03})
+    assert above["sign"] == 1
+    assert above["difference"] == pytest.approx(0.10) and above["spread"] == pytest.approx(0.05)
+    assert compare_summaries({"mean": 0.70, "std": 0.03}, {"mean": 0.80, "std": 0.02})["sign"] == -1
+    assert compare_summaries({"mean": 0.74, "std": 0.03}, {"mean": 0.70, "std": 0.02})["sign"] == 0
+    assert compare_summaries({"mean": 0.75, "std": 0.0}, {"mean": 0.5, "std": 0.25})["sign"] == 0  # equal: no claim
+    # seed_summary's dicts go in as they are (min, max, n ignored)
+    assert compare_summaries(seed_summary([0.9, 0.91, 0.92]), seed_summary([0.8, 0.81, 0.82]))["sign"] == 1
+    with pytest.raises(ValueError, match=r"missing b\['std'\]"):
+        compare_summaries({"mean": 0.5, "std": 0.1}, {"mean": 0.5})
+
+
+def test_percent_spread_writes_mean_and_std_as_the_book_does():
+    from vitcourse.course.render import percent, percent_spread
+
+    assert percent_spread({"mean": 0.7341, "std": 0.0052}) == "73.4 ± 0.5\u202f%"
+    assert percent_spread({"mean": 0.5, "std": 0.125}, digits=2) == "50.00 ± 12.50\u202f%"
+    assert percent(0.7341, 1) == "73.4\u202f%"
+
+
 def test_compare_accuracies_against_several_seeds_needs_to_beat_them_all():
     from vitcourse.experiments import compare_accuracies
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,6 +42,7 @@ __all__ = [
     "ExperimentResult",
     "ExperimentSpec",
     "compare_accuracies",
+    "compare_summaries",
     "first",
     "load_data",
     "results_frame",
@@ -444,6 +445,33 @@ def seed_summary(values: Sequence[float]) -> dict[str, float]:
     mean = sum(values) / len(values)
     std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)) if len(values) > 1 else 0.0
     return {"mean": mean, "std": std, "min": min(values), "max": max(values), "n": len(values)}
+
+
+def compare_summaries(a: Mapping[str, float], b: Mapping[str, float]) -> dict[str, float]:
+    """Is ``a`` better than ``b`` by more than their spread across seeds (mean ± std)?
+
+    The rule for results kept as a mean and a standard deviation over seeds (a
+    :func:`seed_summary`, or the summary a results file stores): the difference of the
+    means counts only when it exceeds the sum of the two standard deviations. (With
+    every seed's number at hand, :func:`seed_verdict` asks instead that the seeds'
+    ranges don't overlap.)
+
+    Args:
+        a, b: ``{"mean", "std", ...}`` of each result (higher is better).
+
+    Returns:
+        ``{"difference": mean_a - mean_b, "spread": std_a + std_b, "sign": +1 (a better),
+        -1 (b better) or 0 (the difference is not larger than the spread)}``.
+    """
+    missing = [f"{name}[{key!r}]" for name, summary in (("a", a), ("b", b)) for key in ("mean", "std")
+               if key not in summary]  # fmt: skip
+    if missing:
+        raise ValueError(f"compare_summaries needs mean and std of each side (seed_summary gives them); "
+                         f"missing {', '.join(missing)}")  # fmt: skip
+    difference = float(a["mean"]) - float(b["mean"])
+    spread = float(a["std"]) + float(b["std"])
+    sign = 0 if abs(difference) <= spread else 1 if difference > 0 else -1
+    return {"difference": difference, "spread": spread, "sign": sign}
 
 
 def seed_verdict(values_a: Sequence[float], values_b: Sequence[float], min_seeds: int = 3) -> int:

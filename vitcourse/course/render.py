@@ -18,6 +18,7 @@ __all__ = [
     "evaluation_markdown",
     "grade_formula",
     "percent",
+    "percent_spread",
     "rubric_markdown",
     "schedule_markdown",
     "show",
@@ -29,6 +30,12 @@ THIN = "\u202f"  # before % and between thousands (book/ESTILO.md)
 def percent(fraction: float, digits: int = 0) -> str:
     """``0.25`` → ``"25 %"`` with the thin space the book puts before the sign."""
     return f"{100 * fraction:.{digits}f}{THIN}%"
+
+
+def percent_spread(summary: Mapping[str, float], digits: int = 1) -> str:
+    """``{"mean": 0.734, "std": 0.005}`` → ``"73.4 ± 0.5 %"``: a result over seeds, as the book
+    writes it (``experiments.seed_summary`` gives the dict)."""
+    return f"{100 * summary['mean']:.{digits}f} ± {100 * summary['std']:.{digits}f}{THIN}%"
 
 
 def _number(value: float) -> str:
