@@ -207,14 +207,14 @@ RECIPES: dict[str, Recipe] = {
                     "depth": 6, "num_heads": 4, "mlp_ratio": 2.0, "pool": "mean"},
             data="fashion_mnist",
             data_config={},
-            epochs=20,
+            epochs=26,
             batch_size=128,
             lr=2e-3,
             warmup=2.0,
             augment="shift_flip",
             target=0.89,
             extra={"teacher": "resnet_fashion", "distill": "stored", "alpha": 0.5, "tau": 2.0,
-                   "teacher_sha256": "eea74c9178d42bc1af6ab8d8978ac111f92bef200fa6713017369304b1f44175"},
+                   "teacher_sha256": "b4de54dd9a6cb3d4c72a238b31be78561551837309b29b0efe206dc00959c669"},
         ),
     )
 }  # fmt: skip
