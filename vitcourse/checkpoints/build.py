@@ -191,14 +191,12 @@ RECIPES: dict[str, Recipe] = {
             augment="shift_flip",
             target=0.85,
         ),
-        # Distilled (stored soft targets, alpha 0.5, tau 2) from resnet_fashion as it was at
-        # 91.2 % (the pinned SHA-256; build warns if the registered teacher differs), tokens
-        # mean-pooled, no label smoothing. Measured (seed 0, one thread, 20 epochs): 89.7 %
-        # test accuracy, 89.6 % validation at the last epoch (the best; 83.2 % after 5, 86.4 %
-        # after 10, 89.1 % after 15), 2589 s of CPU (about 130 s an epoch beside another
-        # training), 45 minutes of wall time. The 90 % is not reached (still rising
-        # at the cosine's end: a longer schedule, or the 92.7 % teacher, is the next thing to
-        # try); the target records what is.
+        # Distilled (stored soft targets, alpha 0.5, tau 2) from resnet_fashion at 92.7 % (the
+        # pinned SHA-256; build warns if the registered teacher differs), tokens mean-pooled, no
+        # label smoothing. Measured (seed 0, one thread, 26 epochs): 90.7 % test accuracy, 90.8 %
+        # validation at its best epoch, 24 (81.4 % after 5, 84.9 % after 10, 89.0 % after 15,
+        # 90.1 % after 20), 3210 s of CPU (about 120 s an epoch beside another training), 58
+        # minutes of wall time. The first try, 20 epochs from the 91.2 % teacher, stopped at 89.7 %.
         Recipe(
             name="vit_fashion",
             description="small ViT (28x28 grey, 4x4 patches, D=64, 6 blocks, 4 heads) on Fashion-MNIST",
@@ -212,7 +210,7 @@ RECIPES: dict[str, Recipe] = {
             lr=2e-3,
             warmup=2.0,
             augment="shift_flip",
-            target=0.89,
+            target=0.90,
             extra={"teacher": "resnet_fashion", "distill": "stored", "alpha": 0.5, "tau": 2.0,
                    "teacher_sha256": "b4de54dd9a6cb3d4c72a238b31be78561551837309b29b0efe206dc00959c669"},
         ),
