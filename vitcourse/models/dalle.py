@@ -266,7 +266,8 @@ def rerank(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """DALL-E's reranking: of ``N`` drawings per caption, keep the one CLIP prefers.
 
-    Ramesh et al. (2021, sec. 2.5) draw many images per caption and sort them by the
+    Ramesh et al. (2021, sec. 2.6; :mod:`vitcourse.papers.dalle`) draw many images per
+    caption and sort them by the
     similarity a CLIP model gives to the pair. Here the mini-CLIP of the world
     (``clip_world_tiny``, :mod:`vitcourse.clip_world`) reads the same Spanish captions.
 
