@@ -28,11 +28,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..layers import DecoderBlock, DecoderCache
+from ..layers import DecoderBlock, DecoderCache, sincos_2d_encoding
 from .registry import register_model
 from .swin import Swin, SwinConfig
 
-__all__ = ["Donut", "DonutConfig", "donut_loss"]
+__all__ = ["Donut", "DonutConfig", "attention_guide_loss", "donut_loss"]
 
 
 @dataclass
@@ -59,6 +59,11 @@ class DonutConfig:
             learns where to read from millions of pre-training pages; a small model
             trained from scratch finds the lines much sooner when each grid cell says
             where it is.
+        memory_pos_init: how those positions start: ``"random"`` (small random values,
+            as ViT's) or ``"sincos"`` (the fixed 2-D sine/cosine encoding,
+            :func:`~vitcourse.layers.sincos_2d_encoding`, then trained): each cell
+            starts knowing its row and column, and "one cell to the right" is the
+            same rotation of the vector everywhere.
         pad_id, eos_id, task_id: the tokenizer's ``<pad>``, ``</s>`` and task token.
     """
 
@@ -77,6 +82,7 @@ class DonutConfig:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     memory_pos: bool = True
+    memory_pos_init: str = "random"
     pad_id: int = 0
     eos_id: int = 1
     task_id: int = 2
@@ -87,9 +93,9 @@ class DonutConfig:
             tuple(self.encoder_heads),
         )
         if self.embed_dim % self.num_heads:
-            raise ValueError(
-                f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}"
-            )
+            raise ValueError(f"embed_dim={self.embed_dim} is not divisible by num_heads={self.num_heads}")
+        if self.memory_pos_init not in ("random", "sincos"):
+            raise ValueError(f"memory_pos_init must be 'random' or 'sincos', got {self.memory_pos_init!r}")
         for name in ("pad_id", "eos_id", "task_id"):
             if not 0 <= getattr(self, name) < self.vocab_size:
                 raise ValueError(
@@ -110,9 +116,7 @@ class DonutConfig:
         )
 
 
-def donut_loss(
-    logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0
-) -> torch.Tensor:
+def donut_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
     """Cross-entropy of each next token, padding ignored (teacher forcing).
 
     Args:
@@ -124,6 +128,42 @@ def donut_loss(
         The mean loss over the real tokens (a scalar).
     """
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=pad_id)
+
+
+def attention_guide_loss(
+    weights: torch.Tensor, boxes: torch.Tensor, img_size: int, grid: int, shrink: float = 1.0
+) -> torch.Tensor:
+    """How far the cross-attention is from the character it should be reading.
+
+    For each position whose *next* token is a printed character with a known box, the
+    share of attention (averaged over heads) that falls on the memory cells the box
+    overlaps; the loss is ``-log`` of that share, averaged. It is the idea of the
+    Focusing Attention Network (Cheng et al., 2017) for synthetic text, where every
+    character's place is known: it tells a model trained from scratch *where* to look
+    until it has learned it.
+
+    Args:
+        weights: ``(B, h, T, N)`` from :meth:`Donut.forward_with_attention` on
+            ``tokens[:, :-1]``.
+        boxes: ``(B, T, 4)`` pixel boxes of ``tokens[:, 1:]`` (NaN: not printed).
+        img_size: side of the images; ``grid``: cells per side (``N = grid²``).
+        shrink: pixels taken off each side of a box, so that a cell it barely touches
+            does not count.
+
+    Returns:
+        A scalar (0 when no position has a box).
+    """
+    cell = img_size / grid
+    edges = torch.arange(grid, dtype=boxes.dtype, device=boxes.device) * cell  # (grid,)
+    x0, y0, x1, y1 = (boxes[..., i, None] for i in range(4))  # (B, T, 1) each
+    cols = (x0 + shrink < edges + cell) & (x1 - shrink > edges)  # (B, T, grid)
+    rows = (y0 + shrink < edges + cell) & (y1 - shrink > edges)
+    inside = (rows[..., :, None] & cols[..., None, :]).flatten(-2)  # (B, T, N), row by row
+    known = ~boxes[..., 0].isnan()
+    if not known.any():
+        return weights.sum() * 0.0
+    share = (weights.mean(1) * inside).sum(-1)  # (B, T)
+    return -torch.log(share[known].clamp_min(1e-6)).mean()
 
 
 class Donut(nn.Module):
@@ -142,19 +182,9 @@ class Donut(nn.Module):
         self.encoder = Swin(config.encoder_config())
         D = config.embed_dim
         # Donut's (and Hugging Face's enc_to_dec_proj) bridge when the widths differ.
-        self.enc_to_dec = (
-            nn.Linear(self.encoder.num_features, D)
-            if self.encoder.num_features != D
-            else nn.Identity()
-        )
-        grid = (
-            config.img_size
-            // config.patch_size
-            // 2 ** (len(config.encoder_depths) - 1)
-        )
-        self.memory_pos = (
-            nn.Parameter(torch.zeros(1, grid * grid, D)) if config.memory_pos else None
-        )
+        self.enc_to_dec = nn.Linear(self.encoder.num_features, D) if self.encoder.num_features != D else nn.Identity()
+        grid = config.img_size // config.patch_size // 2 ** (len(config.encoder_depths) - 1)
+        self.memory_pos = nn.Parameter(torch.zeros(1, grid * grid, D)) if config.memory_pos else None
         self.token_embed = nn.Embedding(config.vocab_size, D)
         self.pos_embed = nn.Parameter(torch.zeros(1, config.max_len, D))
         self.blocks = nn.ModuleList(
@@ -171,7 +201,10 @@ class Donut(nn.Module):
         self.head = nn.Linear(D, config.vocab_size, bias=False)
         self.head.weight = self.token_embed.weight  # tied, as in BART and GPT
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        if self.memory_pos is not None:
+        if self.memory_pos is not None and config.memory_pos_init == "sincos":
+            with torch.no_grad():
+                self.memory_pos.copy_(sincos_2d_encoding(grid, grid, D)[None])
+        elif self.memory_pos is not None:
             nn.init.trunc_normal_(self.memory_pos, std=0.02)
         nn.init.normal_(self.token_embed.weight, std=0.02)
 
@@ -213,10 +246,32 @@ class Donut(nn.Module):
         """Teacher forcing: logits ``(B, T, V)`` for the token after each of ``tokens``."""
         return self.decode(tokens, self.encode(images))
 
+    def forward_with_attention(self, images: torch.Tensor, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing that also returns the last block's cross-attention, with gradients.
+
+        Returns:
+            ``(logits, weights)``: ``(B, T, V)`` and ``(B, num_heads, T, N)``, the weights
+            with which each position's query attended to the ``N`` memory cells (for a
+            loss on where the model looks, :func:`attention_guide_loss`).
+        """
+        memory = self.encode(images)
+        T = tokens.shape[1]
+        if T > self.config.max_len:
+            raise ValueError(f"{T} tokens exceed max_len={self.config.max_len}")
+        x = self.token_embed(tokens) + self.pos_embed[:, :T]
+        for block in self.blocks[:-1]:
+            x = block(x, context=memory)
+        last = self.blocks[-1]
+        if not last.norm_first:
+            raise NotImplementedError("forward_with_attention follows the pre-norm block")
+        x = x + last.drop(last.attn(last.norm1(x), causal=True))
+        crossed, weights = last.cross_attn(last.norm_cross(x), context=memory, return_attention=True)
+        x = x + last.drop(crossed)
+        x = x + last.mlp(last.norm2(x))
+        return self.head(self.norm(x)), weights
+
     @torch.no_grad()
-    def cross_attention(
-        self, images: torch.Tensor, tokens: torch.Tensor
-    ) -> torch.Tensor:
+    def cross_attention(self, images: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """Where each token looked in the image: every block's cross-attention weights.
 
         Runs the model with teacher forcing on ``tokens`` and records, block by block,
@@ -238,10 +293,7 @@ class Donut(nn.Module):
             _, weights = module.forward(*args, **{**kwargs, "return_attention": True})
             maps.append(weights)
 
-        hooks = [
-            block.cross_attn.register_forward_hook(keep, with_kwargs=True)
-            for block in self.blocks
-        ]
+        hooks = [block.cross_attn.register_forward_hook(keep, with_kwargs=True) for block in self.blocks]
         try:
             self(images, tokens)
         finally:
@@ -250,9 +302,7 @@ class Donut(nn.Module):
         return torch.stack(maps)
 
     @torch.no_grad()
-    def generate(
-        self, images: torch.Tensor, max_new_tokens: int | None = None
-    ) -> torch.Tensor:
+    def generate(self, images: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
         """Greedy decoding from the task token until ``</s>`` (or ``max_new_tokens``).
 
         Args:
@@ -268,20 +318,14 @@ class Donut(nn.Module):
         max_new_tokens = min(max_new_tokens or config.max_len, config.max_len) - 1
         memory = self.encode(images)
         B = images.shape[0]
-        tokens = torch.full(
-            (B, 1), config.task_id, dtype=torch.long, device=images.device
-        )
+        tokens = torch.full((B, 1), config.task_id, dtype=torch.long, device=images.device)
         caches = [DecoderCache() for _ in self.blocks]
         done = torch.zeros(B, dtype=torch.bool, device=images.device)
         step_input = tokens
         for _ in range(max_new_tokens):
-            logits = self.decode(step_input, memory, caches)[
-                :, -1
-            ]  # (B, V): the last position
+            logits = self.decode(step_input, memory, caches)[:, -1]  # (B, V): the last position
             next_token = logits.argmax(dim=-1)  # greedy
-            next_token = torch.where(
-                done, torch.full_like(next_token, config.pad_id), next_token
-            )
+            next_token = torch.where(done, torch.full_like(next_token, config.pad_id), next_token)
             tokens = torch.cat([tokens, next_token[:, None]], dim=1)
             done |= next_token == config.eos_id
             if done.all():
