@@ -280,6 +280,10 @@ def test_the_shipped_checkpoint_still_reads_receipts():
     assert scores["field_accuracy"] == pytest.approx(metrics["test_field_accuracy"], abs=0.06)
     assert scores["cer"] == pytest.approx(metrics["test_cer"], abs=0.03)
     assert scores["parsed"] == pytest.approx(metrics["test_parsed"], abs=0.06)
+    # it reads: 99.8 % of the fields and a CER of 0.0001 on the card's 500 receipts; a margin
+    # below that, so that a model that stops reading (the first one wrote a typical receipt
+    # whatever the image: 1.7 % of the fields) fails here
+    assert scores["field_accuracy"] >= 0.95 and scores["cer"] <= 0.01
 
 
 @pytest.mark.slow

@@ -116,7 +116,9 @@ class DonutConfig:
         )
 
 
-def donut_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+def donut_loss(
+    logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0
+) -> torch.Tensor:
     """Cross-entropy of each next token, padding ignored (teacher forcing).
 
     Args:
@@ -131,7 +133,11 @@ def donut_loss(logits: torch.Tensor, targets: torch.Tensor, pad_id: int = 0) -> 
 
 
 def attention_guide_loss(
-    weights: torch.Tensor, boxes: torch.Tensor, img_size: int, grid: int, shrink: float = 1.0
+    weights: torch.Tensor,
+    boxes: torch.Tensor,
+    img_size: int,
+    grid: int,
+    shrink: float = 1.0,
 ) -> torch.Tensor:
     """How far the cross-attention is from the character it should be reading.
 
@@ -158,7 +164,8 @@ def attention_guide_loss(
     x0, y0, x1, y1 = (boxes[..., i, None] for i in range(4))  # (B, T, 1) each
     cols = (x0 + shrink < edges + cell) & (x1 - shrink > edges)  # (B, T, grid)
     rows = (y0 + shrink < edges + cell) & (y1 - shrink > edges)
-    inside = (rows[..., :, None] & cols[..., None, :]).flatten(-2)  # (B, T, N), row by row
+    # (B, T, N), row by row
+    inside = (rows[..., :, None] & cols[..., None, :]).flatten(-2)
     known = ~boxes[..., 0].isnan()
     if not known.any():
         return weights.sum() * 0.0
@@ -302,7 +309,9 @@ class Donut(nn.Module):
         return torch.stack(maps)
 
     @torch.no_grad()
-    def generate(self, images: torch.Tensor, max_new_tokens: int | None = None) -> torch.Tensor:
+    def generate(
+        self, images: torch.Tensor, max_new_tokens: int | None = None
+    ) -> torch.Tensor:
         """Greedy decoding from the task token until ``</s>`` (or ``max_new_tokens``).
 
         Args:
@@ -323,9 +332,12 @@ class Donut(nn.Module):
         done = torch.zeros(B, dtype=torch.bool, device=images.device)
         step_input = tokens
         for _ in range(max_new_tokens):
-            logits = self.decode(step_input, memory, caches)[:, -1]  # (B, V): the last position
+            # (B, V): the last position
+            logits = self.decode(step_input, memory, caches)[:, -1]
             next_token = logits.argmax(dim=-1)  # greedy
-            next_token = torch.where(done, torch.full_like(next_token, config.pad_id), next_token)
+            next_token = torch.where(
+                done, torch.full_like(next_token, config.pad_id), next_token
+            )
             tokens = torch.cat([tokens, next_token[:, None]], dim=1)
             done |= next_token == config.eos_id
             if done.all():
