@@ -387,8 +387,6 @@ PERCENT_TODO = {
     "06_sam.md": "sam",
     "06b_sam2.md": "sam",
     "07_ocr_deteccion.md": "donut",
-    "tp1.md": "lead (unowned this session: exercises/tp1/tp1.md, one figure title)",
-    "tp3.md": "lead (unowned this session: exercises/tp3/tp3.md, one print)",
 }
 
 
