@@ -135,6 +135,8 @@ def test_percent_spread_writes_mean_and_std_as_the_book_does():
     assert percent_spread({"mean": 0.7341, "std": 0.0052}) == "73.4 ± 0.5\u202f%"
     assert percent_spread({"mean": 0.5, "std": 0.125}, digits=2) == "50.00 ± 12.50\u202f%"
     assert percent(0.7341, 1) == "73.4\u202f%"
+    assert percent(0.012, 1, sign=True) == "+1.2\u202f%"  # a difference, signed
+    assert percent(-0.012, 1, sign=True) == "-1.2\u202f%"
 
 
 def test_compare_accuracies_against_several_seeds_needs_to_beat_them_all():

@@ -1,9 +1,10 @@
-"""Batch grading: 25 submissions of the demo TP, every kind of hostile one, graded once.
+"""Batch grading: 24 submissions of the demo TP, every kind of hostile one, graded once.
 
 Grading a submission costs a confined kernel and one or two confined test processes
 (each imports torch), a few seconds on 2 cores, so one batch serves every scenario: a
-test per scenario reads its row, its feedback file and its executed notebook. The
-determinism test's second grading of four of the files runs at the same time, as a batch of
+test per scenario reads its row, its feedback file and its executed notebook (two scenarios
+that cannot hide each other share a submission: writing outside and megabytes of output). The
+determinism test's second grading of three of the files runs at the same time, as a batch of
 its own.
 """
 
@@ -255,7 +256,7 @@ def _ok(**code) -> nbformat.NotebookNode:
 
 
 def _submissions(root: Path, port: int, private: Path) -> list[Path]:
-    """The 25 files of the batch: every scenario, hostile ones included, in one folder."""
+    """The 24 files of the batch: every scenario, hostile ones included, in one folder."""
     folder = root / "entregas"
     folder.mkdir()
     secret = root / "secreto_del_docente.txt"
@@ -284,7 +285,6 @@ def _submissions(root: Path, port: int, private: Path) -> list[Path]:
             folder / "tramposo.ipynb",
         ),
         write(_ok(normalize=COPY_REFERENCE_NORMALIZE, Scale=COPY_REFERENCE_SCALE), folder / "copia_referencia.ipynb"),
-        write(add_cell(_ok(), LOUD, "rt = setup"), folder / "mucha_salida.ipynb"),
         write(_ok(Scale="class Scale(nn.Module):\n    def __init__(self, dim)\n"), folder / "sintaxis.ipynb"),
         write(_ok(Scale=SCALE_EXITS), folder / "sale_del_proceso.ipynb"),
         write(replace_cell(_ok(counts=None), "int(counts.argmax())", None), folder / "sin_counts.ipynb"),
@@ -300,9 +300,9 @@ def _submissions(root: Path, port: int, private: Path) -> list[Path]:
             ),
             folder / "lee_afuera.ipynb",
         ),
-        write(
+        write(  # then megabytes of output, after what the writes printed
             add_cell(
-                _ok(normalize=NORMALIZE_WRITES.format(target=str(target))),
+                add_cell(_ok(normalize=NORMALIZE_WRITES.format(target=str(target))), LOUD, "rt = setup"),
                 WRITES.format(target=str(target), home=str(Path.home() / "escrito_por_la_entrega.txt")),
                 "rt = setup",
             ),
@@ -333,7 +333,7 @@ def _submissions(root: Path, port: int, private: Path) -> list[Path]:
     (folder / "binario.ipynb").write_bytes(bytes(range(256)) * 4)
     write(nbformat.v4.new_notebook(), folder / "vacio.ipynb")
     files += [folder / name for name in ("no_es_json.ipynb", "no_es_notebook.ipynb", "binario.ipynb", "vacio.ipynb")]
-    assert len(files) == 25
+    assert len(files) == 24
     return files
 
 
@@ -348,12 +348,12 @@ WITH_PRIVATE_TESTS = ("pérez_josé", "ignora_eps", "espia")
 
 
 # Graded a second time, in a batch of their own, for the determinism test.
-RERUN = ("solucion", "parcial", "tramposo", "binario")
+RERUN = ("parcial", "tramposo", "binario")
 
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """Grade the 25 submissions once (three of them with private tests), and four of them again.
+    """Grade the 24 submissions once (three of them with private tests), and three of them again.
 
     The three batches run at the same time, as an instructor's concurrent batches would: the
     slow and stuck submissions mostly sleep, and the other batches use those cores. Every
@@ -422,7 +422,7 @@ def _everything_written_for(batch, student: str) -> str:
 
 
 def test_every_submission_has_a_row_and_a_feedback_file(batch):
-    assert len(batch["csv"]) == 25
+    assert len(batch["csv"]) == 24
     assert sorted(row["student"] for row in batch["csv"]) == sorted(batch["results"])
     assert list(batch["csv"][0]) == [
         "student",
@@ -541,9 +541,9 @@ def test_using_the_reference_does_not_count(batch):
 
 
 def test_megabytes_of_output_are_cut(batch):
-    result = batch["results"]["mucha_salida"]
+    result = batch["results"]["escribe_afuera"]  # its writes first, then about 8 MB of prints
     assert (result.status, result.total) == ("ok", 8) and result.truncated_output
-    assert (batch["feedback"] / "mucha_salida.ipynb").stat().st_size < 4 * 2**20
+    assert (batch["feedback"] / "escribe_afuera.ipynb").stat().st_size < 4 * 2**20
 
 
 def test_syntax_error_in_one_cell(batch):

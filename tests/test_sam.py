@@ -180,6 +180,38 @@ def test_sam_loss_trains_only_the_best_of_three_masks():
     assert parts["iou"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_nested_click_trains_part_and_whole_on_two_different_masks():
+    from vitcourse.models.sam.training import point_alternatives, sam_loss
+
+    whole = torch.zeros(8, 8, dtype=torch.bool)
+    whole[1:7, 1:7] = True
+    part = torch.zeros(8, 8, dtype=torch.bool)
+    part[3:5, 3:5] = True
+    other = torch.zeros(8, 8, dtype=torch.bool)
+    other[0, 0] = True
+    masks = [torch.stack([other, part, whole])]
+    targets = torch.stack([part, whole])[None]  # (1, 2, 8, 8): one click on the part, one on the ring
+    points = torch.tensor([[[[3.0, 4.0]], [[1.0, 1.0]]]])
+    alternative, has = point_alternatives(masks, torch.tensor([0]), targets, points)
+    assert has.tolist() == [[True, False]]
+    assert torch.equal(alternative[0, 0], whole) and torch.equal(alternative[0, 1], whole)
+
+    # three masks all fitting the part: the pair loss makes one of them learn the whole
+    as_logits = lambda m: m.float() * 20 - 10
+    logits = torch.stack([as_logits(part)] * 3)[None, None].expand(1, 2, 3, 8, 8).clone().requires_grad_()
+    iou_pred = torch.ones(1, 2, 3, requires_grad=True)
+    single, _ = sam_loss(logits, iou_pred, targets.float())
+    paired, _ = sam_loss(logits, iou_pred, targets.float(), alternative=alternative.float(), has_alternative=has)
+    assert paired > single  # no output is the whole yet
+    paired.backward()
+    grads = logits.grad[0, 0].flatten(1).abs().sum(1)
+    assert (grads > 0).sum() == 2  # the part's mask and the one that must become the whole
+    fixed = logits.detach().clone()
+    fixed[0, :, 2] = as_logits(whole)
+    _, parts = sam_loss(fixed, iou_pred, targets.float(), alternative=alternative.float(), has_alternative=has)
+    assert parts["mask"] < 0.01  # one output the part, another the whole: both answers found
+
+
 def test_mask_nms_keeps_the_best_of_overlapping_masks_and_matching_counts():
     from vitcourse.models.sam import mask_nms, match_masks, stability_score
 

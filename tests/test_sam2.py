@@ -169,6 +169,22 @@ def test_videos_are_deterministic_and_annotated():
         VideoConfig(num_frames=1)
 
 
+def test_first_frame_shows_the_target_whole_when_asked():
+    from vitcourse.models.sam2.training import training_window
+
+    loose, strict = VideoConfig(num_frames=8), VideoConfig(num_frames=8, first_unoccluded=0.95)
+    videos = [generate_video((0, 9, i), strict) for i in range(6)]
+    assert all(v.first_unoccluded >= 0.95 for v in videos)
+    assert min(generate_video((0, 9, i), loose).first_unoccluded for i in range(20)) < 0.95
+    # a training window starts at 0 or where every video of the batch shows the target
+    targets = torch.stack([v.target for v in videos])
+    generator = torch.Generator().manual_seed(0)
+    starts = {training_window(targets, 4, generator, min_pixels=20) for _ in range(30)}
+    assert 0 in starts and len(starts) > 1
+    for s in starts:
+        assert s == 0 or bool((targets[:, s].flatten(1).sum(1) >= 20).all())
+
+
 def test_frame_iou_and_reappearance():
     target = torch.zeros(4, 8, 8, dtype=torch.bool)
     target[0, :4, :4] = target[3, :4, :4] = True

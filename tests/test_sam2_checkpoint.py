@@ -11,7 +11,10 @@ NAME = "sam2_mini_world"
 
 pytestmark = pytest.mark.skipif(NAME not in checkpoints.available(), reason=f"{NAME} is not shipped")
 
-KEYS = ("miou_with_memory", "miou_without_memory", "recovery_memory", "recovery_memory_click", "recovery_sam_click")
+KEYS = (
+    "miou_with_memory", "miou_without_memory", "difference_mean", "recovery_memory", "recovery_memory_click",
+    "recovery_sam_click",
+)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -30,3 +33,7 @@ def test_sam2_mini_reproduces_its_recorded_tracking(monkeypatch):
     assert summary["recovery_videos"] == recorded["recovery_videos"]
     for key in KEYS:
         assert summary[key] == pytest.approx(recorded[key], abs=1e-3), key
+    # what chapter 6b claims: the memory tracks better, beyond two standard errors of the mean
+    assert summary["difference_mean"] > 2 * summary["difference_sem"], summary["difference_mean"]
+    # and a corrective click after an occlusion helps the tracker
+    assert summary["recovery_click_gain_mean"] > 2 * summary["recovery_click_gain_sem"]

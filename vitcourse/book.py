@@ -1,7 +1,7 @@
 """Helpers for chapter notebooks: putting computed numbers into the prose, reading repository files.
 
-In the built book, ``glue("acc", 0.973)`` lets the Markdown say
-``{glue:text}`acc:.1%``` so no number in the text is ever typed by hand
+In the built book, ``glue("acc", percent(0.973, 1))`` lets the Markdown say
+``{glue:text}`acc``` so no number in the text is ever typed by hand
 (myst-nb's glue). On Colab or in plain Jupyter, myst-nb is not installed and the
 value is simply shown, so the notebook still reads well.
 

@@ -27,9 +27,12 @@ __all__ = [
 THIN = "\u202f"  # before % and between thousands (book/ESTILO.md)
 
 
-def percent(fraction: float, digits: int = 0) -> str:
-    """``0.25`` → ``"25 %"`` with the thin space the book puts before the sign."""
-    return f"{100 * fraction:.{digits}f}{THIN}%"
+def percent(fraction: float, digits: int = 0, sign: bool = False) -> str:
+    """``0.25`` → ``"25 %"`` with the thin space the book puts before the sign.
+
+    ``sign=True`` writes a difference with its sign, ``+``: ``0.012`` → ``"+1.2 %"``.
+    """
+    return f"{100 * fraction:{'+' if sign else ''}.{digits}f}{THIN}%"
 
 
 def percent_spread(summary: Mapping[str, float], digits: int = 1) -> str:

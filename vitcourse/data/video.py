@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from .backgrounds import render_background, sample_background_colors
+from .shapes import shape_sdf
 from .world import WorldConfig, paint_shapes, place_shapes
 
 __all__ = ["Video", "VideoConfig", "generate_video", "visible_fraction"]
@@ -46,6 +47,9 @@ class VideoConfig:
         spin: largest rotation per frame, in degrees.
         occlusion_frame: range of frames (as fractions of ``T``) where the occluder
             is aimed at the target.
+        first_unoccluded: least share of the target's shape that must be visible on
+            frame 0, where the user prompts it (0: only the default rule, at least half
+            of its largest visible area in the video).
     """
 
     img_size: int = 64
@@ -55,6 +59,7 @@ class VideoConfig:
     speed: tuple[float, float] = (1.0, 2.5)
     spin: float = 6.0
     occlusion_frame: tuple[float, float] = (0.35, 0.6)
+    first_unoccluded: float = 0.0
 
     def __post_init__(self) -> None:
         if self.num_frames < 2:
@@ -79,12 +84,14 @@ class Video:
         masks: ``(T, K, S, S)`` bool visible masks (empty where a shape is hidden).
         shapes: ``K`` shape names; shape 0 is the target, shape ``K - 1`` the occluder.
         occlusion_frame: the frame the occluder is aimed at.
+        first_unoccluded: the share of the target's shape visible on frame 0.
     """
 
     frames: torch.Tensor
     masks: torch.Tensor
     shapes: list[str]
     occlusion_frame: int
+    first_unoccluded: float = 1.0
 
     @property
     def target(self) -> torch.Tensor:
@@ -131,13 +138,16 @@ def generate_video(seed: int | Sequence[int] = 0, config: VideoConfig | None = N
     rng = np.random.default_rng(seed)
     for _ in range(100):  # the target must be clearly visible on frame 0, where it is prompted
         video = _draw(rng, config)
-        if visible_fraction(video.target)[0] >= 0.5:
+        if video is not None and visible_fraction(video.target)[0] >= 0.5:
             return video
     raise RuntimeError(f"no video with a visible target for seed {seed}; check VideoConfig.radius")
 
 
-def _draw(rng: np.random.Generator, config: VideoConfig) -> Video:
-    """One video from the generator's next numbers (see :func:`generate_video`)."""
+def _draw(rng: np.random.Generator, config: VideoConfig) -> Video | None:
+    """One video from the generator's next numbers (see :func:`generate_video`).
+
+    None, as soon as frame 0 shows less than ``config.first_unoccluded`` of the target.
+    """
     world = config.world()
     size, T = config.img_size, config.num_frames
     placed = place_shapes(rng, world, None)  # colours, sizes, classes; positions replaced below
@@ -169,13 +179,19 @@ def _draw(rng: np.random.Generator, config: VideoConfig) -> Video:
     kind = world.backgrounds[int(rng.integers(len(world.backgrounds)))]
     background = render_background(kind, rng, world.img_size, colors)
 
-    frames, masks = [], []
+    frames, masks, whole = [], [], 0
     for t in range(T):
         moved = [
             replace(s, center=(float(p[t][0]), float(p[t][1])), angle=s.angle + t * w)
             for s, p, w in zip(placed, paths, spins)
         ]
         image, visible = paint_shapes(background, moved)
+        if t == 0:  # the target's whole shape, before anything covers it
+            y, x = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+            t0 = moved[0]
+            whole = int((shape_sdf(t0.shape, x, y, t0.center, t0.radius, t0.angle) <= 0).sum())
+            if visible[0].sum() < config.first_unoccluded * whole:
+                return None
         frames.append(image.transpose(2, 0, 1))  # (3, S, S)
         masks.append(visible)
     return Video(
@@ -183,4 +199,5 @@ def _draw(rng: np.random.Generator, config: VideoConfig) -> Video:
         masks=torch.from_numpy(np.stack(masks)),
         shapes=[s.shape for s in placed],
         occlusion_frame=t_occ,
+        first_unoccluded=float(masks[0][0].sum()) / max(whole, 1),
     )

@@ -66,7 +66,7 @@ GPT1_FINETUNING = [
     {"característica": "Entrenamiento", "detalle": "Adam, tasa máxima 6.25e-5, 3 épocas"},
     {"característica": "Lote", "detalle": "32"},
     {"característica": "Dropout", "detalle": "0.1 en el clasificador"},
-    {"característica": "Calendario", "detalle": "calentamiento lineal en el 0.2 % del entrenamiento, luego decae"},
+    {"característica": "Calendario", "detalle": "calentamiento lineal en el 0.2\u202f% del entrenamiento, luego decae"},
     {"característica": "Objetivo auxiliar", "detalle": "L3 = L2 + λ·L1 con λ = 0.5"},
 ]
 GPT1_FINETUNING_VALUES = {"lr_max": 6.25e-5, "epochs": 3, "batch_size": 32, "dropout": 0.1, "lambda": 0.5}

@@ -70,7 +70,7 @@ TIMELINE: list[dict] = [
      "idea": "atención por ventanas desplazadas y una pirámide de resoluciones"},
     {"model": "MAE", "date": "2021-11", "area": "visión", "arxiv": "2111.06377",
      "bibkey": "he2022mae", "chapter": 4,
-     "idea": "preentrenamiento reconstruyendo el 75 % de los parches, tapados"},
+     "idea": "preentrenamiento reconstruyendo el 75\u202f% de los parches, tapados"},
     {"model": "Donut", "date": "2021-11", "area": "multimodal", "arxiv": "2111.15664",
      "bibkey": "kim2022donut", "chapter": 7,
      "idea": "leer documentos sin OCR: de la imagen al texto estructurado"},

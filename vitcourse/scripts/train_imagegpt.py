@@ -2,12 +2,19 @@
 
     python -m vitcourse.scripts.train_imagegpt            # train, register imagegpt_fashion
     python -m vitcourse.scripts.train_imagegpt probe      # linear probes -> results/imagegpt_fashion.json
+    python -m vitcourse.scripts.train_imagegpt evaluate   # the card's test metrics measured again, subset added
 
 ``train``: the images are halved to 14×14 (2×2 averages), a 16-colour palette is fitted
 by k-means on the training pixels, and the ``imagegpt_tiny_14`` GPT learns
 ``p(x) = ∏ p(x_i | x_<i)`` over the 196 pixels in raster order, without labels. The
 palette is stored in the checkpoint's card; the test images' negative log-likelihood
-(nats and bits per pixel) is recorded.
+(nats and bits per pixel) is recorded, over all 10,000 test images and over a fixed
+stratified subset of them (:data:`SUBSET`, 100 per class), the one the test suite
+re-measures in seconds.
+
+``evaluate``: the shipped weights measured again over the whole test set (it must give
+the card's number) and over the subset, whose number is stored in the card; the
+weights and their hash stay as they are.
 
 ``probe``: logistic regression on the average of the last block's hidden states, for
 the trained model and for the same architecture with random weights (3 seeds: each
@@ -34,7 +41,7 @@ from ..train.loop import param_groups
 from ..train.schedule import warmup_cosine_scheduler
 from .provenance import write_results
 
-__all__ = ["downsample", "load_palette", "main", "tokens_of"]
+__all__ = ["SUBSET", "downsample", "load_palette", "main", "subset_tokens", "tokens_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +49,9 @@ MODEL = "imagegpt_tiny_14"
 NAME = "imagegpt_fashion"
 COLORS = 16
 SIDE = 14
+# The test images tests/test_genimg_checkpoints.py re-measures: FashionMNIST("test", size, seed),
+# stratified, the same images on every machine.
+SUBSET = {"split": "test", "size": 1000, "seed": 0}
 
 
 def downsample(images: torch.Tensor) -> torch.Tensor:
@@ -62,6 +72,22 @@ def load_palette(name: str = NAME) -> ColorPalette:
 def tokens_of(images: torch.Tensor, palette: ColorPalette) -> torch.Tensor:
     """``(N, 1, 14, 14)`` images in ``[0, 1]`` → ``(N, 196)`` palette indices."""
     return torch.cat([palette.encode(images[i : i + 1000]) for i in range(0, len(images), 1000)])
+
+
+def subset_tokens(palette: ColorPalette) -> torch.Tensor:
+    """The :data:`SUBSET` test images as palette indices, ``(1000, 196)``."""
+    return tokens_of(_pixels(SUBSET["split"], SUBSET["size"], SUBSET["seed"])[0], palette)
+
+
+def _test_metrics(model, palette: ColorPalette, test_tokens: torch.Tensor) -> dict:
+    """The negative log-likelihood over every test image and over the :data:`SUBSET`."""
+    test = mean_nll(model, test_tokens)
+    return {
+        "test_nll_nats_per_pixel": test,
+        "test_bits_per_pixel": test / math.log(2),
+        "test_subset": dict(SUBSET),
+        "test_subset_nll_nats_per_pixel": mean_nll(model, subset_tokens(palette)),
+    }
 
 
 @torch.no_grad()
@@ -104,12 +130,12 @@ def train(epochs: int, train_size: int, batch_size: int = 64, lr: float = 2e-3, 
         val = mean_nll(model, val_tokens)
         history.append({"epoch": epoch + 1, "train_nll": running / steps_per_epoch, "val_nll": val})
         logger.info("epoch %d: train %.4f, val %.4f nats/pixel", epoch + 1, running / steps_per_epoch, val)
-    test = mean_nll(model, test_tokens)
+    measured = _test_metrics(model, palette, test_tokens)
+    test = measured["test_nll_nats_per_pixel"]
     counts = torch.bincount(train_tokens.flatten(), minlength=COLORS).float()
     unigram = float(-(counts / counts.sum() * (counts / counts.sum()).clamp_min(1e-12).log()).sum())
     metrics = {
-        "test_nll_nats_per_pixel": test,
-        "test_bits_per_pixel": test / math.log(2),
+        **measured,
         "unigram_nll_nats_per_pixel": unigram,
         "history": history,
         "train_seconds": round(time.perf_counter() - start, 1),
@@ -130,6 +156,38 @@ def train(epochs: int, train_size: int, batch_size: int = 64, lr: float = 2e-3, 
         build="python -m vitcourse.scripts.train_imagegpt",
     )  # fmt: skip
     print(f"registered {entry['name']}: test {test:.4f} nats/pixel ({test / math.log(2):.3f} bits)")
+
+
+def evaluate() -> None:
+    """Measure the shipped checkpoint again and store the subset's number in its card.
+
+    The whole test set must give the card's number (the build's): otherwise the weights,
+    the data or the code changed, and the card is left alone.
+    """
+    import json
+
+    from .provenance import provenance
+
+    start = time.perf_counter()
+    palette = load_palette()
+    model = checkpoints.load(NAME)
+    measured = _test_metrics(model, palette, tokens_of(_pixels("test")[0], palette))
+    card = checkpoints.registry_dir() / f"{NAME}.json"
+    stored = json.loads(card.read_text(encoding="utf-8"))
+    recorded = stored["metrics"]["test_nll_nats_per_pixel"]
+    if abs(measured["test_nll_nats_per_pixel"] - recorded) > 1e-4:
+        raise SystemExit(
+            f"{NAME}: {measured['test_nll_nats_per_pixel']:.6f} nats/pixel over the test set, the card says "
+            f"{recorded:.6f}: rebuild it (python -m vitcourse.scripts.train_imagegpt)"
+        )
+    for key in ("test_subset", "test_subset_nll_nats_per_pixel"):
+        stored["metrics"][key] = measured[key]
+    stored.setdefault("provenance", {})["evaluation"] = provenance(
+        start, command="python -m vitcourse.scripts.train_imagegpt evaluate"
+    )
+    card.write_text(json.dumps(stored, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"{NAME}: test {measured['test_nll_nats_per_pixel']:.6f} nats/pixel (card {recorded:.6f}), "
+          f"subset of {SUBSET['size']} {measured['test_subset_nll_nats_per_pixel']:.6f}: written to {card}")  # fmt: skip
 
 
 def probe(seeds: int, labels: int, test_size: int | None = None) -> None:
@@ -180,19 +238,22 @@ def probe(seeds: int, labels: int, test_size: int | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", nargs="?", default="train", choices=["train", "probe"])
+    parser.add_argument("stage", nargs="?", default="train", choices=["train", "probe", "evaluate"])
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--train-size", type=int, default=20_000)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--labels", type=int, default=2000)
-    parser.add_argument("--test-size", type=int, default=None,
-                        help="probe on a stratified subset of the test split (default: all)")
+    parser.add_argument(
+        "--test-size", type=int, default=None, help="probe on a stratified subset of the test split (default: all)"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
     if args.stage == "train":
         train(args.epochs, args.train_size)
+    elif args.stage == "evaluate":
+        evaluate()
     else:
         probe(args.seeds, args.labels, args.test_size)
     return 0

@@ -43,6 +43,7 @@ from ..models.sam.training import (
     evaluate,
     make_instances,
     normalize,
+    point_alternatives,
     sam_loss,
     sample_prompts,
 )
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--init-from", default=None, help="start from this shipped checkpoint (fine-tuning)")
     parser.add_argument("--nested", type=float, default=0.0, help="share of training images with a nested pair")
     parser.add_argument("--nested-test-size", type=int, default=100)
+    parser.add_argument(
+        "--name", default=NAME, help=f"register under this name (default {NAME}; a fine-tuned variant gets its own)"
+    )
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -181,10 +185,15 @@ def main(argv: list[str] | None = None) -> int:
         images, targets = _batch(train, indices, args.prompts_per_image, generator)
         kind = kinds[int(torch.multinomial(weights, 1, generator=generator))]
         prompts = sample_prompts(targets, kind, generator, train=True)
+        alternative, has_alternative = None, None
+        if kind == "one_point" and args.nested > 0:  # a click in a part is in its whole too
+            alternative, has_alternative = point_alternatives(train.masks, indices, targets, prompts["points"])
         logits, iou_pred = model(normalize(images), **prompts, multimask_output=kind == "one_point")
         # the loss at the logits' resolution: targets averaged over 2x2 pixels
         small = F.adaptive_avg_pool2d(targets.float(), logits.shape[-2:])
-        loss, parts = sam_loss(logits, iou_pred, small)
+        if alternative is not None:
+            alternative = F.adaptive_avg_pool2d(alternative.float(), logits.shape[-2:])
+        loss, parts = sam_loss(logits, iou_pred, small, alternative=alternative, has_alternative=has_alternative)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -227,9 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     }
     if base is not None:
         recipe["init_from"] = args.init_from
+        recipe["init_sha256"] = base["sha256"]
         recipe["base"] = {"recipe": base["recipe"], "provenance": base["provenance"], "metrics": base["metrics"]}
     register(
-        NAME,
+        args.name,
         model,
         MODEL,
         {},
@@ -242,12 +252,13 @@ def main(argv: list[str] | None = None) -> int:
         metrics={"test": metrics, "test_instances": test.num_instances, "eval_seed": args.seed,
                  "nested": {**nested, "split": 2, "nested": 1.0}},
         build="OMP_NUM_THREADS=1 nice -n 10 python -m vitcourse.scripts.train_sam"
+        + (f" --name {args.name}" if args.name != NAME else "")
         + (f" --init-from {args.init_from}" if args.init_from else "")
         + (f" --nested {args.nested}" if args.nested else "")
-        + f" --steps {args.steps} --lr {args.lr} --warmup {args.warmup}",
+        + f" --steps {args.steps} --max-minutes {args.max_minutes} --lr {args.lr} --warmup {args.warmup}",
         provenance=card_provenance(commit, train_seconds, start),
     )
-    print(f"registered {NAME}", flush=True)
+    print(f"registered {args.name}", flush=True)
     return 0
 
 

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from ..course.render import percent
 from .patches import to_numpy_image
 
 __all__ = ["plot_augmentations", "plot_mixed_batch"]
@@ -88,7 +89,7 @@ def plot_mixed_batch(
         ax.imshow(_show(mixed[index]))
         weights, classes = targets[index].topk(2)
         parts = [
-            f"{(class_names[c] if class_names else c)} {w:.0%}"
+            f"{(class_names[c] if class_names else c)} {percent(w)}"
             for w, c in zip(weights.tolist(), classes.tolist())
             if w > 0.005
         ]

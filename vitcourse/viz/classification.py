@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import torch
 
+from ..course.render import percent
 from .patches import to_numpy_image
 
 __all__ = ["plot_confusion_matrix", "plot_prediction_grid"]
@@ -104,7 +105,7 @@ def plot_prediction_grid(
         truth, guess = int(targets[index]), int(preds[index])
         right = truth == guess
         ax.imshow(to_numpy_image(images[index]), interpolation="nearest")
-        confidence = f" {float(probs[index, guess]):.0%}" if probs is not None else ""
+        confidence = f" {percent(float(probs[index, guess]))}" if probs is not None else ""
         if right:
             title = f"✓ {class_names[guess]}{confidence}"
         else:
@@ -114,6 +115,6 @@ def plot_prediction_grid(
             spine.set_edgecolor(CORRECT if right else WRONG)
             spine.set_linewidth(2.5)
     accuracy = float((torch.as_tensor(targets) == torch.as_tensor(preds)).float().mean())
-    fig.suptitle(f"{len(images)} imágenes de prueba: {accuracy:.0%} bien (verde ✓), mal en rojo ✗", fontsize=10)
+    fig.suptitle(f"{len(images)} imágenes de prueba: {percent(accuracy)} bien (verde ✓), mal en rojo ✗", fontsize=10)
     fig.tight_layout()
     return fig

@@ -45,6 +45,7 @@ __all__ = [
     "mask_iou",
     "nest_shapes",
     "normalize",
+    "point_alternatives",
     "sam_loss",
     "sample_prompts",
 ]
@@ -276,29 +277,83 @@ def mask_iou(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return inter / union.clamp(min=1)
 
 
+def point_alternatives(
+    masks: list[torch.Tensor], indices: torch.Tensor, targets: torch.Tensor, points: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """For one-point prompts, the other mask of the image the click also falls in.
+
+    A click on a small shape inside a large one is in two masks, the part and the whole
+    (:func:`nest_shapes`): both are right answers, and the loss (:func:`sam_loss`)
+    wants them on two different outputs.
+
+    Args:
+        masks: every image's masks, ``(K_i, S, S)`` bool each (``InstanceSet.masks``).
+        indices: ``(B,)`` which images the batch holds.
+        targets: ``(B, P, S, S)`` bool, the prompted masks.
+        points: ``(B, P, 1, 2)`` the clicks ``(x, y)``.
+
+    Returns:
+        ``(alternative (B, P, S, S), has_alternative (B, P))``: the other mask holding
+        the click (the target itself where there is none).
+    """
+    alternative = targets.clone()
+    has = torch.zeros(targets.shape[:2], dtype=torch.bool)
+    for b, i in enumerate(indices.tolist()):
+        for p in range(targets.shape[1]):
+            x, y = (int(v) for v in points[b, p, 0])
+            holding = masks[i][:, y, x].nonzero().flatten().tolist()
+            others = [k for k in holding if not torch.equal(masks[i][k], targets[b, p])]
+            if others:
+                alternative[b, p] = masks[i][others[0]]
+                has[b, p] = True
+    return alternative, has
+
+
 def sam_loss(
     mask_logits: torch.Tensor,
     iou_pred: torch.Tensor,
     target: torch.Tensor,
     focal_weight: float = 20.0,
+    alternative: torch.Tensor | None = None,
+    has_alternative: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """SAM's loss: the best of ``K`` masks by ``20 focal + dice``, plus IoU regression.
+
+    With an ``alternative`` (a click in two nested masks, :func:`point_alternatives`)
+    the two targets take the best *pair* of different masks, so that the three outputs
+    specialise (one the part, another the whole) instead of all following whichever
+    target was drawn; the IoU head then regresses each mask's IoU with the nearer of
+    the two.
 
     Args:
         mask_logits: ``(B, P, K, S, S)`` (upscaled to the targets' size).
         iou_pred: ``(B, P, K)``.
         target: ``(B, P, S, S)`` float in ``[0, 1]`` (a fraction where downsampled).
         focal_weight: focal's weight against dice (20 in SAM).
+        alternative: ``(B, P, S, S)`` a second right answer, like ``target``, or None.
+        has_alternative: ``(B, P)`` bool, where ``alternative`` counts.
 
     Returns:
         The scalar loss and its parts, for the log.
     """
-    target_k = target.unsqueeze(2).expand_as(mask_logits)
-    focal = focal_loss(mask_logits, target_k)  # (B, P, K)
-    per_mask = focal_weight * focal + dice_loss(mask_logits, target_k)
-    mask_loss = per_mask.min(dim=2).values.mean()  # only the best of the K masks learns
-    with torch.no_grad():
-        actual = mask_iou(mask_logits, target_k > 0.5)
+
+    def per_mask(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        t_k = t.unsqueeze(2).expand_as(mask_logits)
+        loss = focal_weight * focal_loss(mask_logits, t_k) + dice_loss(mask_logits, t_k)  # (B, P, K)
+        with torch.no_grad():
+            actual = mask_iou(mask_logits, t_k > 0.5)
+        return loss, actual
+
+    loss_k, actual = per_mask(target)
+    best = loss_k.min(dim=2).values  # (B, P): only the best of the K masks learns
+    K = mask_logits.shape[2]
+    if alternative is not None and K > 1 and bool(has_alternative.any()):
+        alt_k, alt_actual = per_mask(alternative)
+        pairs = loss_k[..., :, None] + alt_k[..., None, :]  # (B, P, K, K): mask i the target, j the other
+        pairs = pairs.masked_fill(torch.eye(K, dtype=torch.bool, device=pairs.device), float("inf"))
+        best = torch.where(has_alternative, pairs.flatten(-2).min(-1).values / 2, best)
+        actual = torch.where(has_alternative[..., None], torch.maximum(actual, alt_actual), actual)
+    mask_loss = best.mean()
     iou_loss = F.mse_loss(iou_pred, actual)
     parts = {"mask": float(mask_loss.detach()), "iou": float(iou_loss.detach())}
     return mask_loss + iou_loss, parts

@@ -46,6 +46,7 @@ __all__ = [
     "summarize",
     "total_training",
     "track_loss",
+    "training_window",
     "unroll",
 ]
 
@@ -56,10 +57,12 @@ class VideoData:
 
     Args:
         img_size: frame side.
-        train_frames: ``T`` of a training clip.
-        test_frames: ``T`` of a held-out video (longer than the bank).
+        train_frames: ``T`` of a training clip, a window of a training video.
+        test_frames: ``T`` of every video, training and held-out (longer than the bank).
         num_distractors: free shapes besides the target and the occluder.
         seed: data seed; split 0 trains, split 2 is held out.
+        first_unoccluded: least share of the target visible on frame 0, where it is
+            clicked (the still-image SAM has never seen a shape covered by another).
     """
 
     img_size: int = 64
@@ -67,11 +70,16 @@ class VideoData:
     test_frames: int = 16
     num_distractors: int = 1
     seed: int = 0
+    first_unoccluded: float = 0.95
 
     def config(self, split: int) -> VideoConfig:
-        """The :class:`VideoConfig` of a split (training clips are shorter)."""
-        frames = self.train_frames if split == 0 else self.test_frames
-        return VideoConfig(self.img_size, frames, self.num_distractors)
+        """The :class:`VideoConfig` of a split (every split draws ``test_frames`` frames).
+
+        Training unrolls windows of ``train_frames`` of them (:func:`training_window`),
+        so that the occluder passes at the same time as in the held-out videos.
+        """
+        return VideoConfig(self.img_size, self.test_frames, self.num_distractors,
+                           first_unoccluded=self.first_unoccluded)
 
     def as_dict(self) -> dict:
         """For a checkpoint's card."""
@@ -150,6 +158,29 @@ def click_prompt(masks: torch.Tensor, kind: str = "centre", generator: torch.Gen
             points.append(torch.stack([xs[pick], ys[pick]], dim=-1).float())
     points = torch.stack(points)
     return {"points": points, "labels": torch.ones(points.shape[:2], dtype=torch.long)}
+
+
+def training_window(
+    targets: torch.Tensor, length: int, generator: torch.Generator, from_start: float = 0.5, min_pixels: int = 20
+) -> int:
+    """The first frame of a training clip of ``length`` frames in a batch of videos.
+
+    Frame 0 (the clean, prompted frame of the held-out videos) with chance
+    ``from_start``; otherwise a random later start where every video of the batch shows
+    at least ``min_pixels`` of the target, to be prompted there (frame 0 if none does).
+
+    Args:
+        targets: ``(B, T, S, S)`` the batch's target masks.
+    """
+    T = targets.shape[1]
+    if T <= length or float(torch.rand(1, generator=generator)) < from_start:
+        return 0
+    starts = torch.randperm(T - length, generator=generator) + 1
+    visible = targets.flatten(2).sum(-1) >= min_pixels  # (B, T)
+    for s in starts.tolist():
+        if bool(visible[:, s].all()):
+            return s
+    return 0
 
 
 def unroll(
@@ -269,7 +300,8 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
     Returns:
         A dict: ``"with_memory"``, ``"without_memory"``: per-frame IoUs ``(V, T)`` as
         lists; ``"recovery"``: for the videos with a reappearance, the frame and the
-        mean IoU after it for memory / memory + click / SAM / SAM + click.
+        mean IoU after it for memory / memory + click / SAM / SAM + click, and the IoU
+        on the clicked frame itself with the click (memory, SAM).
     """
     model.eval()
     sam.eval()
@@ -278,7 +310,10 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
     first = {0: click_prompt(videos.targets[:, 0])}
     with_memory = frame_ious(model.upscale(track_video(model, videos.frames, first, features=feats2)[0]), videos.targets)
     without = frame_ious(sam.upscale(frame_by_frame(sam, feats, first)), videos.targets)
-    recovery = {"video": [], "frame": [], "memory": [], "memory_click": [], "sam": [], "sam_click": []}
+    recovery = {
+        "video": [], "frame": [], "memory": [], "memory_click": [], "sam": [], "sam_click": [],
+        "memory_click_frame": [], "sam_click_frame": [],
+    }  # fmt: skip
     for v in range(len(videos)):
         r = reappearance_frame(videos.targets[v])
         if r is None:
@@ -294,6 +329,8 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
         recovery["memory_click"].append(float(frame_ious(model.upscale(mem_click[:, r:]), target).mean()))
         recovery["sam"].append(float(without[v, r:].mean()))
         recovery["sam_click"].append(float(frame_ious(sam.upscale(sam_click[:, r:]), target).mean()))
+        recovery["memory_click_frame"].append(float(frame_ious(model.upscale(mem_click[:, r]), target[:, 0])))
+        recovery["sam_click_frame"].append(float(frame_ious(sam.upscale(sam_click[:, r]), target[:, 0])))
     return {"with_memory": with_memory.tolist(), "without_memory": without.tolist(), "recovery": recovery}
 
 
@@ -322,6 +359,8 @@ def summarize(result: dict) -> dict:
         "recovery_memory_click": float(rec["memory_click"].mean()),
         "recovery_sam": float(rec["sam"].mean()),
         "recovery_sam_click": float(rec["sam_click"].mean()),
+        "recovery_memory_click_frame": float(rec["memory_click_frame"].mean()),
+        "recovery_sam_click_frame": float(rec["sam_click_frame"].mean()),
         "recovery_click_gain_mean": float(gain.mean()),
         "recovery_click_gain_std": float(gain.std(ddof=1)),
         "recovery_click_gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain))),
