@@ -1,6 +1,5 @@
 """The shipped-checkpoint registry and its build script, with a tiny test model in a temporary registry."""
 
-
 import pytest
 import torch
 from torch import nn
@@ -151,6 +150,20 @@ def test_distilled_build_records_its_teacher_and_warns_when_the_pin_differs(tmp_
     assert "0" * 64 in message and teacher_sha in message and "may differ" in message
 
 
+@pytest.mark.parametrize("data", ["shapes", "digits"])
+def test_the_test_set_alone_is_the_one_make_datasets_builds(data):
+    from vitcourse.checkpoints.build import make_datasets, make_test_set
+
+    recipe = next(r for r in RECIPES.values() if r.data == data)
+    if data == "shapes":  # small, so that both ways are cheap; the test split is rendered the same
+        recipe = Recipe(**{**recipe.__dict__, "data_config": {**recipe.data_config, "train_size": 40,
+                                                              "val_size": 20, "test_size": 30}})  # fmt: skip
+    alone, built = make_test_set(recipe), make_datasets(recipe)[2]
+    assert len(alone) == len(built) > 0
+    for i in (0, len(built) // 2, len(built) - 1):
+        torch.testing.assert_close(alone[i], built[i], rtol=0, atol=0)
+
+
 def test_build_cli_lists_recipes(capsys):
     assert main(["--list"]) == 0
     assert "vit_shapes" in capsys.readouterr().out
@@ -167,7 +180,7 @@ def test_shipped_checkpoint_reaches_its_recorded_accuracy(name, monkeypatch):
     numbers must be what the committed weights really do, not what a past run printed."""
     from torch.utils.data import DataLoader
 
-    from vitcourse.checkpoints.build import make_datasets
+    from vitcourse.checkpoints.build import make_test_set
     from vitcourse.train import evaluate
 
     monkeypatch.delenv("VITCOURSE_CHECKPOINTS", raising=False)
@@ -178,7 +191,7 @@ def test_shipped_checkpoint_reaches_its_recorded_accuracy(name, monkeypatch):
     entry = checkpoints.info(name)
     model = checkpoints.load(name)
     assert not model.training
-    test_set = make_datasets(RECIPES[name])[2]
+    test_set = make_test_set(RECIPES[name])  # make_datasets(recipe)[2], without rendering the training set
     torch.set_num_threads(1)
     metrics = evaluate(model, DataLoader(test_set, batch_size=256))
     assert metrics["num_samples"] == entry["data"].get("test_size", metrics["num_samples"])

@@ -202,3 +202,13 @@ def test_classification_sample_is_the_same_drawing_with_its_mask():
         assert sample.masks.shape == (1, 32, 32) and sample.masks.any()
     with pytest.raises(IndexError, match="out of range"):
         dataset.sample(12)
+
+
+def test_importing_the_data_does_not_import_torchvision():
+    """Notebooks that only load data (TP1's sweep points, a kernel each) skip its seconds of import."""
+    import subprocess
+    import sys
+
+    code = "import sys, vitcourse.data; print(sorted(m for m in sys.modules if m.startswith('torchvision')))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout

@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from torchvision.transforms import v2
+
+if TYPE_CHECKING:
+    from torchvision.transforms import v2
 
 __all__ = ["LEVELS", "PRESETS", "AugmentPreset", "ShiftFlip", "batch_mix", "build_transform"]
 
@@ -89,6 +92,8 @@ def build_transform(
     Returns:
         A ``v2.Compose`` producing ``(C, H, W)`` float32 tensors.
     """
+    from torchvision.transforms import v2  # here: importing torchvision costs seconds of CPU
+
     preset = _preset(level)
     size = (img_size, img_size) if isinstance(img_size, int) else tuple(img_size)
     # RandAugment's colour operations (posterize, solarize, ...) are defined on 8-bit images.
@@ -125,6 +130,8 @@ def batch_mix(
     Returns:
         ``(images, labels) -> (images, soft_targets)``, or ``None`` if the level mixes nothing.
     """
+    from torchvision.transforms import v2
+
     preset = _preset(level)
     mixers = []
     if preset.mixup_alpha > 0:
