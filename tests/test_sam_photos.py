@@ -122,7 +122,7 @@ def test_nest_shapes_appends_part_and_whole_and_hides_what_they_cover():
     for image, masks, labels, before in zip(nested.images, nested.masks, nested.labels, plain.images):
         part, whole = masks[-2], masks[-1]
         assert len(labels) == len(masks) and part.any() and not (part & ~whole).any()
-        assert whole.sum() > 3 * part.sum()
+        assert whole.sum() > 2 * part.sum()  # the part is clearly smaller than the whole
         for other in masks[:-2]:  # what the pair covers is no longer visible below it
             assert not (other & whole).any() and other.sum() >= 4
         assert not torch.equal(image, before) and 0 <= image.min() <= image.max() <= 1

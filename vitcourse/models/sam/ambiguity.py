@@ -22,7 +22,7 @@ HIT_IOU = 0.5
 def nested_scene(
     size: int = 64,
     outer: tuple[str, str, float] = ("circle", "blue", 0.34),
-    inner: tuple[str, str, float] = ("square", "yellow", 0.12),
+    inner: tuple[str, str, float] = ("square", "yellow", 0.14),
     background: tuple[str, str] = ("white", "light blue"),
 ) -> dict:
     """A large shape with a small one inside it, centred, on a world background.

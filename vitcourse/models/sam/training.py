@@ -167,7 +167,7 @@ def nest_shapes(
 
     S = image.shape[-1]
     outer_r = float(rng.uniform(0.26, 0.36)) * S
-    inner_r = float(rng.uniform(0.3, 0.42)) * outer_r
+    inner_r = float(rng.uniform(0.4, 0.5)) * outer_r  # about the world's smallest shapes
     centre = tuple(float(rng.uniform(outer_r, S - outer_r)) for _ in range(2))
     outer = NEST_OUTER[int(rng.integers(len(NEST_OUTER)))]
     inner = world.shapes[int(rng.integers(len(world.shapes)))]
