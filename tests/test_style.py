@@ -384,8 +384,6 @@ PERCENT_FIX = "U+202F before %: vitcourse.course.render.percent(fraction, digits
 # TODO: pages still printing "92.3%" or "92.3 %", each converted by the helper named here;
 # remove the entry when the conversion lands (the rule then checks the page like any other).
 PERCENT_TODO = {
-    "06_sam.md": "sam",
-    "06b_sam2.md": "sam",
     "07_ocr_deteccion.md": "donut",
 }
 

@@ -339,7 +339,8 @@ def sam_loss(
 
     def per_mask(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t_k = t.unsqueeze(2).expand_as(mask_logits)
-        loss = focal_weight * focal_loss(mask_logits, t_k) + dice_loss(mask_logits, t_k)  # (B, P, K)
+        # (B, P, K): one loss per output mask
+        loss = focal_weight * focal_loss(mask_logits, t_k) + dice_loss(mask_logits, t_k)
         with torch.no_grad():
             actual = mask_iou(mask_logits, t_k > 0.5)
         return loss, actual
@@ -349,10 +350,13 @@ def sam_loss(
     K = mask_logits.shape[2]
     if alternative is not None and K > 1 and bool(has_alternative.any()):
         alt_k, alt_actual = per_mask(alternative)
-        pairs = loss_k[..., :, None] + alt_k[..., None, :]  # (B, P, K, K): mask i the target, j the other
-        pairs = pairs.masked_fill(torch.eye(K, dtype=torch.bool, device=pairs.device), float("inf"))
+        # (B, P, K, K): mask i the target, j the other
+        pairs = loss_k[..., :, None] + alt_k[..., None, :]
+        same = torch.eye(K, dtype=torch.bool, device=pairs.device)  # i == j: not a pair
+        pairs = pairs.masked_fill(same, float("inf"))
         best = torch.where(has_alternative, pairs.flatten(-2).min(-1).values / 2, best)
-        actual = torch.where(has_alternative[..., None], torch.maximum(actual, alt_actual), actual)
+        either = torch.maximum(actual, alt_actual)
+        actual = torch.where(has_alternative[..., None], either, actual)
     mask_loss = best.mean()
     iou_loss = F.mse_loss(iou_pred, actual)
     parts = {"mask": float(mask_loss.detach()), "iou": float(iou_loss.detach())}
