@@ -381,13 +381,6 @@ GLUED_PERCENT = re.compile(r"\{glue(?::text)?\}`[^`:]+:[^`]*%`")  # {glue:text}`
 PROSE_PERCENT = re.compile(r"\d[ \u00a0\u2009]?%")  # "50 %", "50%", {glue:text}`acc` % (glued: "0 %")
 PERCENT_FIX = "U+202F before %: vitcourse.course.render.percent(fraction, digits) (ESTILO.md)"
 
-# TODO: pages still printing "92.3%" or "92.3 %", each converted by the helper named here;
-# remove the entry when the conversion lands (the rule then checks the page like any other).
-PERCENT_TODO = {
-    "07_ocr_deteccion.md": "donut",
-}
-
-
 GLUE_ROLE = re.compile(r"\{glue(?::\w+)?\}`[^`]*`")
 
 
@@ -403,8 +396,6 @@ def without_comment(line: str) -> str:
 
 
 def percents(page: Page):
-    if page.path.name in PERCENT_TODO:
-        return
     for number, line in page.prose:
         for match in GLUED_PERCENT.finditer(line):
             yield number, match[0], "glue the text: glue(name, percent(value, digits))"
@@ -415,8 +406,6 @@ def percents(page: Page):
 
 
 def printed_percents(page: Page):
-    if page.path.name in PERCENT_TODO:
-        return
     for fence in page.fences:
         if fence.name != "code-cell":
             continue
