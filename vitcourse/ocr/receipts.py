@@ -105,9 +105,10 @@ def character_boxes(sample, task: str = "parse") -> list[tuple[float, float, flo
     spans = {}  # (line, kind) -> (x0, y0, x1, y1) of each character
     for line, (text, box) in enumerate(zip(sample.lines, sample.boxes.tolist())):
         x0, y0, x1, y1 = box
-        name, _, price = text.rpartition(" ") if line else ("", "", text)
-        if line == 0:
+        if line == 0:  # the shop's name alone
             name, price = text, ""
+        else:  # an item's name, then its price (or the total's label and amount)
+            name, _, price = text.rpartition(" ")
         spans[line, "name"] = [(x0 + k * advance, y0, x0 + (k + 1) * advance, y1) for k in range(len(name))]
         spans[line, "price"] = [
             (x1 - (len(price) - k) * advance, y0, x1 - (len(price) - k - 1) * advance, y1) for k in range(len(price))
