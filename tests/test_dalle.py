@@ -101,6 +101,72 @@ def test_generate_images_samples_only_image_tokens():
     assert 0 <= int(tokens.min()) and int(tokens.max()) < 11
 
 
+def guided_setup():
+    dvae = small_dvae()
+    tokenizer = CaptionTokenizer()
+    layout = SequenceLayout(len(tokenizer), tokenizer.text_len, 11, 9)
+    text = tokenizer.encode([caption_for("star", "red"), caption_for("ring", "pink", 1, 0)])
+    return dvae, layout, tiny_stage_two(layout), text
+
+
+def test_guidance_scale_one_is_plain_sampling():
+    dvae, layout, transformer, text = guided_setup()
+    plain = generate_images(transformer, dvae, layout, text, generator=torch.Generator().manual_seed(3))
+    one = generate_images(transformer, dvae, layout, text, generator=torch.Generator().manual_seed(3),
+                          guidance_scale=1.0)  # fmt: skip
+    assert torch.equal(plain[1], one[1]) and torch.equal(plain[0], one[0])
+
+
+def test_guided_sampling_matches_the_formula_without_cache():
+    """Two streams with their own caches = recomputing both sequences from scratch."""
+    from vitcourse.models.dalle import null_caption
+    from vitcourse.models.gpt import sample_next_token
+
+    dvae, layout, transformer, text = guided_setup()
+    scale = 3.0
+    _, tokens = generate_images(transformer, dvae, layout, text, generator=torch.Generator().manual_seed(5),
+                                guidance_scale=scale, top_k=6)  # fmt: skip
+    generator = torch.Generator().manual_seed(5)
+    cond, uncond = layout.join(text), layout.join(null_caption(2, layout.text_len))
+    image = slice(layout.text_vocab, layout.text_vocab + layout.image_vocab)
+    with torch.no_grad():
+        for _ in range(layout.image_len):
+            log_c = transformer(cond)[:, -1, image].log_softmax(-1)
+            log_u = transformer(uncond)[:, -1, image].log_softmax(-1)
+            logits = torch.full((2, layout.vocab_size), float("-inf"))  # only image codes allowed
+            logits[:, image] = log_u + scale * (log_c - log_u)
+            token = sample_next_token(logits, top_k=6, generator=generator)
+            cond, uncond = torch.cat([cond, token], 1), torch.cat([uncond, token], 1)
+    assert torch.equal(tokens, layout.image_part(cond))
+
+
+@pytest.mark.parametrize("scale", [0.0, -1.0, float("nan")])
+def test_guidance_scale_must_be_positive(scale):
+    dvae, layout, transformer, text = guided_setup()
+    with pytest.raises(ValueError, match="guidance_scale must be > 0"):
+        generate_images(transformer, dvae, layout, text, guidance_scale=scale)
+
+
+def test_caption_dropout_empties_captions_and_their_loss():
+    from vitcourse.scripts.train_dalle import drop_captions, sequence_loss
+
+    layout = SequenceLayout(text_vocab=5, text_len=3, image_vocab=7, image_len=4)
+    text, image = torch.tensor([[1, 2, 3]] * 6), torch.randint(7, (6, 4))
+    sequences = layout.join(text, image)
+    dropped, captioned = drop_captions(sequences, 3, 0.5, torch.Generator().manual_seed(0))
+    assert 0 < int(captioned.sum()) < 6
+    assert torch.equal(dropped[captioned], sequences[captioned])
+    assert (dropped[~captioned, 1:4] == 0).all()
+    assert torch.equal(dropped[:, 0], sequences[:, 0]) and torch.equal(dropped[:, 4:], sequences[:, 4:])
+    assert drop_captions(sequences, 3, 0.0, torch.Generator())[1].all()
+    model = tiny_stage_two(layout)
+    with torch.no_grad():
+        image_all = sequence_loss(model, dropped, 3)[2]
+        _, text_kept, image_kept = sequence_loss(model, dropped, 3, captioned)
+        _, text_only_kept, _ = sequence_loss(model, dropped[captioned], 3)
+    assert torch.allclose(image_all, image_kept) and torch.allclose(text_kept, text_only_kept)
+
+
 def test_bound_terms_are_consistent():
     dvae = small_dvae()
     tokenizer = CaptionTokenizer()

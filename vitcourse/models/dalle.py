@@ -46,6 +46,7 @@ __all__ = [
     "bound_terms",
     "caption_for",
     "generate_images",
+    "null_caption",
     "rerank",
     "world_layout",
 ]
@@ -218,6 +219,17 @@ class SequenceLayout:
         return sequence[:, 1 + self.text_len :] - self.text_vocab
 
 
+def null_caption(batch: int, text_len: int) -> torch.Tensor:
+    """The empty caption of classifier-free guidance: ``(batch, text_len)`` ``<pad>`` ids.
+
+    A fine-tuning run with caption dropout (``train_dalle transformer --caption-dropout
+    p``) shows the transformer this caption instead of the real one with probability
+    ``p``, so that it also learns ``p(image)``, the image without a caption. No real
+    caption starts with ``<pad>``, so the two never mix.
+    """
+    return torch.zeros(batch, text_len, dtype=torch.long)
+
+
 def generate_images(
     transformer: GPT,
     dvae: DVAE,
@@ -226,11 +238,24 @@ def generate_images(
     temperature: float = 1.0,
     top_k: int | None = None,
     generator: torch.Generator | None = None,
+    guidance_scale: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw one image per caption: sample the image tokens, decode them with the dVAE.
 
     Only image tokens are allowed while sampling (text and start logits are masked), so
     every sampled id is a code the dVAE knows.
+
+    With ``guidance_scale`` ``s ≠ 1`` it samples with classifier-free guidance (Ho &
+    Salimans 2022; for autoregressive models Gafni et al. 2022, Yu et al. 2022): a
+    second stream reads the same image tokens after the empty caption
+    (:func:`null_caption`), both with their own key/value cache, and every step samples
+    from
+
+        ln p_s(z_i) = ln p(z_i | ∅) + s · (ln p(z_i | y) - ln p(z_i | ∅))  (renormalised),
+
+    which for ``s > 1`` pushes the drawing towards what the caption ``y`` changes.
+    ``s = 1`` is plain sampling (one stream, the same draws). It only makes sense for a
+    transformer trained with caption dropout.
 
     Args:
         transformer: the stage-two GPT.
@@ -239,24 +264,42 @@ def generate_images(
         text: ``(B, text_len)`` caption ids.
         temperature, top_k: see :func:`~vitcourse.models.gpt.sample_next_token`.
         generator: for reproducible samples.
+        guidance_scale: ``s > 0``; 1 means no guidance.
 
     Returns:
         ``(images, tokens)``: ``(B, 3, H, W)`` in ``[0, 1]`` and ``(B, image_len)``.
+
+    Raises:
+        ValueError: ``guidance_scale`` is not positive.
     """
     from .gpt import sample_next_token
 
+    if not guidance_scale > 0:
+        raise ValueError(
+            f"guidance_scale must be > 0 (1 = no guidance), got {guidance_scale}"
+        )
+    guided = guidance_scale != 1
     transformer.eval()
+    batch = text.shape[0]
     sequence = layout.join(text)
-    cache = transformer.new_cache()
     new = sequence
+    if guided:  # rows B … 2B - 1: the same drawing after the empty caption
+        empty = null_caption(batch, layout.text_len).to(text.device)
+        new = torch.cat([sequence, layout.join(empty)])
+    cache = transformer.new_cache()
     allowed = torch.zeros(layout.vocab_size, dtype=torch.bool)
     allowed[layout.text_vocab : layout.text_vocab + layout.image_vocab] = True
     with torch.no_grad():
         for _ in range(layout.image_len):
-            logits = transformer(new, cache=cache)[:, -1]  # (B, V)
+            logits = transformer(new, cache=cache)[:, -1]  # (B or 2B, V)
             logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
-            new = sample_next_token(logits, temperature, top_k, generator)  # (B, 1)
-            sequence = torch.cat([sequence, new], dim=1)
+            if guided:
+                cond, uncond = logits.log_softmax(-1).split(batch)
+                logits = uncond + guidance_scale * (cond - uncond)
+                logits = logits.masked_fill(~allowed.to(logits.device), float("-inf"))
+            token = sample_next_token(logits, temperature, top_k, generator)  # (B, 1)
+            sequence = torch.cat([sequence, token], dim=1)
+            new = torch.cat([token, token]) if guided else token
         tokens = layout.image_part(sequence)
         return dvae.decode_tokens(tokens), tokens
 

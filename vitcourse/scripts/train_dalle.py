@@ -188,12 +188,37 @@ def encode_dataset(data: CaptionedShapes, dvae, tokenizer: CaptionTokenizer, lay
     return layout.join(tokenizer.encode(data.captions), image_tokens)
 
 
-def sequence_loss(model, sequences: torch.Tensor, text_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(weighted loss, caption loss, image loss)``, each a mean per token, in nats."""
+def sequence_loss(
+    model, sequences: torch.Tensor, text_len: int, captioned: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(weighted loss, caption loss, image loss)``, each a mean per token, in nats.
+
+    ``captioned`` (``(B,)`` bool) marks the rows whose caption is real; the caption loss
+    averages over those only (a dropped caption, :func:`drop_captions`, is not text to
+    learn)."""
     logits = model(sequences[:, :-1])  # (B, T - 1, V): position i predicts token i + 1
     nll = F.cross_entropy(logits.transpose(1, 2), sequences[:, 1:], reduction="none")  # (B, T - 1)
-    text, image = nll[:, :text_len].mean(), nll[:, text_len:].mean()
+    text_rows = nll[:, :text_len] if captioned is None else nll[captioned, :text_len]
+    text = text_rows.mean() if text_rows.numel() else nll.new_zeros(())
+    image = nll[:, text_len:].mean()
     return TEXT_WEIGHT * text + IMAGE_WEIGHT * image, text, image
+
+
+def drop_captions(
+    sequences: torch.Tensor, text_len: int, p: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Caption dropout for classifier-free guidance: with probability ``p`` per row, the
+    caption becomes the empty one (:func:`~vitcourse.models.dalle.null_caption`, all
+    ``<pad>``; the start token and the image tokens stay).
+
+    Returns:
+        ``(sequences, captioned)``: a copy with the dropped captions, ``(B,)`` bool, True
+        where the caption was kept.
+    """
+    captioned = torch.rand(len(sequences), generator=generator) >= p
+    out = sequences.clone()
+    out[~captioned, 1 : 1 + text_len] = 0  # <pad>: id 0 of the caption vocabulary
+    return out, captioned
 
 
 def total_epochs(card: dict) -> float:
@@ -210,6 +235,7 @@ def train_transformer(
     init_from: str | None = None,
     max_minutes: float | None = None,
     warmup_steps: int | None = None,
+    caption_dropout: float = 0.0,
     train_size: int = TRAIN_SIZE,
     val_size: int = VAL_SIZE,
     root: str | None = None,
@@ -227,6 +253,12 @@ def train_transformer(
     (sha256, recipe, metrics, build) and the epochs of both runs. It is registered only
     if it lowers the validation image NLL the base has on the same images, unless
     ``force``.
+
+    ``caption_dropout`` ``p`` > 0 replaces each training caption by the empty one with
+    probability ``p`` (:func:`drop_captions`), so that the model also learns to draw
+    without a caption: what classifier-free guidance needs
+    (:func:`~vitcourse.models.dalle.generate_images` with ``guidance_scale``). The
+    validation losses always read the real captions.
 
     Returns:
         The card written, or None when a continued run did not improve.
@@ -252,7 +284,10 @@ def train_transformer(
     max_steps = epochs * steps_per_epoch
     warmup = steps_per_epoch // 2 if warmup_steps is None else warmup_steps
     budget = TimeBudget(max_steps, math.inf if max_minutes is None else max_minutes, warmup)
+    if not 0 <= caption_dropout < 1:
+        raise ValueError(f"caption_dropout is a probability in [0, 1), got {caption_dropout}")
     generator = torch.Generator().manual_seed(seed)
+    dropout_generator = torch.Generator().manual_seed(seed + 1)  # p = 0 leaves the order as before
     done = 0.0 if base is None else total_epochs(base)
     history = [] if base is None else list(base["metrics"]["history"])
     prep_seconds = time.perf_counter() - start
@@ -264,10 +299,17 @@ def train_transformer(
         model.train()
         return float(text), float(image)
 
+    val_null = drop_captions(val, layout.text_len, 1.0, torch.Generator())[0] if caption_dropout > 0 else None
+
     def validate(step: int) -> None:
         text, image = val_losses()
         history.append({"epoch": round(done + step / steps_per_epoch, 2), "val_text_nll": text,
                         "val_image_nll": image, "minutes": round(budget.elapsed() / 60, 1)})  # fmt: skip
+        if val_null is not None:  # the same images after the empty caption: what the caption is worth
+            model.eval()
+            with torch.no_grad():
+                history[-1]["val_image_nll_null_caption"] = float(sequence_loss(model, val_null, layout.text_len)[2])
+            model.train()
         logger.info("transformer epoch %s: %s", history[-1]["epoch"], history[-1])
 
     at_start = val_losses()[1] if base is not None else None  # the bar a continued run must beat
@@ -281,7 +323,10 @@ def train_transformer(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = lr * budget.lr_factor(step)
-            loss, _, _ = sequence_loss(model, train[order[i * batch_size : (i + 1) * batch_size]], layout.text_len)
+            batch, captioned = train[order[i * batch_size : (i + 1) * batch_size]], None
+            if caption_dropout > 0:
+                batch, captioned = drop_captions(batch, layout.text_len, caption_dropout, dropout_generator)
+            loss, _, _ = sequence_loss(model, batch, layout.text_len, captioned)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -301,6 +346,12 @@ def train_transformer(
               "warmup_steps": warmup, "schedule": "linear warm-up, cosine to 0 over steps or minutes",
               "weight_decay": 0.01, "betas": [0.9, 0.95], "grad_clip": 1.0,
               "loss_weights": {"text": TEXT_WEIGHT, "image": IMAGE_WEIGHT}, "seed": seed}  # fmt: skip
+    if caption_dropout > 0:
+        recipe["caption_dropout"] = {
+            "p": caption_dropout,
+            "null_caption": "every caption token <pad> (id 0) after the start token; no caption loss on those rows",
+            "for": "classifier-free guidance (generate_images guidance_scale)",
+        }
     if base is not None:
         recipe["init_from"] = init_from
         keys = ("sha256", "recipe", "metrics", "build", "date", "provenance")
@@ -480,6 +531,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--caption-dropout", type=float, default=0.0,
+                        help="transformer: probability of the empty caption (classifier-free guidance)")  # fmt: skip
+    parser.add_argument("--force", action="store_true", help="transformer: register even without improvement")
     args = parser.parse_args(argv)
     if args.max_minutes is not None and args.max_minutes <= 0:
         parser.error(f"--max-minutes must be positive, got {args.max_minutes}")
@@ -494,7 +548,8 @@ def main(argv: list[str] | None = None) -> int:
         train_colors(args.epochs or 15)
     elif args.stage == "transformer":
         train_transformer(args.epochs or 5, lr=args.lr, seed=args.seed, init_from=args.init_from,
-                          max_minutes=args.max_minutes, warmup_steps=args.warmup_steps, command=command)  # fmt: skip
+                          max_minutes=args.max_minutes, warmup_steps=args.warmup_steps,
+                          caption_dropout=args.caption_dropout, force=args.force, command=command)  # fmt: skip
     else:
         evaluate_generations(temperature=args.temperature, top_k=args.top_k, samples=args.samples, command=command)
     return 0
