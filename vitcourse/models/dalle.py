@@ -220,7 +220,7 @@ class SequenceLayout:
 
 
 def null_caption(batch: int, text_len: int) -> torch.Tensor:
-    """The empty caption of classifier-free guidance: ``(batch, text_len)`` ``<pad>`` ids.
+    """Classifier-free guidance's empty caption: ``(batch, text_len)`` ``<pad>`` ids.
 
     A fine-tuning run with caption dropout (``train_dalle transformer --caption-dropout
     p``) shows the transformer this caption instead of the real one with probability
@@ -246,12 +246,12 @@ def generate_images(
     every sampled id is a code the dVAE knows.
 
     With ``guidance_scale`` ``s ≠ 1`` it samples with classifier-free guidance (Ho &
-    Salimans 2022; for autoregressive models Gafni et al. 2022, Yu et al. 2022): a
+    Salimans 2021; for autoregressive models Gafni et al. 2022, Yu et al. 2022): a
     second stream reads the same image tokens after the empty caption
     (:func:`null_caption`), both with their own key/value cache, and every step samples
     from
 
-        ln p_s(z_i) = ln p(z_i | ∅) + s · (ln p(z_i | y) - ln p(z_i | ∅))  (renormalised),
+        ln p_s(z_i) = ln p(z_i | ∅) + s · (ln p(z_i | y) - ln p(z_i | ∅)) + const,
 
     which for ``s > 1`` pushes the drawing towards what the caption ``y`` changes.
     ``s = 1`` is plain sampling (one stream, the same draws). It only makes sense for a

@@ -441,15 +441,29 @@ def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes) -> dict:
             "both": float((shape_ok & color_ok).float().mean()), "n": len(real.captions)}  # fmt: skip
 
 
+GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0, 5.0)
+"""Classifier-free guidance scales ``evaluate`` sweeps (1: plain sampling)."""
+
+
+def best_scale(results: dict) -> dict:
+    """The row of ``results["guidance"]["sweep"]`` whose drawings of *seen* pairs show
+    shape and colour most often (the held-out pairs do not choose it)."""
+    return max(results["guidance"]["sweep"], key=lambda row: row["generated_seen"]["both"])
+
+
 def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, temperature: float = 1.0,
                          top_k: int | None = None, seed: int = 0, samples: int = 8,
+                         guidance_scales: tuple[float, ...] = GUIDANCE_SCALES,
                          command: str = "python -m vitcourse.scripts.train_dalle evaluate") -> None:  # fmt: skip
     """Judge plain samples and DALL-E's best-of-``samples`` reranked by the mini-CLIP.
 
     Every caption is drawn ``samples`` times: ``generated_*`` judges all of those plain
     drawings, ``reranked_*`` only the one ``clip_world_tiny`` scores highest per
     caption. The judges (``vit_shapes``, ``resnet_colors``) are other models than the
-    reranker.
+    reranker. Both are measured at every classifier-free guidance scale of
+    ``guidance_scales`` (``results["guidance"]["sweep"]``, each scale from the same
+    seed); the top-level ``generated_*`` and ``reranked_*`` are those of scale 1, plain
+    sampling.
     """
     from ..clip_world import HELD_OUT as CLIP_HELD_OUT
     from ..clip_world import WordTokenizer
@@ -457,6 +471,8 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
 
     if samples < 1:
         raise ValueError(f"samples is the drawings per caption to rerank: at least 1, got {samples}")
+    if 1 not in guidance_scales or not all(s > 0 for s in guidance_scales):
+        raise ValueError(f"guidance_scales must be > 0 and include 1 (plain sampling), got {guidance_scales}")
     start = time.perf_counter()
     dvae, transformer = load("dvae_world"), load("dalle_world")
     clip, clip_tokenizer = load(RERANKER), WordTokenizer()
@@ -470,28 +486,44 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
         "reranker_on_real_images": reranker_on_real(clip, clip_tokenizer, real),
     }
     seen = [(s, c) for s in SHAPE_NAMES for c in COLOR_NAMES if (s, c) not in HELD_OUT]
-    generator = torch.Generator().manual_seed(seed)
-    for name, pairs, per_pair in (("seen", seen, per_pair_seen), ("held_out", list(HELD_OUT), per_pair_held_out)):
-        captions, shapes, colors = caption_grid(pairs, per_pair, seed)
-        ids = tokenizer.encode(captions)
-        draws = []  # (samples, B, 3, H, W): draw r of every caption
-        for _ in range(samples):
-            batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], temperature=temperature,
-                                       top_k=top_k, generator=generator)[0] for i in range(0, len(ids), 100)]  # fmt: skip
-            draws.append(torch.cat(batches))
-        draws = torch.stack(draws)
-        plain = judge(draws.flatten(0, 1), shapes.repeat(samples), colors.repeat(samples))
-        plain["both_per_draw"] = [judge(d, shapes, colors)["both"] for d in draws]
-        results[f"generated_{name}"] = plain
-        best, _, _ = rerank(clip, clip_tokenizer, draws, captions)
-        results[f"reranked_{name}"] = judge(best, shapes, colors)
-        logger.info("%s: plain %s, reranked %s", name, plain, results[f"reranked_{name}"])
+    sweep = []
+    for scale in guidance_scales:
+        generator = torch.Generator().manual_seed(seed)
+        row = {"scale": scale}
+        for name, pairs, per_pair in (("seen", seen, per_pair_seen), ("held_out", list(HELD_OUT), per_pair_held_out)):
+            captions, shapes, colors = caption_grid(pairs, per_pair, seed)
+            ids = tokenizer.encode(captions)
+            draws = []  # (samples, B, 3, H, W): draw r of every caption
+            for _ in range(samples):
+                batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], temperature=temperature,
+                                           top_k=top_k, generator=generator, guidance_scale=scale)[0]
+                           for i in range(0, len(ids), 100)]  # fmt: skip
+                draws.append(torch.cat(batches))
+            draws = torch.stack(draws)
+            plain = judge(draws.flatten(0, 1), shapes.repeat(samples), colors.repeat(samples))
+            per_draw = [judge(d, shapes, colors) for d in draws]
+            for what in ("shape", "color", "both"):
+                plain[f"{what}_per_draw"] = [r[what] for r in per_draw]
+            row[f"generated_{name}"] = plain
+            best, _, _ = rerank(clip, clip_tokenizer, draws, captions)
+            row[f"reranked_{name}"] = judge(best, shapes, colors)
+            logger.info("scale %s, %s: plain %s, reranked %s", scale, name, plain, row[f"reranked_{name}"])
+        sweep.append(row)
+    plain_row = next(row for row in sweep if row["scale"] == 1)
+    results.update({k: v for k, v in plain_row.items() if k != "scale"})
+    results["guidance"] = {
+        "scales": list(guidance_scales),
+        "sweep": sweep,
+        "null_caption": "every caption token <pad> (models.dalle.null_caption)",
+        "rule": "ln p_s = ln p(z|null) + s (ln p(z|y) - ln p(z|null)), renormalised over the image codes",
+        "trained_with": info("dalle_world")["recipe"].get("caption_dropout"),
+    }
     torch.manual_seed(seed)
     batch = real_images[:64]
     terms = bound_terms(transformer, dvae, layout, batch, tokenizer.encode(real.captions[:64]),
                         generator=torch.Generator().manual_seed(seed))  # fmt: skip
     results["bound_terms_nats_per_image"] = {k: float(v.mean()) for k, v in terms.items()}
-    results["sampling"] = {"temperature": temperature, "top_k": top_k, "seed": seed,
+    results["sampling"] = {"temperature": temperature, "top_k": top_k, "seed": seed, "guidance_scales": list(guidance_scales),
                            "per_pair_seen": per_pair_seen, "per_pair_held_out": per_pair_held_out,
                            "samples_per_caption": samples,
                            "generated": "every drawing of every caption judged (samples per caption)",
@@ -514,7 +546,12 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
 def json_summary(results: dict) -> str:
     keys = ("judges_on_real_images", "judges_on_dvae_reconstructions", "reranker_on_real_images",
             "generated_seen", "reranked_seen", "generated_held_out", "reranked_held_out")  # fmt: skip
-    return "\n".join(f"{k}: {results[k]}" for k in keys)
+    lines = [f"{k}: {results[k]}" for k in keys]
+    for row in results.get("guidance", {}).get("sweep", []):
+        lines.append(f"scale {row['scale']}: " + ", ".join(
+            f"{k} both {row[k]['both']:.3f} shape {row[k]['shape']:.3f} color {row[k]['color']:.3f}"
+            for k in ("generated_seen", "generated_held_out", "reranked_seen", "reranked_held_out")))  # fmt: skip
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -525,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--samples", type=int, default=8, help="evaluate: drawings per caption to rerank")
+    parser.add_argument("--guidance-scales", type=lambda text: tuple(float(s) for s in text.split(",")),
+                        default=GUIDANCE_SCALES, help="evaluate: classifier-free guidance scales, e.g. 1,2,3")  # fmt: skip
     parser.add_argument("--init-from", default=None, help="transformer: continue this checkpoint (dalle_world)")
     parser.add_argument("--max-minutes", type=float, default=None,
                         help="transformer: wall-time budget; the cosine ends at it")  # fmt: skip
@@ -551,7 +590,8 @@ def main(argv: list[str] | None = None) -> int:
                           max_minutes=args.max_minutes, warmup_steps=args.warmup_steps,
                           caption_dropout=args.caption_dropout, force=args.force, command=command)  # fmt: skip
     else:
-        evaluate_generations(temperature=args.temperature, top_k=args.top_k, samples=args.samples, command=command)
+        evaluate_generations(temperature=args.temperature, top_k=args.top_k, samples=args.samples,
+                             guidance_scales=args.guidance_scales, command=command)  # fmt: skip
     return 0
 
 
