@@ -75,3 +75,29 @@ def test_dalle_judges_on_real_images():
     recorded = read_results("dalle_world")["judges_on_real_images"]
     for key in ("shape", "color", "both"):
         assert measured[key] == pytest.approx(recorded[key], abs=1e-3)
+
+
+@pytest.mark.slow
+@written("dalle_world")
+def test_dalle_guided_first_draw_of_seen_pairs():
+    """The chosen guidance scale's first round of seen-pair drawings, drawn again."""
+    from vitcourse.data.backgrounds import COLOR_NAMES
+    from vitcourse.data.shapes import SHAPE_NAMES
+    from vitcourse.models.dalle import HELD_OUT, CaptionTokenizer, generate_images, world_layout
+    from vitcourse.scripts.train_dalle import best_scale, caption_grid, judge
+
+    results = read_results("dalle_world")
+    sampling, row = results["sampling"], best_scale(results)
+    dvae, transformer = checkpoints.load("dvae_world"), checkpoints.load("dalle_world")
+    seen = [(s, c) for s in SHAPE_NAMES for c in COLOR_NAMES if (s, c) not in HELD_OUT]
+    captions, shapes, colors = caption_grid(seen, sampling["per_pair_seen"], sampling["seed"])
+    ids, layout = CaptionTokenizer().encode(captions), world_layout()
+    generator = torch.Generator().manual_seed(sampling["seed"])
+    images = torch.cat([
+        generate_images(transformer, dvae, layout, ids[i : i + 100], temperature=sampling["temperature"],
+                        top_k=sampling["top_k"], generator=generator, guidance_scale=row["scale"])[0]
+        for i in range(0, len(ids), 100)
+    ])  # fmt: skip
+    measured = judge(images, shapes, colors)
+    for key in ("shape", "color", "both"):
+        assert measured[key] == pytest.approx(row["generated_seen"][f"{key}_per_draw"][0], abs=0.01)
