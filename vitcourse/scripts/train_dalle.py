@@ -8,6 +8,10 @@
     # continue the shipped stage 2 for at most 35 minutes (the cosine ends with the budget)
     python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 30 --max-minutes 35
 
+    # the same, with caption dropout, for classifier-free guidance (the shipped run)
+    python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 40 \
+        --max-minutes 34 --lr 1e-3 --seed 2 --caption-dropout 0.15
+
 Stage 1 trains the dVAE (:mod:`vitcourse.models.dvae`) on the world's images with the
 Gumbel-softmax relaxation: the temperature falls from 1 to 1/16 and the KL weight β
 rises from 0 to 1 (the paper's schedules, shortened). Stage 2 freezes it, turns every
@@ -22,7 +26,8 @@ shape; it knows nothing of colour) and ``resnet_colors``, trained here on the sa
 to name the shape's colour (both measured on real images of the world first). It judges
 every plain sample, and, as DALL-E does (Ramesh et al. 2021, Section 2.6), the one
 sample per caption that the world's mini-CLIP ``clip_world_tiny`` scores highest: the
-reranker is not one of the judges.
+reranker is not one of the judges. It does so at every classifier-free guidance scale of
+``--guidance-scales`` (:data:`GUIDANCE_SCALES`; 1 is plain sampling).
 """
 
 from __future__ import annotations
