@@ -107,7 +107,8 @@ def test_every_name_resolves_and_every_preset_module_is_listed():
 
 def test_the_registry_imports_only_what_a_name_needs():
     """`import vitcourse.models` imports no model; building a ViT imports only vit.py (no
-    DETR, torchvision or scipy, which every process importing the package used to pay)."""
+    DETR, torchvision or scipy, which every process importing the package used to pay);
+    `import vitcourse.hub` imports no DETR either."""
     script = """
 import json, sys
 import vitcourse.models as models
@@ -115,12 +116,18 @@ heavy = ("vitcourse.models.", "torchvision", "scipy")
 loaded = lambda: sorted(name for name in sys.modules if name.startswith(heavy))
 before = loaded()
 models.create_model("vit_micro_patch4_32")
-print(json.dumps([before, loaded()]))
+after = loaded()
+import vitcourse.hub
+print(json.dumps([before, after, [name for name in loaded() if name.startswith(heavy[1:]) or ".detr" in name]]))
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    before, after = json.loads(done.stdout)
+    before, after, hub = json.loads(done.stdout)
     assert before == ["vitcourse.models.registry"]
     assert after == ["vitcourse.models.registry", "vitcourse.models.vit"]
+    assert hub == []  # vitcourse.hub imports DETR only when detr_from_hf is first used
+    from vitcourse.hub import detr, detr_from_hf
+
+    assert detr_from_hf is detr.detr_from_hf
 
 
 def test_create_model_applies_overrides():
