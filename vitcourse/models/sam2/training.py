@@ -38,11 +38,13 @@ __all__ = [
     "VideoSet",
     "click_prompt",
     "encode_videos",
+    "error_click",
     "evaluate",
     "frame_by_frame",
     "frame_ious",
     "make_videos",
     "reappearance_frame",
+    "recovery_windows",
     "summarize",
     "total_training",
     "track_loss",
@@ -78,8 +80,9 @@ class VideoData:
         Training unrolls windows of ``train_frames`` of them (:func:`training_window`),
         so that the occluder passes at the same time as in the held-out videos.
         """
-        return VideoConfig(self.img_size, self.test_frames, self.num_distractors,
-                           first_unoccluded=self.first_unoccluded)
+        return VideoConfig(
+            self.img_size, self.test_frames, self.num_distractors, first_unoccluded=self.first_unoccluded
+        )
 
     def as_dict(self) -> dict:
         """For a checkpoint's card."""
@@ -183,8 +186,80 @@ def training_window(
     return 0
 
 
+def recovery_windows(
+    targets: torch.Tensor,
+    reappears: torch.Tensor,
+    length: int,
+    batch: int,
+    generator: torch.Generator,
+    min_pixels: int = 20,
+) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """Training clips in which the target is hidden and comes back at the same frame.
+
+    A clip of ``length`` frames of each chosen video starts ``k`` frames before the
+    video's reappearance frame (:func:`reappearance_frame`), ``k`` drawn from
+    ``3 .. length - 1`` once for the batch, so the clips see the target, lose it
+    behind the occluder and get it back at their frame ``k``, where training clicks.
+
+    Args:
+        targets: ``(V, T, S, S)`` the training videos' target masks.
+        reappears: ``(V,)`` their reappearance frames, ``-1`` for none.
+        length: frames of a clip.
+        batch: clips to draw (videos may repeat when few fit).
+        generator: random source.
+        min_pixels: least target pixels on a clip's first frame, where it is prompted.
+
+    Returns:
+        ``(videos (batch,), starts (batch,), k)``, or None if no video fits this ``k``.
+    """
+    T = targets.shape[1]
+    k = int(torch.randint(3, length, (1,), generator=generator))
+    starts = reappears - k
+    fits = (reappears >= 0) & (starts >= 0) & (starts <= T - length)
+    if fits.any():
+        visible = targets.flatten(2).sum(-1) >= min_pixels  # (V, T)
+        rows = torch.nonzero(fits).flatten()
+        fits[rows] = visible[rows, starts[rows]]
+    candidates = torch.nonzero(fits).flatten()
+    if len(candidates) == 0:
+        return None
+    videos = candidates[torch.randint(len(candidates), (batch,), generator=generator)]
+    return videos, starts[videos], k
+
+
+def error_click(mask_logits: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    """One corrective click per video, drawn from the error of the current prediction.
+
+    As in SAM 2's interactive training: a random pixel where the predicted mask and the
+    target disagree; foreground (label 1) if it is a missed object pixel, background
+    (label 0) if it is a false one. A video without error gets a click on its target.
+
+    Args:
+        mask_logits: ``(B, S, S)`` the prediction at the frame's size.
+        targets: ``(B, S, S)`` bool, none empty.
+        generator: random source.
+
+    Returns:
+        ``{"points": (B, 1, 2), "labels": (B, 1)}``.
+    """
+    points, labels = [], []
+    for pred, target in zip(mask_logits > 0, targets):
+        error = pred ^ target
+        region = error if bool(error.any()) else target
+        ys, xs = torch.nonzero(region, as_tuple=True)
+        i = int(torch.randint(len(xs), (1,), generator=generator))
+        points.append(torch.stack([xs[i], ys[i]]).float())
+        labels.append(int(target[ys[i], xs[i]]))
+    return {"points": torch.stack(points)[:, None], "labels": torch.tensor(labels)[:, None]}
+
+
 def unroll(
-    model: Sam2, features: torch.Tensor, prompts: dict[int, dict]
+    model: Sam2,
+    features: torch.Tensor,
+    prompts: dict[int, dict],
+    correct_at: int | None = None,
+    targets: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The tracker over clips, with gradients (training).
 
@@ -192,6 +267,12 @@ def unroll(
         model: a :class:`Sam2`.
         features: ``(B, T, C, g, g)`` image embeddings.
         prompts: ``{frame: prompt}``, frame 0 included.
+        correct_at: a frame where, as a user would, a click corrects the tracker: the
+            frame is first segmented from the memory alone (without gradients), a click
+            drawn from that mask's error (:func:`error_click`), and the frame segmented
+            again, memory and click together.
+        targets: ``(B, T, S, S)`` the clips' target masks (needed with ``correct_at``).
+        generator: random source of the corrective click.
 
     Returns:
         ``(mask_logits (B, T, 4g, 4g), iou (B, T))``.
@@ -199,7 +280,12 @@ def unroll(
     bank = model.new_bank()
     logits, ious = [], []
     for t in range(features.shape[1]):
-        out = model.track_step(features[:, t], bank, t, **prompts.get(t, {}))
+        prompt = prompts.get(t, {})
+        if t == correct_at:
+            with torch.no_grad():
+                first_try = model.decode(model.condition(features[:, t], bank, t))[0]
+            prompt = error_click(model.upscale(first_try)[:, 0], targets[:, t], generator)
+        out = model.track_step(features[:, t], bank, t, **prompt)
         logits.append(out.mask_logits[:, 0])
         ious.append(out.iou)
     return torch.stack(logits, dim=1), torch.stack(ious, dim=1)
@@ -308,7 +394,9 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
     feats2 = encode_videos(model, videos.frames)
     feats = encode_videos(sam, videos.frames)
     first = {0: click_prompt(videos.targets[:, 0])}
-    with_memory = frame_ious(model.upscale(track_video(model, videos.frames, first, features=feats2)[0]), videos.targets)
+    with_memory = frame_ious(
+        model.upscale(track_video(model, videos.frames, first, features=feats2)[0]), videos.targets
+    )
     without = frame_ious(sam.upscale(frame_by_frame(sam, feats, first)), videos.targets)
     recovery = {
         "video": [], "frame": [], "memory": [], "memory_click": [], "sam": [], "sam_click": [],
