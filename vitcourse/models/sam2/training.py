@@ -3,7 +3,11 @@
 Training follows SAM 2's recipe at our size: a clip of ``T`` frames, a prompt on the
 first frame (a click anywhere on the object, three clicks or its box), sometimes a
 corrective click on a later frame, and the tracker unrolled over the clip with
-gradients through the memories. The loss is SAM's on every frame (``20 focal + dice``
+gradients through the memories. Recovery clips (:func:`recovery_windows`) are chosen so
+the target hides behind the occluder and comes back inside the clip; on the frame where
+it comes back the tracker is corrected with one click drawn from its own error
+(:func:`error_click`), as in SAM 2's interactive training, so that it learns to follow a
+click that contradicts what it remembers. The loss is SAM's on every frame (``20 focal + dice``
 and the IoU regression). SAM's image encoder and prompt encoder stay frozen (so the
 frames are encoded once, before training); the memory parts train, and the mask
 decoder is fine-tuned with a smaller learning rate, because it must now segment frames
@@ -429,6 +433,7 @@ def summarize(result: dict) -> dict:
     diff = per_w - per_wo
     rec = {k: np.array(v) for k, v in result["recovery"].items()}
     gain = rec["memory_click"] - rec["memory"]
+    against_sam = rec["memory_click"] - rec["sam_click"]  # the tracker's click against SAM's, per video
     return {
         "videos": len(w),
         "miou_with_memory": float(per_w.mean()),
@@ -452,6 +457,9 @@ def summarize(result: dict) -> dict:
         "recovery_click_gain_mean": float(gain.mean()),
         "recovery_click_gain_std": float(gain.std(ddof=1)),
         "recovery_click_gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain))),
+        "recovery_click_vs_sam_mean": float(against_sam.mean()),
+        "recovery_click_vs_sam_std": float(against_sam.std(ddof=1)),
+        "recovery_click_vs_sam_sem": float(against_sam.std(ddof=1) / np.sqrt(len(against_sam))),
     }
 
 
