@@ -23,6 +23,17 @@ few frames. The videos now show the target whole on frame 0
 (``VideoData.first_unoccluded``), training clips are windows of full-length videos (so
 the occluder passes when it does in the held-out ones) and the model is trained again
 from ``sam_mini_world``.
+
+A corrective click where the target reappears after an occlusion then helped the
+tracker little: on that frame the decoder, reading the memory, followed what it
+remembered (frames where the object was lost) more than the click; the same decoder and
+click without the memory did far better (the card's ``recovery_unread_click_frame``).
+``--recovery`` trains on that case (clips where the target hides and comes back,
+clicked on the reappearance frame from the tracker's own error). A 19-minute
+continuation of the shipped checkpoint with ``--recovery 0.5`` raised every recovery
+mIoU, but the click's *gain* over no click fell below two standard errors, because the
+tracker alone now recovered much more; that run is recorded in
+``vitcourse/results/sam2_recovery_continuation.json`` and was not shipped.
 """
 
 from __future__ import annotations

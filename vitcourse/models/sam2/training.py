@@ -391,7 +391,8 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
         A dict: ``"with_memory"``, ``"without_memory"``: per-frame IoUs ``(V, T)`` as
         lists; ``"recovery"``: for the videos with a reappearance, the frame and the
         mean IoU after it for memory / memory + click / SAM / SAM + click, and the IoU
-        on the clicked frame itself with the click (memory, SAM).
+        on the clicked frame itself with the click (memory, SAM, and the tracker's
+        decoder with the click but without reading the memory: ``"unread_click_frame"``).
     """
     model.eval()
     sam.eval()
@@ -404,7 +405,7 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
     without = frame_ious(sam.upscale(frame_by_frame(sam, feats, first)), videos.targets)
     recovery = {
         "video": [], "frame": [], "memory": [], "memory_click": [], "sam": [], "sam_click": [],
-        "memory_click_frame": [], "sam_click_frame": [],
+        "memory_click_frame": [], "sam_click_frame": [], "unread_click_frame": [],
     }  # fmt: skip
     for v in range(len(videos)):
         r = reappearance_frame(videos.targets[v])
@@ -423,6 +424,9 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
         recovery["sam_click"].append(float(frame_ious(sam.upscale(sam_click[:, r:]), target).mean()))
         recovery["memory_click_frame"].append(float(frame_ious(model.upscale(mem_click[:, r]), target[:, 0])))
         recovery["sam_click_frame"].append(float(frame_ious(sam.upscale(sam_click[:, r]), target[:, 0])))
+        # the diagnosis: the same decoder and click on that frame without reading the memory
+        unread = model.decode(feats2[v : v + 1, r] + model.no_memory, **clicked[r])[0]
+        recovery["unread_click_frame"].append(float(frame_ious(model.upscale(unread), target[:, 0])))
     return {"with_memory": with_memory.tolist(), "without_memory": without.tolist(), "recovery": recovery}
 
 
@@ -434,6 +438,7 @@ def summarize(result: dict) -> dict:
     rec = {k: np.array(v) for k, v in result["recovery"].items()}
     gain = rec["memory_click"] - rec["memory"]
     against_sam = rec["memory_click"] - rec["sam_click"]  # the tracker's click against SAM's, per video
+    reading = rec["memory_click_frame"] - rec["unread_click_frame"]  # what reading the memory does to the click
     return {
         "videos": len(w),
         "miou_with_memory": float(per_w.mean()),
@@ -460,6 +465,9 @@ def summarize(result: dict) -> dict:
         "recovery_click_vs_sam_mean": float(against_sam.mean()),
         "recovery_click_vs_sam_std": float(against_sam.std(ddof=1)),
         "recovery_click_vs_sam_sem": float(against_sam.std(ddof=1) / np.sqrt(len(against_sam))),
+        "recovery_unread_click_frame": float(rec["unread_click_frame"].mean()),
+        "recovery_memory_read_mean": float(reading.mean()),
+        "recovery_memory_read_sem": float(reading.std(ddof=1) / np.sqrt(len(reading))),
     }
 
 
