@@ -286,9 +286,9 @@ def unroll(
     for t in range(features.shape[1]):
         prompt = prompts.get(t, {})
         if t == correct_at:
-            with torch.no_grad():
-                first_try = model.decode(model.condition(features[:, t], bank, t))[0]
-            prompt = error_click(model.upscale(first_try)[:, 0], targets[:, t], generator)
+            with torch.no_grad():  # from the memory alone, then a click on its error
+                alone = model.decode(model.condition(features[:, t], bank, t))[0]
+            prompt = error_click(model.upscale(alone)[:, 0], targets[:, t], generator)
         out = model.track_step(features[:, t], bank, t, **prompt)
         logits.append(out.mask_logits[:, 0])
         ious.append(out.iou)
