@@ -11,6 +11,8 @@ from vitcourse import checkpoints
 from vitcourse.detection.results import read_results
 
 SHIPPED = {"detr_shapes", "grounding_shapes", "detr_trees"}
+TREES_TEST_AP50_FLOOR = 0.02  # the recorded run: 0.0305 on OSBS_029, chosen by validation
+TREES_MEMORISED_AP50_FLOOR = 0.15  # the recorded run: 0.2127 on its own tiles after the last epoch
 pytestmark = pytest.mark.skipif(not SHIPPED <= set(checkpoints.available()), reason="detection checkpoints not built")
 
 
@@ -56,11 +58,27 @@ def test_grounding_shapes_reaches_its_recorded_ap_on_held_out_phrases(shapes_fea
 
 
 def test_detr_trees_reaches_its_recorded_ap():
+    """Re-evaluated on the held-out photo's tiles: the AP its results record, and floors that catch a regression."""
     from vitcourse.detection.data import read_tree_crowns, tree_tiles
-    from vitcourse.scripts.train_detr import cache_features, evaluate_cached
+    from vitcourse.scripts.train_detr import RECIPES, cache_features, evaluate_cached
 
     model = checkpoints.load("detr_trees")
+    data = RECIPES["trees"].data
     recorded = read_results("detr_trees")["test"]["pycocotools"]
-    tiles = [t for p in read_tree_crowns(names=("OSBS_029",)) for t in tree_tiles(p)]
-    result = evaluate_cached(model, cache_features(model, tiles), 1, 128)
+    photos = read_tree_crowns(names=tuple(data["test"]))
+    tiles = [t for p in photos for t in tree_tiles(p, data["tile"], data["size"])]
+    result = evaluate_cached(model, cache_features(model, tiles), 1, data["size"])
     assert result["pycocotools"]["AP50"] == pytest.approx(recorded["AP50"], abs=2e-4)
+    assert result["pycocotools"]["AP"] == pytest.approx(recorded["AP"], abs=2e-4)
+    assert checkpoints.info("detr_trees")["metrics"]["test_AP50"] >= TREES_TEST_AP50_FLOOR
+
+
+def test_detr_trees_diagnosis_the_chapter_states():
+    """Issue 14: a limit, not a bug. The long recipe memorises its tiles; the frozen features do not find
+    crowns in another forest (the linear probe), which is what the chapter's prose says."""
+    results = read_results("detr_trees")
+    log = [e for e in results["log"] if "val" in e]
+    assert log[-1]["train_AP50"] >= TREES_MEMORISED_AP50_FLOOR
+    assert max(e["val"]["AP50"] for e in log) == results["metrics"]["val_AP50"]  # kept by validation
+    probe = read_results("detr_trees_probe")["probe"]
+    assert probe["val_AUC"] > 0.7 and probe["test_AUC"] < 0.6

@@ -1,12 +1,17 @@
 """Every registered model: builds, runs forward and backward, has the published size,
 keeps samples apart, and fails with a useful message on bad input."""
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import vitcourse.models
 from vitcourse.models import (
     DistilledViT,
     HybridViT,
@@ -88,6 +93,43 @@ def test_registry_lists_every_family():
     assert "vit_base_patch16_224" in list_models("*base*16*")
 
 
+def test_every_name_resolves_and_every_preset_module_is_listed():
+    for name in vitcourse.models.__all__:
+        assert getattr(vitcourse.models, name) is not None, name
+    folder = Path(vitcourse.models.__file__).parent
+    registering = {
+        ".".join(path.relative_to(folder).with_suffix("").parts)
+        for path in folder.rglob("*.py")
+        if path.name not in ("registry.py", "__init__.py") and "@register_model" in path.read_text(encoding="utf-8")
+    }
+    assert registering == set(registry.PRESET_MODULES)
+
+
+def test_the_registry_imports_only_what_a_name_needs():
+    """`import vitcourse.models` imports no model; building a ViT imports only vit.py (no
+    DETR, torchvision or scipy, which every process importing the package used to pay);
+    `import vitcourse.hub` imports no DETR either."""
+    script = """
+import json, sys
+import vitcourse.models as models
+heavy = ("vitcourse.models.", "torchvision", "scipy")
+loaded = lambda: sorted(name for name in sys.modules if name.startswith(heavy))
+before = loaded()
+models.create_model("vit_micro_patch4_32")
+after = loaded()
+import vitcourse.hub
+print(json.dumps([before, after, [name for name in loaded() if name.startswith(heavy[1:]) or ".detr" in name]]))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    before, after, hub = json.loads(done.stdout)
+    assert before == ["vitcourse.models.registry"]
+    assert after == ["vitcourse.models.registry", "vitcourse.models.vit"]
+    assert hub == []  # vitcourse.hub imports DETR only when detr_from_hf is first used
+    from vitcourse.hub import detr, detr_from_hf
+
+    assert detr_from_hf is detr.detr_from_hf
+
+
 def test_create_model_applies_overrides():
     model = create_model("vit_micro_patch4_32", num_classes=3, depth=2, pool="mean")
     assert isinstance(model, ViT) and model.config.num_classes == 3 and len(model.blocks) == 2
@@ -166,7 +208,9 @@ def test_parameter_counts_match_timm(name):
     assert count_parameters(meta_model(name)) == count_parameters(reference)
 
 
-@pytest.mark.parametrize("name", ["vit_base_patch16_224", "swin_tiny_patch4_window7_224", "deit_tiny_distilled_patch16_224"])
+@pytest.mark.parametrize(
+    "name", ["vit_base_patch16_224", "swin_tiny_patch4_window7_224", "deit_tiny_distilled_patch16_224"]
+)
 def test_override_num_classes_counts_the_new_head(name):
     full = count_parameters(meta_model(name))
     model = meta_model(name, num_classes=10)
@@ -193,9 +237,8 @@ def test_samples_in_a_batch_do_not_mix(name):
 
 def odd_vit(**overrides):
     """Hugging Face's trick: sizes that aren't powers of two, so transposed axes can't hide."""
-    config = dict(
-        img_size=30, patch_size=3, in_chans=3, num_classes=7, embed_dim=36, depth=2, num_heads=3, mlp_ratio=37 / 36
-    )
+    config = {"img_size": 30, "patch_size": 3, "in_chans": 3, "num_classes": 7, "embed_dim": 36, "depth": 2}
+    config |= {"num_heads": 3, "mlp_ratio": 37 / 36}
     config.update(overrides)
     return ViT(ViTConfig(**config))
 
@@ -309,8 +352,15 @@ def test_odd_vit_equals_timm(pool):
 
     model = odd_vit(pool=pool).eval()
     reference = VisionTransformer(
-        img_size=30, patch_size=3, num_classes=7, embed_dim=36, depth=2, num_heads=3, mlp_ratio=37 / 36,
-        global_pool="token" if pool == "cls" else "avg", fc_norm=False,
+        img_size=30,
+        patch_size=3,
+        num_classes=7,
+        embed_dim=36,
+        depth=2,
+        num_heads=3,
+        mlp_ratio=37 / 36,
+        global_pool="token" if pool == "cls" else "avg",
+        fc_norm=False,
     ).eval()
     reference.load_state_dict(state_dict_to_timm(model.state_dict()))
     x = torch.randn(3, 3, 30, 30)
@@ -350,14 +400,28 @@ def test_hybrid_tokens_come_from_the_cnn():
 
 def test_hybrid_patch_size_is_in_pixels():
     config = HybridViTConfig(
-        img_size=32, patch_size=8, embed_dim=16, depth=1, num_heads=2, num_classes=3,
-        backbone_widths=(8, 16), backbone_depths=(1, 1), backbone_stem_stride=2,
+        img_size=32,
+        patch_size=8,
+        embed_dim=16,
+        depth=1,
+        num_heads=2,
+        num_classes=3,
+        backbone_widths=(8, 16),
+        backbone_depths=(1, 1),
+        backbone_stem_stride=2,
     )
     model = HybridViT(config)
     assert model.grid_size == (4, 4) and model.patch_embed.proj.kernel_size == (2, 2)
     with pytest.raises(ValueError, match="multiple of the CNN stem's stride 4"):
-        HybridViTConfig(img_size=32, patch_size=2, backbone_widths=(8, 16), backbone_depths=(1, 1),
-                        backbone_stem_stride=2, embed_dim=16, num_heads=2)
+        HybridViTConfig(
+            img_size=32,
+            patch_size=2,
+            backbone_widths=(8, 16),
+            backbone_depths=(1, 1),
+            backbone_stem_stride=2,
+            embed_dim=16,
+            num_heads=2,
+        )
 
 
 def test_resnet_accepts_any_size_and_halves_per_stage():
@@ -384,8 +448,15 @@ def test_embed_dim_not_divisible_by_num_heads():
         create_model("swin_micro_patch2_window4_32", num_heads=(3, 4, 8))
 
 
-@pytest.mark.parametrize("name", ["vit_micro_patch4_32", "deit_micro_distilled_patch4_32",
-                                  "swin_micro_patch2_window4_32", "vit_hybrid_micro_patch4_32"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "vit_micro_patch4_32",
+        "deit_micro_distilled_patch4_32",
+        "swin_micro_patch2_window4_32",
+        "vit_hybrid_micro_patch4_32",
+    ],
+)
 @pytest.mark.parametrize("shape", [(3, 32, 32), (2, 3, 16, 16), (2, 1, 32, 32), (2, 32, 32, 3)])
 def test_wrong_input_shape(name, shape):
     model = create_model(name)

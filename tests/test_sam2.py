@@ -223,3 +223,37 @@ def test_video_data_from_card_inverts_as_dict():
     card = {**data.as_dict(), "train_size": 10, "test_split": 2}  # a card's other keys
     assert VideoData.from_card(card) == data
     assert VideoData.from_card({"seed": 5}) == VideoData(seed=5)  # missing keys: defaults
+
+
+def test_recovery_windows_and_error_clicks(video):
+    from vitcourse.models.sam2.training import error_click, recovery_windows
+
+    # a corrective click lands on the error: a missed object pixel (1) or a false one (0)
+    target = torch.zeros(2, 8, 8, dtype=torch.bool)
+    target[:, 2:5, 2:5] = True
+    logits = torch.full((2, 8, 8), -1.0)
+    logits[1, 6, 6] = 1.0
+    logits[1, 2:5, 2:5] = 1.0  # video 1: the object found, one false pixel
+    generator = torch.Generator().manual_seed(0)
+    click = error_click(logits, target, generator)
+    assert click["points"].shape == (2, 1, 2) and click["labels"].tolist() == [[1], [0]]
+    x, y = (int(v) for v in click["points"][0, 0])
+    assert bool(target[0, y, x]) and click["points"][1, 0].tolist() == [6.0, 6.0]
+    # every recovery clip starts k frames before its video's reappearance, showing the target
+    targets = torch.zeros(3, 12, 8, 8, dtype=torch.bool)
+    targets[:, :, 2:6, 2:6] = True
+    reappears = torch.tensor([9, -1, 7])
+    for _ in range(10):
+        drawn = recovery_windows(targets, reappears, 6, 4, generator, min_pixels=4)
+        if drawn is None:
+            continue
+        videos, starts, k = drawn
+        assert 3 <= k < 6 and set(videos.tolist()) <= {0, 2}
+        assert (starts == reappears[videos] - k).all() and (starts >= 0).all() and (starts <= 6).all()
+    # a training step with the click on the reappearance frame reaches the decoder
+    model = create_model("sam2_mini")
+    features = model.encode_frames(video.frames).detach()[None]
+    prompts = {0: click_prompt(video.target[:1], "box")}
+    logits, _ = unroll(model, features, prompts, 3, video.target[None], generator)
+    logits.sum().backward()
+    assert model.sam.mask_decoder.iou_token.weight.grad is not None

@@ -14,18 +14,48 @@ fails loudly instead of being ignored. ``get_config`` gives the config without
 building anything, for tables of sizes; build on the meta device
 (``with torch.device("meta"):``) to count the parameters of a huge model without
 allocating its weights.
+
+The package's presets live in the modules of :data:`PRESET_MODULES`, which
+``import vitcourse.models`` does not import: the registry imports them on its first use,
+:func:`list_models` all of them, :func:`create_model` and :func:`get_config` only as many as
+it takes to find the name (in that order, the light ones first), so building a ViT never
+imports DETR's torchvision backbone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import fnmatch
+import importlib
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
 
-__all__ = ["count_parameters", "create_model", "get_config", "list_models", "register_model"]
+__all__ = ["PRESET_MODULES", "count_parameters", "create_model", "get_config", "list_models", "register_model"]
+
+# Every module of vitcourse.models that registers presets (tests/test_models.py checks the list is
+# complete), imported in this order when a name is not registered yet: the cheap ones first.
+PRESET_MODULES = (
+    "vit",
+    "deit",
+    "swin",
+    "hybrid",
+    "resnet",
+    "mae",
+    "gpt",
+    "imagegpt",
+    "dvae",
+    "dalle",
+    "clip",
+    "vlm",
+    "donut",
+    "diffusion.dit",
+    "sam.sam",
+    "sam2.sam2",
+    "detr.detr",
+    "detr.grounding",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,6 +104,15 @@ def _add(name: str, entry: _Entry) -> None:
     _REGISTRY[name] = entry
 
 
+def _load_presets(until: str | None = None) -> None:
+    """Import the modules of :data:`PRESET_MODULES`, in order, until ``until`` is registered
+    (all of them when ``until`` is None)."""
+    for module in PRESET_MODULES:
+        if until is not None and until in _REGISTRY:
+            return
+        importlib.import_module(f"{__package__}.{module}")
+
+
 def list_models(pattern: str = "*") -> list[str]:
     """Names of the registered models.
 
@@ -83,10 +122,12 @@ def list_models(pattern: str = "*") -> list[str]:
     Returns:
         The matching names, sorted.
     """
+    _load_presets()
     return sorted(name for name in _REGISTRY if fnmatch.fnmatchcase(name, pattern))
 
 
 def _entry(name: str) -> _Entry:
+    _load_presets(until=name)
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; registered models: {', '.join(list_models())}")
     return _REGISTRY[name]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
+from ..book import thousands
 from ..complexity import attention_memory_bytes, format_bytes, num_patches
 
 __all__ = ["attention_memory_figure"]
@@ -56,15 +57,13 @@ def attention_memory_figure(
                 y=memory,
                 name=name,
                 mode="lines+markers",
-                customdata=[[n, format_bytes(m)] for n, m in zip(tokens, memory)],
-                hovertemplate="lado %{x} px<br>%{customdata[0]:,} tokens<br>%{customdata[1]}<extra>"
-                + name
-                + "</extra>",
+                customdata=[[thousands(n), format_bytes(m)] for n, m in zip(tokens, memory)],
+                hovertemplate="lado %{x} px<br>%{customdata[0]} tokens<br>%{customdata[1]}<extra>" + name + "</extra>",
             )
         )
     if reference_bytes is not None:
         fig.add_hline(y=reference_bytes, line_dash="dash", line_color="gray", annotation_text=reference_label)
-    ticks = [1024**k for k in range(0, 7)]
+    ticks = [1024**k for k in range(7)]
     fig.update_layout(
         title=title,
         xaxis_title="lado de la imagen R (píxeles)",

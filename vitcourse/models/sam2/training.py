@@ -3,7 +3,11 @@
 Training follows SAM 2's recipe at our size: a clip of ``T`` frames, a prompt on the
 first frame (a click anywhere on the object, three clicks or its box), sometimes a
 corrective click on a later frame, and the tracker unrolled over the clip with
-gradients through the memories. The loss is SAM's on every frame (``20 focal + dice``
+gradients through the memories. Recovery clips (:func:`recovery_windows`) are chosen so
+the target hides behind the occluder and comes back inside the clip; on the frame where
+it comes back the tracker is corrected with one click drawn from its own error
+(:func:`error_click`), as in SAM 2's interactive training, so that it learns to follow a
+click that contradicts what it remembers. The loss is SAM's on every frame (``20 focal + dice``
 and the IoU regression). SAM's image encoder and prompt encoder stay frozen (so the
 frames are encoded once, before training); the memory parts train, and the mask
 decoder is fine-tuned with a smaller learning rate, because it must now segment frames
@@ -38,11 +42,13 @@ __all__ = [
     "VideoSet",
     "click_prompt",
     "encode_videos",
+    "error_click",
     "evaluate",
     "frame_by_frame",
     "frame_ious",
     "make_videos",
     "reappearance_frame",
+    "recovery_windows",
     "summarize",
     "total_training",
     "track_loss",
@@ -78,8 +84,9 @@ class VideoData:
         Training unrolls windows of ``train_frames`` of them (:func:`training_window`),
         so that the occluder passes at the same time as in the held-out videos.
         """
-        return VideoConfig(self.img_size, self.test_frames, self.num_distractors,
-                           first_unoccluded=self.first_unoccluded)
+        return VideoConfig(
+            self.img_size, self.test_frames, self.num_distractors, first_unoccluded=self.first_unoccluded
+        )
 
     def as_dict(self) -> dict:
         """For a checkpoint's card."""
@@ -183,8 +190,80 @@ def training_window(
     return 0
 
 
+def recovery_windows(
+    targets: torch.Tensor,
+    reappears: torch.Tensor,
+    length: int,
+    batch: int,
+    generator: torch.Generator,
+    min_pixels: int = 20,
+) -> tuple[torch.Tensor, torch.Tensor, int] | None:
+    """Training clips in which the target is hidden and comes back at the same frame.
+
+    A clip of ``length`` frames of each chosen video starts ``k`` frames before the
+    video's reappearance frame (:func:`reappearance_frame`), ``k`` drawn from
+    ``3 .. length - 1`` once for the batch, so the clips see the target, lose it
+    behind the occluder and get it back at their frame ``k``, where training clicks.
+
+    Args:
+        targets: ``(V, T, S, S)`` the training videos' target masks.
+        reappears: ``(V,)`` their reappearance frames, ``-1`` for none.
+        length: frames of a clip.
+        batch: clips to draw (videos may repeat when few fit).
+        generator: random source.
+        min_pixels: least target pixels on a clip's first frame, where it is prompted.
+
+    Returns:
+        ``(videos (batch,), starts (batch,), k)``, or None if no video fits this ``k``.
+    """
+    T = targets.shape[1]
+    k = int(torch.randint(3, length, (1,), generator=generator))
+    starts = reappears - k
+    fits = (reappears >= 0) & (starts >= 0) & (starts <= T - length)
+    if fits.any():
+        visible = targets.flatten(2).sum(-1) >= min_pixels  # (V, T)
+        rows = torch.nonzero(fits).flatten()
+        fits[rows] = visible[rows, starts[rows]]
+    candidates = torch.nonzero(fits).flatten()
+    if len(candidates) == 0:
+        return None
+    videos = candidates[torch.randint(len(candidates), (batch,), generator=generator)]
+    return videos, starts[videos], k
+
+
+def error_click(mask_logits: torch.Tensor, targets: torch.Tensor, generator: torch.Generator | None = None) -> dict:
+    """One corrective click per video, drawn from the error of the current prediction.
+
+    As in SAM 2's interactive training: a random pixel where the predicted mask and the
+    target disagree; foreground (label 1) if it is a missed object pixel, background
+    (label 0) if it is a false one. A video without error gets a click on its target.
+
+    Args:
+        mask_logits: ``(B, S, S)`` the prediction at the frame's size.
+        targets: ``(B, S, S)`` bool, none empty.
+        generator: random source.
+
+    Returns:
+        ``{"points": (B, 1, 2), "labels": (B, 1)}``.
+    """
+    points, labels = [], []
+    for pred, target in zip(mask_logits > 0, targets):
+        error = pred ^ target
+        region = error if bool(error.any()) else target
+        ys, xs = torch.nonzero(region, as_tuple=True)
+        i = int(torch.randint(len(xs), (1,), generator=generator))
+        points.append(torch.stack([xs[i], ys[i]]).float())
+        labels.append(int(target[ys[i], xs[i]]))
+    return {"points": torch.stack(points)[:, None], "labels": torch.tensor(labels)[:, None]}
+
+
 def unroll(
-    model: Sam2, features: torch.Tensor, prompts: dict[int, dict]
+    model: Sam2,
+    features: torch.Tensor,
+    prompts: dict[int, dict],
+    correct_at: int | None = None,
+    targets: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The tracker over clips, with gradients (training).
 
@@ -192,6 +271,12 @@ def unroll(
         model: a :class:`Sam2`.
         features: ``(B, T, C, g, g)`` image embeddings.
         prompts: ``{frame: prompt}``, frame 0 included.
+        correct_at: a frame where, as a user would, a click corrects the tracker: the
+            frame is first segmented from the memory alone (without gradients), a click
+            drawn from that mask's error (:func:`error_click`), and the frame segmented
+            again, memory and click together.
+        targets: ``(B, T, S, S)`` the clips' target masks (needed with ``correct_at``).
+        generator: random source of the corrective click.
 
     Returns:
         ``(mask_logits (B, T, 4g, 4g), iou (B, T))``.
@@ -199,7 +284,12 @@ def unroll(
     bank = model.new_bank()
     logits, ious = [], []
     for t in range(features.shape[1]):
-        out = model.track_step(features[:, t], bank, t, **prompts.get(t, {}))
+        prompt = prompts.get(t, {})
+        if t == correct_at:
+            with torch.no_grad():  # from the memory alone, then a click on its error
+                alone = model.decode(model.condition(features[:, t], bank, t))[0]
+            prompt = error_click(model.upscale(alone)[:, 0], targets[:, t], generator)
+        out = model.track_step(features[:, t], bank, t, **prompt)
         logits.append(out.mask_logits[:, 0])
         ious.append(out.iou)
     return torch.stack(logits, dim=1), torch.stack(ious, dim=1)
@@ -301,18 +391,21 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
         A dict: ``"with_memory"``, ``"without_memory"``: per-frame IoUs ``(V, T)`` as
         lists; ``"recovery"``: for the videos with a reappearance, the frame and the
         mean IoU after it for memory / memory + click / SAM / SAM + click, and the IoU
-        on the clicked frame itself with the click (memory, SAM).
+        on the clicked frame itself with the click (memory, SAM, and the tracker's
+        decoder with the click but without reading the memory: ``"unread_click_frame"``).
     """
     model.eval()
     sam.eval()
     feats2 = encode_videos(model, videos.frames)
     feats = encode_videos(sam, videos.frames)
     first = {0: click_prompt(videos.targets[:, 0])}
-    with_memory = frame_ious(model.upscale(track_video(model, videos.frames, first, features=feats2)[0]), videos.targets)
+    with_memory = frame_ious(
+        model.upscale(track_video(model, videos.frames, first, features=feats2)[0]), videos.targets
+    )
     without = frame_ious(sam.upscale(frame_by_frame(sam, feats, first)), videos.targets)
     recovery = {
         "video": [], "frame": [], "memory": [], "memory_click": [], "sam": [], "sam_click": [],
-        "memory_click_frame": [], "sam_click_frame": [],
+        "memory_click_frame": [], "sam_click_frame": [], "unread_click_frame": [],
     }  # fmt: skip
     for v in range(len(videos)):
         r = reappearance_frame(videos.targets[v])
@@ -331,6 +424,9 @@ def evaluate(model: Sam2, sam: Sam, videos: VideoSet) -> dict:
         recovery["sam_click"].append(float(frame_ious(sam.upscale(sam_click[:, r:]), target).mean()))
         recovery["memory_click_frame"].append(float(frame_ious(model.upscale(mem_click[:, r]), target[:, 0])))
         recovery["sam_click_frame"].append(float(frame_ious(sam.upscale(sam_click[:, r]), target[:, 0])))
+        # the diagnosis: the same decoder and click on that frame without reading the memory
+        unread = model.decode(feats2[v : v + 1, r] + model.no_memory, **clicked[r])[0]
+        recovery["unread_click_frame"].append(float(frame_ious(model.upscale(unread), target[:, 0])))
     return {"with_memory": with_memory.tolist(), "without_memory": without.tolist(), "recovery": recovery}
 
 
@@ -341,6 +437,8 @@ def summarize(result: dict) -> dict:
     diff = per_w - per_wo
     rec = {k: np.array(v) for k, v in result["recovery"].items()}
     gain = rec["memory_click"] - rec["memory"]
+    against_sam = rec["memory_click"] - rec["sam_click"]  # the tracker's click against SAM's, per video
+    reading = rec["memory_click_frame"] - rec["unread_click_frame"]  # what reading the memory does to the click
     return {
         "videos": len(w),
         "miou_with_memory": float(per_w.mean()),
@@ -364,6 +462,12 @@ def summarize(result: dict) -> dict:
         "recovery_click_gain_mean": float(gain.mean()),
         "recovery_click_gain_std": float(gain.std(ddof=1)),
         "recovery_click_gain_sem": float(gain.std(ddof=1) / np.sqrt(len(gain))),
+        "recovery_click_vs_sam_mean": float(against_sam.mean()),
+        "recovery_click_vs_sam_std": float(against_sam.std(ddof=1)),
+        "recovery_click_vs_sam_sem": float(against_sam.std(ddof=1) / np.sqrt(len(against_sam))),
+        "recovery_unread_click_frame": float(rec["unread_click_frame"].mean()),
+        "recovery_memory_read_mean": float(reading.mean()),
+        "recovery_memory_read_sem": float(reading.std(ddof=1) / np.sqrt(len(reading))),
     }
 
 
