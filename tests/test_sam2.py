@@ -257,3 +257,29 @@ def test_recovery_windows_and_error_clicks(video):
     logits, _ = unroll(model, features, prompts, 3, video.target[None], generator)
     logits.sum().backward()
     assert model.sam.mask_decoder.iou_token.weight.grad is not None
+
+
+def test_compare_runs_pairs_videos_and_refuses_other_videos():
+    from vitcourse.models.sam2.training import compare_runs
+    from vitcourse.scripts.train_sam2 import continuation_meets
+
+    def result(with_memory, memory, memory_click, videos=(0, 2)):
+        recovery = {"video": list(videos), "memory": memory, "memory_click": memory_click}
+        return {"with_memory": with_memory, "recovery": recovery}
+
+    before = result([[0.2, 0.4], [0.6, 0.6], [0.1, 0.1]], [0.1, 0.3], [0.2, 0.2])
+    after = result([[0.4, 0.4], [0.6, 0.8], [0.2, 0.2]], [0.3, 0.3], [0.5, 0.7])
+    paired = compare_runs(before, after)
+    assert paired["videos"] == 3 and paired["recovery_videos"] == 2
+    assert paired["miou_with_memory_gain_mean"] == pytest.approx(0.1)  # +0.1 on each video
+    assert paired["miou_with_memory_gain_sem"] == pytest.approx(0.0, abs=1e-12)
+    assert paired["recovery_memory_click_gain_mean"] == pytest.approx(0.4)
+    assert paired["recovery_memory_click_gain_sem"] == pytest.approx(0.1)  # std 0.1414 / sqrt 2
+    assert paired["recovery_memory_click_before"] == pytest.approx(0.2)
+    assert continuation_meets(paired)  # +0.4 > 2 * 0.1 and the tracking did not drop
+    worse = compare_runs(after, before)
+    assert not continuation_meets(worse)
+    with pytest.raises(ValueError, match="same videos"):
+        compare_runs(before, result([[0.2, 0.4]], [0.1, 0.3], [0.2, 0.2]))
+    with pytest.raises(ValueError, match="same videos"):
+        compare_runs(before, result([[0.2, 0.4], [0.6, 0.6], [0.1, 0.1]], [0.1], [0.2], videos=(1,)))

@@ -30,10 +30,11 @@ remembered (frames where the object was lost) more than the click; the same deco
 click without the memory did far better (the card's ``recovery_unread_click_frame``).
 ``--recovery`` trains on that case (clips where the target hides and comes back,
 clicked on the reappearance frame from the tracker's own error). A 19-minute
-continuation of the shipped checkpoint with ``--recovery 0.5`` raised every recovery
-mIoU, but the click's *gain* over no click fell below two standard errors, because the
-tracker alone now recovered much more; that run is recorded in
-``vitcourse/results/sam2_recovery_continuation.json`` and was not shipped.
+continuation of the first checkpoint with ``--recovery 0.5`` (``--root DIR``) was then
+compared with it video by video (``--record-continuation DIR``): with a click after the
+reappearance it tracks better beyond two standard errors, and its tracking with memory
+did not drop, so it replaced the first checkpoint; the comparison is recorded in
+``vitcourse/results/sam2_recovery_continuation.json``.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from ..models.sam2.predictor import track_video
 from ..models.sam2.training import (
     VideoData,
     click_prompt,
+    compare_runs,
     encode_videos,
     evaluate,
     frame_ious,
@@ -62,6 +64,7 @@ from ..models.sam2.training import (
     training_window,
     unroll,
 )
+from .provenance import write_results
 from .train_sam import TimeBudget, card_provenance, head_commit
 
 NAME = "sam2_mini_world"
@@ -157,6 +160,74 @@ def reevaluate(args) -> int:
     return 0
 
 
+#: The record of a continuation against the shipped checkpoint it started from.
+CONTINUATION = "sam2_recovery_continuation"
+#: When a continuation replaces the shipped checkpoint (paired per held-out video).
+SHIP_CRITERION = (
+    "memory + click after the reappearance gains beyond two standard errors "
+    "(recovery_memory_click_gain_mean > 2 * recovery_memory_click_gain_sem) and tracking with memory "
+    "loses nothing beyond two (miou_with_memory_gain_mean > -2 * miou_with_memory_gain_sem)"
+)
+
+
+def continuation_meets(paired: dict) -> bool:
+    """Whether :func:`compare_runs`' differences meet :data:`SHIP_CRITERION`."""
+    click = paired["recovery_memory_click_gain_mean"] > 2 * paired["recovery_memory_click_gain_sem"]
+    kept = paired["miou_with_memory_gain_mean"] > -2 * paired["miou_with_memory_gain_sem"]
+    return bool(click and kept)
+
+
+def record_continuation(args) -> int:
+    """Compare a continuation with the shipped checkpoint it started from; ship it if it meets the criterion.
+
+    The candidate sits in a scratch registry (``train_sam2 --init-from sam2_mini_world --root DIR``).
+    Both are evaluated on the card's held-out videos, the paired differences are written to
+    ``vitcourse/results/sam2_recovery_continuation.json`` with both summaries, and when
+    :data:`SHIP_CRITERION` holds the candidate's weights and card replace the shipped ones.
+    """
+    import shutil
+
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    folder = args.record_continuation
+    shipped, candidate = checkpoints.info(NAME), checkpoints.info(NAME, folder)
+    started_from = candidate["recipe"]["init"].get("continued_from", {}).get("sha256")
+    if started_from != shipped["sha256"]:
+        raise SystemExit(
+            f"{folder}/{NAME}.json continues {started_from}, not the shipped {shipped['sha256']}: "
+            f"train the candidate with --init-from {NAME} --root {folder} from the shipped weights"
+        )
+    if candidate["data"] != shipped["data"]:
+        raise SystemExit(f"{folder}/{NAME}.json was evaluated on other videos than the shipped card; retrain it")
+    d = shipped["data"]
+    test = make_videos(VideoData.from_card(d), split=d["test_split"], size=d["test_size"])
+    sam = checkpoints.load(BASE)
+    before = evaluate(checkpoints.load(NAME), sam, test)
+    after = evaluate(checkpoints.load(NAME, folder), sam, test)
+    paired = compare_runs(before, after)
+    met = continuation_meets(paired)
+    print({k: round(v, 4) for k, v in paired.items()}, "ships" if met else "does not ship", flush=True)
+    record = {
+        "study": CONTINUATION,
+        "description": "A continuation of sam2_mini_world with recovery clips (--recovery) against the "
+        "checkpoint it started from, both evaluated on the card's held-out videos; differences paired per video.",
+        "criterion": SHIP_CRITERION,
+        "shipped": met,
+        "before": {"sha256": shipped["sha256"], "build": shipped.get("build"), "test": summarize(before)},
+        "card": candidate,
+        "paired": paired,
+    }
+    write_results(
+        CONTINUATION, record, start, command="python -m vitcourse.scripts.train_sam2 --record-continuation DIR"
+    )
+    if met:
+        target = checkpoints.registry_dir()
+        shutil.copyfile(checkpoints.registry_dir(folder) / candidate["file"], target / shipped["file"])
+        shutil.copyfile(checkpoints.registry_dir(folder) / f"{NAME}.json", target / f"{NAME}.json")
+        print(f"shipped the continuation as {NAME} ({candidate['sha256'][:12]})", flush=True)
+    return 0
+
+
 def build_command(argv: list[str] | None) -> str:
     """The command line of this run, for the card (without ``--root``, a local folder)."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -201,9 +272,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="re-evaluate the registered checkpoint and rewrite its card's metrics (weights unchanged)",
     )
+    parser.add_argument(
+        "--record-continuation",
+        metavar="DIR",
+        default=None,
+        help="compare the continuation registered in DIR with the shipped checkpoint, record it in "
+        f"vitcourse/results/{CONTINUATION}.json and ship it when it meets the criterion",
+    )
     args = parser.parse_args(argv)
     if args.evaluate_only:
         return reevaluate(args)
+    if args.record_continuation:
+        return record_continuation(args)
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)

@@ -41,6 +41,7 @@ __all__ = [
     "VideoData",
     "VideoSet",
     "click_prompt",
+    "compare_runs",
     "encode_videos",
     "error_click",
     "evaluate",
@@ -469,6 +470,43 @@ def summarize(result: dict) -> dict:
         "recovery_memory_read_mean": float(reading.mean()),
         "recovery_memory_read_sem": float(reading.std(ddof=1) / np.sqrt(len(reading))),
     }
+
+
+def compare_runs(before: dict, after: dict) -> dict:
+    """Per-video differences between two checkpoints' :func:`evaluate` results.
+
+    Both results must come from the same held-out videos (the same recovery videos
+    too), so each difference is paired: ``after`` minus ``before`` for the tracking
+    mIoU with memory and for the mIoU after the reappearance without and with the
+    corrective click, each with its mean, standard deviation and standard error.
+
+    Raises:
+        ValueError: when the two results are not from the same videos.
+    """
+    b, a = np.array(before["with_memory"]), np.array(after["with_memory"])
+    if b.shape != a.shape or before["recovery"]["video"] != after["recovery"]["video"]:
+        raise ValueError(
+            "compare_runs needs two evaluations of the same videos: got with-memory IoUs of shape "
+            f"{b.shape} and {a.shape}, recovery videos {len(before['recovery']['video'])} and "
+            f"{len(after['recovery']['video'])}; evaluate both checkpoints on one make_videos(...) set"
+        )
+    pairs = {
+        "miou_with_memory": (b.mean(1), a.mean(1)),
+        "recovery_memory": (np.array(before["recovery"]["memory"]), np.array(after["recovery"]["memory"])),
+        "recovery_memory_click": (
+            np.array(before["recovery"]["memory_click"]),
+            np.array(after["recovery"]["memory_click"]),
+        ),
+    }
+    out: dict = {"videos": len(b), "recovery_videos": len(before["recovery"]["video"])}
+    for key, (old, new) in pairs.items():
+        diff = new - old
+        out[f"{key}_before"] = float(old.mean())
+        out[f"{key}_after"] = float(new.mean())
+        out[f"{key}_gain_mean"] = float(diff.mean())
+        out[f"{key}_gain_std"] = float(diff.std(ddof=1))
+        out[f"{key}_gain_sem"] = float(diff.std(ddof=1) / np.sqrt(len(diff)))
+    return out
 
 
 def total_training(entry: dict) -> dict:
