@@ -34,7 +34,7 @@ def test_attention_memory_figure_reproduces_the_slide_numbers():
     pixels, patches = fig.data
     assert pixels.y[0] == 768 * 1024**3  # R = 128: 768 GiB of attention matrices
     assert patches.y[1] == 196**2 * 48 * 16 * 4  # 224 px, 16-px patches: 196 tokens
-    assert pixels.customdata[0][0] == 128 * 128
+    assert pixels.customdata[0][0] == "16\u202f384"  # 128 × 128 tokens, thin-space thousands (ESTILO)
     assert fig.layout.yaxis.type == "log"
     assert len(fig.layout.shapes) == 1  # the reference line
 
