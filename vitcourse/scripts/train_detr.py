@@ -306,14 +306,6 @@ def _centre_cells(cache: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     return features.permute(0, 2, 3, 1).reshape(-1, channels), labels.reshape(-1)
 
 
-def _auc(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    """Area under the ROC curve: the chance a random positive outscores a random negative."""
-    ranks = torch.empty_like(scores)
-    ranks[scores.argsort()] = torch.arange(len(scores), dtype=scores.dtype)
-    pos = labels.sum()
-    return ((ranks[labels == 1].sum() - pos * (pos - 1) / 2) / (pos * (len(labels) - pos))).item()
-
-
 def feature_probe(caches: dict[str, dict], train: dict[str, Any], steps: int = 300, seed: int = 0) -> dict[str, float]:
     """Do the frozen backbone's features say where the objects are? A linear probe of the cells.
 
@@ -322,6 +314,8 @@ def feature_probe(caches: dict[str, dict], train: dict[str, Any], steps: int = 3
     on validation and on test says how much of "where is a crown" the frozen features
     carry, and whether it carries over to another forest (0.5 is chance).
     """
+    from sklearn.metrics import roc_auc_score
+
     torch.manual_seed(seed)
     x, y = _centre_cells(caches["train"])
     mean, std = x.mean(0), x.std(0) + 1e-6
@@ -336,7 +330,7 @@ def feature_probe(caches: dict[str, dict], train: dict[str, Any], steps: int = 3
     with torch.no_grad():
         for split, cache in {"train": train, "val": caches["val"], "test": caches["test"]}.items():
             xs, ys = _centre_cells(cache)
-            out[f"{split}_AUC"] = round(_auc(probe((xs - mean) / std)[:, 0], ys), 4)
+            out[f"{split}_AUC"] = round(float(roc_auc_score(ys, probe((xs - mean) / std)[:, 0])), 4)
     return out
 
 
