@@ -47,7 +47,7 @@ from ..data import SHAPES_MEAN, SHAPES_STD
 from ..data.backgrounds import COLOR_NAMES
 from ..data.shapes import SHAPE_NAMES
 from ..models import create_model
-from ..models.dalle import HELD_OUT, CaptionedShapes, CaptionTokenizer, caption_for, world_layout
+from ..models.dalle import HELD_OUT, CaptionedShapes, CaptionTokenizer, caption_for, null_caption, world_layout
 from ..models.dvae import elbo_terms, kl_to_uniform
 from ..runtime import seed_everything
 from ..train.loop import param_groups
@@ -223,7 +223,7 @@ def drop_captions(
     """
     captioned = torch.rand(len(sequences), generator=generator) >= p
     out = sequences.clone()
-    out[~captioned, 1 : 1 + text_len] = 0  # <pad>: id 0 of the caption vocabulary
+    out[~captioned, 1 : 1 + text_len] = null_caption(int((~captioned).sum()), text_len).to(out)
     return out, captioned
 
 
