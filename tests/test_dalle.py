@@ -213,9 +213,48 @@ def shipped(*names):
     return pytest.mark.skipif(bool(missing), reason=f"{missing} not built yet: see vitcourse/scripts/")
 
 
+def test_reranker_trains_on_stage_two_pairs_and_records_its_card(tmp_path):
+    from vitcourse import checkpoints
+    from vitcourse.scripts.train_dalle import RERANKER, reranker_pairs, train_reranker
+
+    pairs = reranker_pairs(40)
+    stage_two = CaptionedShapes("train", 40)
+    assert pairs.captions == stage_two.captions
+    assert torch.equal(pairs.images, stage_two.float_images())
+    assert not {p[0] for p in pairs.shapes} & set(HELD_OUT)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        card = train_reranker(steps=2, batch_size=8, train_size=40, test_size=30, root=tmp_path)
+    finally:
+        torch.set_num_threads(threads)
+    assert card["data"]["train_size"] == 40 and card["recipe"]["steps"] == 2
+    assert card["data"]["held_out_excluded"] == [list(p) for p in HELD_OUT]
+    reads = card["metrics"]["on_real_test_images"]
+    assert reads["seen"]["n"] + reads["held_out"]["n"] == reads["n"] == 30
+    assert checkpoints.info(RERANKER, root=tmp_path)["sha256"] == card["sha256"]
+    checkpoints.load(RERANKER, root=tmp_path)
+
+
+def test_best_of_one_judges_every_round():
+    from vitcourse.clip_world import WordTokenizer
+    from vitcourse.scripts.train_dalle import best_of, judge
+
+    torch.manual_seed(0)
+    clip = create_model("clip_world_tiny").eval()
+    captions = [caption_for("star", "red"), caption_for("ring", "pink")]
+    shapes, colors = torch.tensor([3, 5]), torch.tensor([0, 6])
+    draws = torch.rand(4, 2, 3, 32, 32)
+    one = best_of(clip, WordTokenizer(), draws, captions, shapes, colors, 1)
+    assert one["groups"] == 4 and one["both_per_group"] == [judge(d, shapes, colors)["both"] for d in draws]
+    two = best_of(clip, WordTokenizer(), draws, captions, shapes, colors, 2)
+    assert two["groups"] == 2 and len(two["shape_per_group"]) == 2
+    assert two["both"] == pytest.approx(sum(two["both_per_group"]) / 2)
+
+
 @shipped("clip_world_tiny")
-def test_reranker_reads_the_dalle_captions():
-    """The mini-CLIP names the colour of real images of DALL-E's world from its captions."""
+def test_chapter_five_reranker_reads_the_dalle_colours():
+    """Chapter 5's mini-CLIP names the colour of real images of DALL-E's world from its captions."""
     from vitcourse.checkpoints import load
     from vitcourse.clip_world import WordTokenizer
     from vitcourse.scripts.train_dalle import reranker_on_real
@@ -224,6 +263,26 @@ def test_reranker_reads_the_dalle_captions():
     found = reranker_on_real(load("clip_world_tiny"), WordTokenizer(), real)
     assert found["n"] == 40 and found["color"] >= 0.9  # the card: colour 0.9975 on unseen pairs
     assert found["both"] <= min(found["shape"], found["color"])
+    assert found["seen"]["n"] + found["held_out"]["n"] == 40
+
+
+@shipped("clip_dalle_world")
+def test_dalle_reranker_card_reevaluated():
+    """``clip_dalle_world`` reads shape and colour of the real test images as its card says."""
+    from vitcourse import checkpoints
+    from vitcourse.clip_world import WordTokenizer
+    from vitcourse.scripts.train_dalle import RERANKER, TEST_SIZE, reranker_on_real
+
+    card = checkpoints.info(RERANKER)
+    real = CaptionedShapes("test", TEST_SIZE, exclude_held_out=False)
+    found = reranker_on_real(checkpoints.load(RERANKER), WordTokenizer(), real)
+    recorded = card["metrics"]["on_real_test_images"]
+    for group in (found, found["seen"], found["held_out"]):
+        key = "held_out" if group is found["held_out"] else "seen" if group is found["seen"] else None
+        expected = recorded if key is None else recorded[key]
+        assert group["n"] == expected["n"]
+        for what in ("shape", "color", "both"):
+            assert group[what] == pytest.approx(expected[what], abs=1e-3), (key, what)
 
 
 @shipped("dalle_world", "dvae_world")

@@ -101,3 +101,48 @@ def test_dalle_guided_first_draw_of_seen_pairs():
     measured = judge(images, shapes, colors)
     for key in ("shape", "color", "both"):
         assert measured[key] == pytest.approx(row["generated_seen"][f"{key}_per_draw"][0], abs=0.01)
+
+
+@written("dalle_world")
+def test_dalle_record_names_the_shipped_reranker():
+    """The record's reranker is the shipped ``clip_dalle_world``: same weights, and the
+    reading of real images the record holds is the one its card holds."""
+    from vitcourse.scripts.train_dalle import RERANKER
+
+    results = read_results("dalle_world")
+    card = checkpoints.info(RERANKER)
+    assert results["reranker"]["name"] == RERANKER and results["reranker"]["sha256"] == card["sha256"]
+    assert results["reranker_on_real_images"] == card["metrics"]["on_real_test_images"]
+    assert "vit_shapes" in results["reranker"]["judges"] and RERANKER not in results["reranker"]["judges"]
+    curve = results["best_of_n"]
+    assert curve["scale"] == best_scale_of(results) and curve["rows"][0]["n"] == 1
+    for row in curve["rows"]:
+        for group in ("seen", "held_out"):
+            assert row[group]["groups"] == curve["rounds"] // row["n"] == len(row[group]["both_per_group"])
+
+
+def best_scale_of(results: dict) -> float:
+    from vitcourse.scripts.train_dalle import best_scale
+
+    return best_scale(results)["scale"]
+
+
+@pytest.mark.slow
+@written("dalle_world")
+def test_dalle_best_of_n_first_round_of_seen_pairs():
+    """The best-of-N curve's first round of seen-pair drawings (N = 1), drawn again."""
+    from vitcourse.data.backgrounds import COLOR_NAMES
+    from vitcourse.data.shapes import SHAPE_NAMES
+    from vitcourse.models.dalle import HELD_OUT, CaptionTokenizer, world_layout
+    from vitcourse.scripts.train_dalle import caption_grid, draw, judge
+
+    results = read_results("dalle_world")
+    sampling, curve = results["sampling"], results["best_of_n"]
+    dvae, transformer = checkpoints.load("dvae_world"), checkpoints.load("dalle_world")
+    seen = [(s, c) for s in SHAPE_NAMES for c in COLOR_NAMES if (s, c) not in HELD_OUT]
+    captions, shapes, colors = caption_grid(seen, sampling["per_pair_seen"], sampling["seed"])
+    generator = torch.Generator().manual_seed(curve["seed"])
+    images = draw(transformer, dvae, world_layout(), CaptionTokenizer().encode(captions), 1, generator,
+                  temperature=sampling["temperature"], top_k=sampling["top_k"], guidance_scale=curve["scale"])[0]  # fmt: skip
+    measured = judge(images, shapes, colors)
+    assert measured["both"] == pytest.approx(curve["rows"][0]["seen"]["both_per_group"][0], abs=0.01)

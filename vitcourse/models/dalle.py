@@ -311,8 +311,9 @@ def rerank(
 
     Ramesh et al. (2021, sec. 2.6; :mod:`vitcourse.papers.dalle`) draw many images per
     caption and sort them by the
-    similarity a CLIP model gives to the pair. Here the mini-CLIP of the world
-    (``clip_world_tiny``, :mod:`vitcourse.clip_world`) reads the same Spanish captions.
+    similarity a CLIP model gives to the pair. Here a mini-CLIP
+    (:mod:`vitcourse.clip_world`) reads the same Spanish captions: ``clip_dalle_world``,
+    trained on stage 2's own pairs (``train_dalle reranker``).
 
     Args:
         clip: a :class:`~vitcourse.models.CLIP` trained on the world.

@@ -21,7 +21,7 @@ import time
 
 import torch
 
-from ..clip_world import WORLD, WordTokenizer, evaluate, make_pairs, preprocess
+from ..clip_world import WORLD, Pairs, WordTokenizer, evaluate, make_pairs, preprocess
 from ..models import CLIP, create_model
 from ..ocr.results import git_commit, provenance
 from ..runtime import seed_everything
@@ -48,15 +48,20 @@ def train(
     seed: int = 0,
     log_every: int = 50,
     overrides: dict | None = None,
+    pairs: Pairs | None = None,
 ) -> tuple[CLIP, dict]:
     """Train from scratch; returns the model and a record of the run (history, data,
     recipe). ``overrides`` change fields of the preset's
-    :class:`~vitcourse.models.CLIPConfig` (e.g. ``{"patch_size": 4}``)."""
+    :class:`~vitcourse.models.CLIPConfig` (e.g. ``{"patch_size": 4}``). ``pairs``
+    replaces the world's ``train_size`` pairs by others (DALL-E's reranker trains on
+    DALL-E's own pairs, :func:`vitcourse.scripts.train_dalle.train_reranker`)."""
     seed_everything(seed)
     tokenizer = WordTokenizer()
     model = create_model(MODEL, **(overrides or {}))
     t0 = time.perf_counter()
-    pairs = make_pairs(train_size, seed, 0)
+    if pairs is None:
+        pairs = make_pairs(train_size, seed, 0)
+    train_size = len(pairs.captions)
     images, ids = preprocess(pairs.images), tokenizer(pairs.captions)
     generation_seconds = time.perf_counter() - t0
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]

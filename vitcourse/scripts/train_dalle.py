@@ -1,15 +1,18 @@
-"""Train DALL-E's two stages on the generated world, and the colour classifier that judges it.
+"""Train DALL-E's two stages on the generated world, the colour classifier that judges it
+and the mini-CLIP that reranks its drawings.
 
     python -m vitcourse.scripts.train_dalle dvae         # stage 1: the dVAE  -> dvae_world
     python -m vitcourse.scripts.train_dalle colors       # the judge of colour -> resnet_colors
     python -m vitcourse.scripts.train_dalle transformer  # stage 2: the GPT   -> dalle_world
+    python -m vitcourse.scripts.train_dalle reranker     # the reranker       -> clip_dalle_world
     python -m vitcourse.scripts.train_dalle evaluate     # generations judged -> results/dalle_world.json
 
     # continue the shipped stage 2 for at most 35 minutes (the cosine ends with the budget)
     python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 30 --max-minutes 35
 
     # the same, with caption dropout, for classifier-free guidance (the shipped runs:
-    # this one, then again with --max-minutes 29 --seed 3; the card records each)
+    # this one, then again with --max-minutes 29 --seed 3 and --max-minutes 29 --seed 4;
+    # the card records each)
     python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 40 \
         --max-minutes 34 --lr 1e-3 --seed 2 --caption-dropout 0.15
 
@@ -21,14 +24,20 @@ caption + image tokens, the caption's tokens weighted 1/8 and the image's 7/8 as
 the paper. Images showing a held-out colour–shape pair
 (:data:`~vitcourse.models.dalle.HELD_OUT`) are in neither stage's training set.
 
+``reranker`` trains chapter 5's mini-CLIP, with chapter 5's contrastive loop
+(:func:`vitcourse.scripts.train_clip.train`), on exactly stage 2's training pairs: the
+same images and captions, no held-out pair (:func:`train_reranker`).
+
 ``evaluate`` draws ``--samples`` images (8) for every caption of seen pairs and of
 held-out pairs and asks two classifiers what they show: the shipped ``vit_shapes`` (the
 shape; it knows nothing of colour) and ``resnet_colors``, trained here on the same world
 to name the shape's colour (both measured on real images of the world first). It judges
 every plain sample, and, as DALL-E does (Ramesh et al. 2021, Section 2.6), the one
-sample per caption that the world's mini-CLIP ``clip_world_tiny`` scores highest: the
-reranker is not one of the judges. It does so at every classifier-free guidance scale of
-``--guidance-scales`` (:data:`GUIDANCE_SCALES`; 1 is plain sampling).
+sample per caption that a mini-CLIP scores highest: ``clip_dalle_world`` and, for
+comparison, chapter 5's ``clip_world_tiny`` (the rerankers are not the judges). It does
+so at every classifier-free guidance scale of ``--guidance-scales``
+(:data:`GUIDANCE_SCALES`; 1 is plain sampling), then reranks the best of N drawings for
+N up to 32 (``--best-of``) at the scale chosen on the seen pairs.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ import torch
 import torch.nn.functional as F
 
 from ..checkpoints import info, load, register
+from ..clip_world import HELD_OUT as CLIP_HELD_OUT
+from ..clip_world import Pairs, WordTokenizer
 from ..data import SHAPES_MEAN, SHAPES_STD
 from ..data.backgrounds import COLOR_NAMES
 from ..data.shapes import SHAPE_NAMES
@@ -420,13 +431,78 @@ def caption_grid(pairs, per_pair: int, seed: int) -> tuple[list[str], torch.Tens
     return captions, torch.tensor(shapes), torch.tensor(colors)
 
 
-RERANKER = "clip_world_tiny"
+# -- the reranker: a mini-CLIP of this world ----------------------------------------
+
+RERANKER = "clip_dalle_world"
+"""The mini-CLIP ``evaluate`` reranks with, trained by ``train_dalle reranker``."""
+RERANKER_CONFIG: dict = {}
+"""Chapter 5's ``clip_world_tiny`` preset as it is (8×8 patches, 16 image tokens)."""
+RERANKER_STEPS = 4000
+OTHER_RERANKER = "clip_world_tiny"
+"""Chapter 5's mini-CLIP (another world: one or two smaller shapes, rotated), also measured."""
+
+
+def reranker_pairs(size: int = TRAIN_SIZE) -> Pairs:
+    """Stage 2's training pairs as a mini-CLIP's: the same images and captions (same
+    split, seed and size; no held-out pair)."""
+    data = CaptionedShapes("train", size)
+    present = [[(SHAPE_NAMES[s], COLOR_NAMES[c])] for s, c in zip(data.shapes.tolist(), data.colors.tolist())]
+    return Pairs(data.float_images(), data.captions, present)
+
+
+def train_reranker(steps: int = RERANKER_STEPS, batch_size: int = 128, lr: float = 1e-3, seed: int = 0,
+                   train_size: int = TRAIN_SIZE, test_size: int = TEST_SIZE, root: str | None = None,
+                   command: str = "python -m vitcourse.scripts.train_dalle reranker") -> dict:  # fmt: skip
+    """DALL-E's reranker for this world: chapter 5's mini-CLIP trained, with chapter 5's
+    loop (:func:`vitcourse.scripts.train_clip.train`: symmetric InfoNCE, learned
+    temperature), on exactly stage 2's training pairs (:func:`reranker_pairs`), then
+    measured on the real test images (:func:`reranker_on_real`, held-out pairs apart).
+
+    Returns:
+        The card written (``clip_dalle_world``).
+    """
+    from .provenance import provenance
+    from .train_clip import train as train_clip
+
+    start = time.perf_counter()
+    pairs = reranker_pairs(train_size)
+    model, record = train_clip(steps, batch_size, lr, seed=seed, overrides=RERANKER_CONFIG, pairs=pairs)
+    train_seconds = time.perf_counter() - start
+    real = CaptionedShapes("test", test_size, exclude_held_out=False)
+    metrics = {"on_real_test_images": reranker_on_real(model, WordTokenizer(), real),
+               "temperature": model.temperature, "train_seconds": round(train_seconds, 1)}  # fmt: skip
+    c = model.config
+    card = register(
+        RERANKER,
+        model,
+        "clip_world_tiny",
+        RERANKER_CONFIG,
+        root=root,
+        description=f"DALL-E's reranker: mini-CLIP (ViT {c.vision_width}x{c.vision_depth} on {c.patch_size}x"
+                    f"{c.patch_size} patches + text {c.text_width}x{c.text_depth}) trained contrastively on "
+                    "dalle_world's stage-2 training pairs",
+        data={"name": "world_captions", "world": "DALLE_WORLD", "split": "train", "train_size": train_size,
+              "same_as": "dalle_world's stage-2 training pairs (CaptionedShapes('train', train_size))",
+              "held_out_excluded": [list(p) for p in HELD_OUT]},
+        recipe={**record["recipe"], "seed": seed, "trainer": "vitcourse.scripts.train_clip.train"},
+        metrics=metrics,
+        history=record["history"],
+        provenance=provenance(start, command=command, threads=torch.get_num_threads()),
+        build=command,
+    )  # fmt: skip
+    print(f"{RERANKER}: {metrics}")
+    return card
 
 
 @torch.no_grad()
 def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes) -> dict:
     """Does the reranker read these captions? For each real image, which of the 80
-    shape–colour captions (with the image's own size and position) it scores highest."""
+    shape–colour captions (with the image's own size and position) it scores highest.
+
+    Returns:
+        ``shape``, ``color``, ``both`` rates and ``n`` over all images, and the same
+        for the images of seen pairs (``seen``) and of held-out pairs (``held_out``).
+    """
     from ..clip_world import encode_images, encode_texts
 
     pairs = [(s, c) for s in range(len(SHAPE_NAMES)) for c in range(len(COLOR_NAMES))]
@@ -443,8 +519,14 @@ def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes) -> dict:
         chosen.append(pairs[int((text_features[candidates] @ feature).argmax())])
     shape_ok = torch.tensor([s for s, _ in chosen]) == real.shapes
     color_ok = torch.tensor([c for _, c in chosen]) == real.colors
-    return {"shape": float(shape_ok.float().mean()), "color": float(color_ok.float().mean()),
-            "both": float((shape_ok & color_ok).float().mean()), "n": len(real.captions)}  # fmt: skip
+    held = torch.tensor([(SHAPE_NAMES[s], COLOR_NAMES[c]) in HELD_OUT
+                         for s, c in zip(real.shapes.tolist(), real.colors.tolist())])  # fmt: skip
+
+    def rates(mask: torch.Tensor) -> dict:
+        return {"shape": float(shape_ok[mask].float().mean()), "color": float(color_ok[mask].float().mean()),
+                "both": float((shape_ok & color_ok)[mask].float().mean()), "n": int(mask.sum())}  # fmt: skip
+
+    return {**rates(torch.ones_like(held)), "seen": rates(~held), "held_out": rates(held)}
 
 
 GUIDANCE_SCALES = (1.0, 1.5, 2.0, 3.0, 5.0)
@@ -457,23 +539,60 @@ def best_scale(results: dict) -> dict:
     return max(results["guidance"]["sweep"], key=lambda row: row["generated_seen"]["both"])
 
 
+BEST_OF = (1, 2, 4, 8, 16, 32)
+"""Drawings per caption the reranker chooses among in ``evaluate``'s best-of-N curve."""
+
+
+def draw(transformer, dvae, layout, ids: torch.Tensor, samples: int, generator: torch.Generator,
+         **sampling) -> torch.Tensor:  # fmt: skip
+    """``samples`` drawings of every caption: ``(samples, B, 3, H, W)``, round ``r`` of
+    every caption before round ``r + 1`` (``sampling``: temperature, top_k, guidance_scale)."""
+    from ..models.dalle import generate_images
+
+    rounds = []
+    for _ in range(samples):
+        batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], generator=generator, **sampling)[0]
+                   for i in range(0, len(ids), 100)]  # fmt: skip
+        rounds.append(torch.cat(batches))
+    return torch.stack(rounds)
+
+
+def best_of(clip, clip_tokenizer, draws: torch.Tensor, captions: list[str], shapes: torch.Tensor,
+            colors: torch.Tensor, n: int) -> dict:  # fmt: skip
+    """The judges on the reranker's choice among ``n`` drawings per caption, for each of the
+    ``len(draws) // n`` disjoint groups of ``n`` rounds: the mean rates and, per group,
+    ``*_per_group`` (their spread)."""
+    from ..models.dalle import rerank
+
+    groups = [judge(rerank(clip, clip_tokenizer, draws[g : g + n], captions)[0], shapes, colors)
+              for g in range(0, len(draws) - n + 1, n)]  # fmt: skip
+    out = {what: sum(r[what] for r in groups) / len(groups) for what in ("shape", "color", "both")}
+    out |= {f"{what}_per_group": [r[what] for r in groups] for what in ("shape", "color", "both")}
+    return {**out, "n": len(shapes), "groups": len(groups)}
+
+
 def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, temperature: float = 1.0,
                          top_k: int | None = None, seed: int = 0, samples: int = 8,
-                         guidance_scales: tuple[float, ...] = GUIDANCE_SCALES,
-                         command: str = "python -m vitcourse.scripts.train_dalle evaluate") -> None:  # fmt: skip
-    """Judge plain samples and DALL-E's best-of-``samples`` reranked by the mini-CLIP.
+                         guidance_scales: tuple[float, ...] = GUIDANCE_SCALES, best_of_n: tuple[int, ...] = BEST_OF,
+                         root: str | None = None,
+                         command: str = "python -m vitcourse.scripts.train_dalle evaluate") -> dict:  # fmt: skip
+    """Judge plain samples and DALL-E's best-of-N reranked by a mini-CLIP.
 
-    Every caption is drawn ``samples`` times: ``generated_*`` judges all of those plain
-    drawings, ``reranked_*`` only the one ``clip_world_tiny`` scores highest per
-    caption. The judges (``vit_shapes``, ``resnet_colors``) are other models than the
-    reranker. Both are measured at every classifier-free guidance scale of
-    ``guidance_scales`` (``results["guidance"]["sweep"]``, each scale from the same
-    seed); the top-level ``generated_*`` and ``reranked_*`` are those of scale 1, plain
-    sampling.
+    Every caption is drawn ``samples`` times at every classifier-free guidance scale of
+    ``guidance_scales`` (``results["guidance"]["sweep"]``, each scale from the same seed):
+    ``generated_*`` judges all of those plain drawings, ``reranked_*`` only the one the
+    reranker (:data:`RERANKER`, trained on stage 2's pairs) scores highest per caption,
+    ``reranked_other_*`` the one chapter 5's :data:`OTHER_RERANKER` prefers. The judges
+    (``vit_shapes``, ``resnet_colors``) never choose. The top-level ``generated_*`` and
+    ``reranked_*`` are those of scale 1, plain sampling. Then, at the scale whose plain
+    drawings of seen pairs are best (:func:`best_scale`), ``max(best_of_n)`` new rounds
+    (seed + 1) give the reranker's best of N for every N of ``best_of_n``
+    (``results["best_of_n"]``, over disjoint groups of rounds: :func:`best_of`).
+
+    Returns:
+        The results written to ``results/dalle_world.json`` (under ``root`` if given).
     """
-    from ..clip_world import HELD_OUT as CLIP_HELD_OUT
-    from ..clip_world import WordTokenizer
-    from ..models.dalle import bound_terms, generate_images, rerank
+    from ..models.dalle import bound_terms
 
     if samples < 1:
         raise ValueError(f"samples is the drawings per caption to rerank: at least 1, got {samples}")
@@ -481,7 +600,8 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
         raise ValueError(f"guidance_scales must be > 0 and include 1 (plain sampling), got {guidance_scales}")
     start = time.perf_counter()
     dvae, transformer = load("dvae_world"), load("dalle_world")
-    clip, clip_tokenizer = load(RERANKER), WordTokenizer()
+    words = WordTokenizer()
+    clip, other_clip = load(RERANKER), load(OTHER_RERANKER)
     tokenizer, layout = CaptionTokenizer(), world_layout()
     real = CaptionedShapes("test", TEST_SIZE, exclude_held_out=False)
     real_images = real.float_images()
@@ -489,34 +609,34 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     results = {
         "judges_on_real_images": judge(real_images, real.shapes, real.colors),
         "judges_on_dvae_reconstructions": judge(torch.cat(rebuilt), real.shapes, real.colors),
-        "reranker_on_real_images": reranker_on_real(clip, clip_tokenizer, real),
+        "reranker_on_real_images": reranker_on_real(clip, words, real),
+        "other_reranker_on_real_images": reranker_on_real(other_clip, words, real),
     }
     seen = [(s, c) for s in SHAPE_NAMES for c in COLOR_NAMES if (s, c) not in HELD_OUT]
+    groups = {"seen": caption_grid(seen, per_pair_seen, seed),
+              "held_out": caption_grid(list(HELD_OUT), per_pair_held_out, seed)}  # fmt: skip
+    sampling = {"temperature": temperature, "top_k": top_k}
     sweep = []
     for scale in guidance_scales:
+        scale_start = time.perf_counter()
         generator = torch.Generator().manual_seed(seed)
         row = {"scale": scale}
-        for name, pairs, per_pair in (("seen", seen, per_pair_seen), ("held_out", list(HELD_OUT), per_pair_held_out)):
-            captions, shapes, colors = caption_grid(pairs, per_pair, seed)
-            ids = tokenizer.encode(captions)
-            draws = []  # (samples, B, 3, H, W): draw r of every caption
-            for _ in range(samples):
-                batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], temperature=temperature,
-                                           top_k=top_k, generator=generator, guidance_scale=scale)[0]
-                           for i in range(0, len(ids), 100)]  # fmt: skip
-                draws.append(torch.cat(batches))
-            draws = torch.stack(draws)
+        for name, (captions, shapes, colors) in groups.items():
+            draws = draw(transformer, dvae, layout, tokenizer.encode(captions), samples, generator,
+                         guidance_scale=scale, **sampling)  # fmt: skip
             plain = judge(draws.flatten(0, 1), shapes.repeat(samples), colors.repeat(samples))
             per_draw = [judge(d, shapes, colors) for d in draws]
             for what in ("shape", "color", "both"):
                 plain[f"{what}_per_draw"] = [r[what] for r in per_draw]
             row[f"generated_{name}"] = plain
-            best, _, _ = rerank(clip, clip_tokenizer, draws, captions)
-            row[f"reranked_{name}"] = judge(best, shapes, colors)
+            for key, model in (("reranked", clip), ("reranked_other", other_clip)):
+                row[f"{key}_{name}"] = {k: v for k, v in best_of(model, words, draws, captions, shapes, colors,
+                                                                  samples).items() if "per_group" not in k}  # fmt: skip
             logger.info("scale %s, %s: plain %s, reranked %s", scale, name, plain, row[f"reranked_{name}"])
+        row["seconds"] = round(time.perf_counter() - scale_start, 1)
         sweep.append(row)
     plain_row = next(row for row in sweep if row["scale"] == 1)
-    results.update({k: v for k, v in plain_row.items() if k != "scale"})
+    results.update({k: v for k, v in plain_row.items() if k not in ("scale", "seconds")})
     results["guidance"] = {
         "scales": list(guidance_scales),
         "sweep": sweep,
@@ -524,6 +644,21 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
         "rule": "ln p_s = ln p(z|null) + s (ln p(z|y) - ln p(z|null)), renormalised over the image codes",
         "trained_with": info("dalle_world")["recipe"].get("caption_dropout"),
     }
+    chosen = best_scale(results)["scale"]
+    curve_start = time.perf_counter()
+    generator = torch.Generator().manual_seed(seed + 1)
+    curve = {"scale": chosen, "rounds": max(best_of_n), "seed": seed + 1, "rows": []}
+    many = {name: draw(transformer, dvae, layout, tokenizer.encode(captions), max(best_of_n), generator,
+                       guidance_scale=chosen, **sampling)
+            for name, (captions, _, _) in groups.items()}  # fmt: skip
+    for n in best_of_n:
+        row = {"n": n}
+        for name, (captions, shapes, colors) in groups.items():
+            row[name] = best_of(clip, words, many[name], captions, shapes, colors, n)
+        logger.info("best of %d: seen %s, held out %s", n, row["seen"]["both"], row["held_out"]["both"])
+        curve["rows"].append(row)
+    curve["seconds"] = round(time.perf_counter() - curve_start, 1)
+    results["best_of_n"] = curve
     torch.manual_seed(seed)
     batch = real_images[:64]
     terms = bound_terms(transformer, dvae, layout, batch, tokenizer.encode(real.captions[:64]),
@@ -531,22 +666,29 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     results["bound_terms_nats_per_image"] = {k: float(v.mean()) for k, v in terms.items()}
     results["sampling"] = {"temperature": temperature, "top_k": top_k, "seed": seed, "guidance_scales": list(guidance_scales),
                            "per_pair_seen": per_pair_seen, "per_pair_held_out": per_pair_held_out,
-                           "samples_per_caption": samples,
+                           "samples_per_caption": samples, "best_of_n": list(best_of_n),
                            "generated": "every drawing of every caption judged (samples per caption)",
-                           "reranked": f"per caption, the drawing {RERANKER} scores highest"}  # fmt: skip
+                           "reranked": f"per caption, the drawing {RERANKER} scores highest",
+                           "reranked_other": f"per caption, the drawing {OTHER_RERANKER} scores highest"}  # fmt: skip
     results["held_out_pairs"] = [list(p) for p in HELD_OUT]
     results["reranker"] = {
         "name": RERANKER,
         "sha256": info(RERANKER)["sha256"],
-        "held_out_pairs": [list(p) for p in CLIP_HELD_OUT],
-        "saw_dalle_held_out_pairs": [list(p) for p in HELD_OUT if p not in CLIP_HELD_OUT],
+        "trained_on": "dalle_world's stage-2 training pairs (no held-out pair)",
         "judges": ["vit_shapes", "resnet_colors"],
     }
+    results["other_reranker"] = {
+        "name": OTHER_RERANKER,
+        "sha256": info(OTHER_RERANKER)["sha256"],
+        "held_out_pairs": [list(p) for p in CLIP_HELD_OUT],
+        "saw_dalle_held_out_pairs": [list(p) for p in HELD_OUT if p not in CLIP_HELD_OUT],
+    }
     results["checkpoint"] = {"dalle_world": info("dalle_world")["sha256"], "dvae_world": info("dvae_world")["sha256"]}
-    path = write_results("dalle_world", results, start, seeds=[seed],
+    path = write_results("dalle_world", results, start, root=root, seeds=[seed, seed + 1],
                          command=command)  # fmt: skip
     print(json_summary(results))
     print(f"wrote {path}")
+    return results
 
 
 def json_summary(results: dict) -> str:
@@ -557,17 +699,26 @@ def json_summary(results: dict) -> str:
         lines.append(f"scale {row['scale']}: " + ", ".join(
             f"{k} both {row[k]['both']:.3f} shape {row[k]['shape']:.3f} color {row[k]['color']:.3f}"
             for k in ("generated_seen", "generated_held_out", "reranked_seen", "reranked_held_out")))  # fmt: skip
+    curve = results.get("best_of_n")
+    if curve:
+        lines.append(f"best of N at scale {curve['scale']}: " + ", ".join(
+            f"N={row['n']} seen {row['seen']['both']:.3f} held out {row['held_out']['both']:.3f}"
+            for row in curve["rows"]))  # fmt: skip
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["dvae", "colors", "transformer", "evaluate"])
+    parser.add_argument("stage", choices=["dvae", "colors", "transformer", "reranker", "evaluate"])
     parser.add_argument("--epochs", type=int, default=None, help="transformer: the most epochs of this run")
+    parser.add_argument("--steps", type=int, default=None, help="reranker: optimisation steps")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--samples", type=int, default=8, help="evaluate: drawings per caption to rerank")
+    parser.add_argument("--best-of", type=lambda text: tuple(int(n) for n in text.split(",")), default=BEST_OF,
+                        help="evaluate: the reranker's best of N drawings for these N, e.g. 1,2,4,8")  # fmt: skip
+    parser.add_argument("--results-root", default=None, help="evaluate: write the results here (explorations)")
     parser.add_argument("--guidance-scales", type=lambda text: tuple(float(s) for s in text.split(",")),
                         default=GUIDANCE_SCALES, help="evaluate: classifier-free guidance scales, e.g. 1,2,3")  # fmt: skip
     parser.add_argument("--init-from", default=None, help="transformer: continue this checkpoint (dalle_world)")
@@ -591,13 +742,16 @@ def main(argv: list[str] | None = None) -> int:
         train_dvae(args.epochs or 8)
     elif args.stage == "colors":
         train_colors(args.epochs or 15)
+    elif args.stage == "reranker":
+        train_reranker(args.steps or RERANKER_STEPS, seed=args.seed, command=command)
     elif args.stage == "transformer":
         train_transformer(args.epochs or 5, lr=args.lr, seed=args.seed, init_from=args.init_from,
                           max_minutes=args.max_minutes, warmup_steps=args.warmup_steps,
                           caption_dropout=args.caption_dropout, force=args.force, command=command)  # fmt: skip
     else:
         evaluate_generations(temperature=args.temperature, top_k=args.top_k, samples=args.samples,
-                             guidance_scales=args.guidance_scales, command=command)  # fmt: skip
+                             guidance_scales=args.guidance_scales, best_of_n=args.best_of,
+                             root=args.results_root, command=command)  # fmt: skip
     return 0
 
 
