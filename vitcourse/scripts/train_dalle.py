@@ -11,8 +11,7 @@ and the mini-CLIP that reranks its drawings.
     python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 30 --max-minutes 35
 
     # the same, with caption dropout, for classifier-free guidance (the shipped runs:
-    # this one, then again with --max-minutes 29 --seed 3 and --max-minutes 29 --seed 4;
-    # the card records each)
+    # this one, then again with --max-minutes 29 --seed 3; the card records each)
     python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 40 \
         --max-minutes 34 --lr 1e-3 --seed 2 --caption-dropout 0.15
 
@@ -442,6 +441,12 @@ OTHER_RERANKER = "clip_world_tiny"
 """Chapter 5's mini-CLIP (another world: one or two smaller shapes, rotated), also measured."""
 
 
+@torch.no_grad()
+def rebuild(dvae, images: torch.Tensor) -> torch.Tensor:
+    """``(N, 3, H, W)`` images in ``[0, 1]`` as the dVAE rebuilds them from their tokens."""
+    return torch.cat([dvae.decode_tokens(dvae.tokens(images[i : i + 500])) for i in range(0, len(images), 500)])
+
+
 def reranker_pairs(size: int = TRAIN_SIZE) -> Pairs:
     """Stage 2's training pairs as a mini-CLIP's: the same images and captions (same
     split, seed and size; no held-out pair)."""
@@ -495,9 +500,11 @@ def train_reranker(steps: int = RERANKER_STEPS, batch_size: int = 128, lr: float
 
 
 @torch.no_grad()
-def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes) -> dict:
+def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes, images: torch.Tensor | None = None) -> dict:
     """Does the reranker read these captions? For each real image, which of the 80
     shape–colour captions (with the image's own size and position) it scores highest.
+    ``images`` (``(N, 3, H, W)`` in ``[0, 1]``) replaces the real images, e.g. by the
+    dVAE's rebuildings of them (:func:`rebuild`).
 
     Returns:
         ``shape``, ``color``, ``both`` rates and ``n`` over all images, and the same
@@ -511,7 +518,7 @@ def reranker_on_real(clip, clip_tokenizer, real: CaptionedShapes) -> dict:
     texts = list(layouts)
     text_features = encode_texts(clip, clip_tokenizer, texts)
     row = {text: i for i, text in enumerate(texts)}
-    image_features = encode_images(clip, real.float_images())
+    image_features = encode_images(clip, real.float_images() if images is None else images)
     chosen = []
     for feature, caption in zip(image_features, real.captions):
         size, position = layouts[caption]
@@ -605,12 +612,13 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     tokenizer, layout = CaptionTokenizer(), world_layout()
     real = CaptionedShapes("test", TEST_SIZE, exclude_held_out=False)
     real_images = real.float_images()
-    rebuilt = [dvae.decode_tokens(dvae.tokens(real_images[i : i + 500])) for i in range(0, TEST_SIZE, 500)]
+    rebuilt = rebuild(dvae, real_images)  # what the drawings look like at best
     results = {
         "judges_on_real_images": judge(real_images, real.shapes, real.colors),
-        "judges_on_dvae_reconstructions": judge(torch.cat(rebuilt), real.shapes, real.colors),
+        "judges_on_dvae_reconstructions": judge(rebuilt, real.shapes, real.colors),
         "reranker_on_real_images": reranker_on_real(clip, words, real),
         "other_reranker_on_real_images": reranker_on_real(other_clip, words, real),
+        "reranker_on_dvae_reconstructions": reranker_on_real(clip, words, real, images=rebuilt),
     }
     seen = [(s, c) for s in SHAPE_NAMES for c in COLOR_NAMES if (s, c) not in HELD_OUT]
     groups = {"seen": caption_grid(seen, per_pair_seen, seed),
