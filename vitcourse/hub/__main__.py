@@ -4,7 +4,7 @@
     python -m vitcourse.hub revisions   # full hash of each pinned revision and of today's main
 
 ``revisions`` prints, for each model, the full 40-character commit of its pinned
-revision (a short hash or the ``"main"`` placeholder) and the commit ``main`` points to
+revision (a short or full hash, or the ``"main"`` placeholder) and the commit ``main`` points to
 now, then the lines to paste into :data:`vitcourse.hub.pretrained.HUB_MODELS`.
 """
 
@@ -17,10 +17,10 @@ from .pretrained import HUB_MODELS
 
 def list_models() -> None:
     """Print the table of pinned models."""
-    print(f"{'hub id':42}{'revision':12}{'tasks'}")
+    print(f"{'hub id':42}{'revision':42}{'tasks'}")
     for entry in HUB_MODELS.values():
-        pin = entry.revision if entry.pinned else "main (placeholder)"
-        print(f"{entry.hub_id:42}{pin:12}{', '.join(entry.classes)}")
+        pin = entry.revision if entry.pinned else f"{entry.revision} (placeholder)"
+        print(f"{entry.hub_id:42}{pin:42}{', '.join(entry.classes)}")
 
 
 def resolve_revisions() -> dict[str, dict[str, str]]:
