@@ -162,14 +162,14 @@ HUB_MODELS: dict[str, HubModel] = {
         ),
         HubModel(
             # public GitHub files: links to huggingface.co/facebook/deit-tiny-patch16-224/tree/<this hash>,
-            # and MODEL_REVISION next to MODEL_ID = "facebook/deit-tiny-patch16-224" (8 files agree)
+            # and MODEL_REVISION next to MODEL_ID = "facebook/deit-tiny-patch16-224" (10 files agree)
             "facebook/deit-tiny-patch16-224", "b3428f18dcc7b543470d07f14b4a4157815d1880",  # stored as a plain ViT
             {"image-classification": "ViTForImageClassification", "feature-extraction": "ViTModel"},
             standins.tiny_vit, stand_in_processor=_IMAGENET_VIT, checkpoint="vit_fashion_tiny", ours="vit",
         ),
         HubModel(
             # public GitHub files: links to huggingface.co/microsoft/swin-tiny-patch4-window7-224/tree/<this hash>
-            # and /blob/<this hash>/preprocessor_config.json, and REVISION next to that MODEL_ID (3 files)
+            # and /blob/<this hash>/preprocessor_config.json; a REVISION next to this MODEL_ID (3 files agree)
             "microsoft/swin-tiny-patch4-window7-224", "d00d478bfaf1f417d34a1186673ad4b4be264c51",
             {"image-classification": "SwinForImageClassification", "feature-extraction": "SwinModel"},
             standins.tiny_swin, stand_in_processor=_IMAGENET_VIT, ours="swin",
