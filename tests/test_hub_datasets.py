@@ -4,6 +4,7 @@ Nothing here reaches the network: ``datasets.load_dataset`` is replaced by a rec
 """
 
 import re
+from types import SimpleNamespace
 
 import pytest
 
@@ -68,3 +69,29 @@ def test_every_hub_model_the_package_names_is_pinned():
     named = {DEFAULT_MODEL, GROUNDING_DINO_ID, SAM2_ID, HF_CHECKPOINT}
     assert named <= HUB_MODELS.keys()
     assert all(HUB_MODELS[name].pinned for name in named)
+
+
+def test_the_hub_command_lists_and_resolves_the_data_sets_too(monkeypatch, capsys):
+    """``python -m vitcourse.hub list`` / ``revisions`` cover DATASET_REVISIONS (a fake Hub answers)."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    from vitcourse.hub import __main__ as command
+
+    asked = []
+
+    class FakeApi:
+        def model_info(self, name, revision=None):
+            return SimpleNamespace(sha=(revision or "0" * 40).ljust(40, "0"))
+
+        def dataset_info(self, name, revision=None):
+            asked.append((name, revision))
+            return SimpleNamespace(sha=revision or "f" * 40)
+
+    monkeypatch.setattr(huggingface_hub, "HfApi", FakeApi)
+    found = command.resolve_revisions()
+    assert asked == [call for name, rev in DATASET_REVISIONS.items() for call in ((name, rev), (name, None))]
+    for name, revision in DATASET_REVISIONS.items():
+        assert found[f"datasets/{name}"] == {"pinned": revision, "pinned_sha": revision, "main_sha": "f" * 40}
+    capsys.readouterr()
+    command.list_models()
+    rows = capsys.readouterr().out.split("data set", 1)[1].splitlines()[1:]
+    assert [row.split() for row in rows] == [[name, revision] for name, revision in DATASET_REVISIONS.items()]
