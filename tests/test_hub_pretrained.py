@@ -6,6 +6,7 @@ as huggingface_hub lays it out (``cache_dir``: huggingface_hub reads ``HF_HUB_CA
 only when imported).
 """
 
+import dataclasses
 import pickle
 import re
 import time
@@ -62,11 +63,38 @@ def test_every_hub_model_has_a_labelled_stand_in(name, capsys):
     assert line.startswith(f"[vitcourse.hub] {name}: PROFILE='smoke' downloads nothing -> STAND-IN")
 
 
-def test_the_table_pins_revisions_or_says_they_are_placeholders():
+def test_every_revision_is_a_commit_unless_listed_as_a_placeholder():
     for entry in HUB_MODELS.values():
-        assert entry.revision == "main" or re.fullmatch(r"[0-9a-f]{7,40}", entry.revision), entry
-        assert entry.pinned == (entry.revision != "main")
+        if entry.hub_id in pretrained.PLACEHOLDERS:
+            assert entry.revision == pretrained.PLACEHOLDER and not entry.pinned, entry
+        else:
+            assert re.fullmatch(r"[0-9a-f]{7}|[0-9a-f]{40}", entry.revision) and entry.pinned, entry
+    assert pretrained.PLACEHOLDERS <= HUB_MODELS.keys()  # a listed placeholder names a model of the table
     assert HUB_MODELS[VIT].revision == "3f49326"  # transformers' own pin for its pipelines
+
+
+def test_each_commit_pins_one_repository():
+    """The same hash under two ids would be a copy-paste slip: a commit belongs to one repository."""
+    revisions = [entry.revision for entry in HUB_MODELS.values() if entry.pinned]
+    assert len(set(revisions)) == len(revisions)
+
+
+def test_pinned_tells_a_commit_from_a_branch():
+    entry = HUB_MODELS[VIT]
+    for commit in ("3f49326", "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3"):
+        assert dataclasses.replace(entry, revision=commit).pinned
+    for moving in ("main", "v1.0", "refs/pr/3", "3F49326", "3f4932", "3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3a"):
+        assert not dataclasses.replace(entry, revision=moving).pinned, moving
+
+
+def test_the_hub_list_says_which_revisions_are_placeholders(monkeypatch, capsys):
+    from vitcourse.hub.__main__ import list_models
+
+    unpinned = dataclasses.replace(HUB_MODELS[VIT], hub_id="some/new-model", revision=pretrained.PLACEHOLDER)
+    monkeypatch.setitem(pretrained.HUB_MODELS, unpinned.hub_id, unpinned)
+    list_models()
+    marked = [line.split()[0] for line in capsys.readouterr().out.splitlines() if "(placeholder)" in line]
+    assert sorted(marked) == sorted({*pretrained.PLACEHOLDERS, unpinned.hub_id})
 
 
 def test_stand_in_classifiers_run_and_keep_imagenet_names():

@@ -20,6 +20,8 @@ from typing import Any
 
 __all__ = [
     "CIFAR10_CLASSES",
+    "DATASET_PLACEHOLDERS",
+    "DATASET_REVISIONS",
     "DataUnavailableError",
     "data_root",
     "hub_offline",
@@ -40,6 +42,31 @@ CIFAR10_CLASSES: tuple[str, ...] = (
     "ship",
     "truck",
 )
+
+# Revisions of the Hub data sets the ``full`` profile loads, as for the models in
+# vitcourse.hub.HUB_MODELS: each is a commit of the data set's repository, read off a public
+# source that ties the hash to that repository (cited next to it, never guessed; not re-checked
+# against the Hub from here, which this project can't reach). "beans", "cifar10" and "cppe-5"
+# are the old ids of repositories the Hub moved under an owner in 2024 (huggingface/datasets
+# issue 5096); a moved repository keeps its commits and the old id still resolves to it.
+#: Hub data set id (as the course passes it) → the commit :func:`load_hub_dataset` asks for.
+DATASET_REVISIONS: dict[str, str] = {
+    # AI-Lab-Makerere/beans, the repository the id "beans" resolves to: this hash as BEANS_REVISION /
+    # DATASET_REVISION next to that id, in .../beans/resolve/<this hash>/data/test.zip, and as "`beans` at
+    # revision <this hash>" (10+ public GitHub files agree)
+    "beans": "27aa014ce09b193e1a6f58112d4a66e0eddb69c5",
+    # uoft-cs/cifar10: embeddings-benchmark/mteb, mteb/tasks/Image/Clustering/eng/CIFAR.py (the dataset
+    # revision of CIFAR10Clustering); public GitHub files agree, among them Hugging Face caches of the old id,
+    # datasets--cifar10/snapshots/<this hash>/plain_text/test-00000-of-00001.parquet (7 files)
+    "cifar10": "0b2714987fa478483af9968de7c934580d0bb9a2",
+    # aria-ml/maite-datasets README.md: a DatasetInfo printed by datasets 4 (List features) for the old id
+    # "cppe-5" (1000 train / 29 test images, the 5 classes), whose files are
+    # hf://datasets/cppe-5@<this hash>/data/{train,test}-00000-of-00001.parquet; one source only
+    "rishitdagli/cppe-5": "66f6a5efd474e35bd7cb94bf15dea27d4c6ad3f8",
+}  # fmt: skip
+
+#: Ids of :data:`DATASET_REVISIONS` still at ``"main"`` (no commit known yet): none.
+DATASET_PLACEHOLDERS: frozenset[str] = frozenset()
 
 _SMOKE_HINT = "use PROFILE='smoke' (generated shapes, sklearn digits) or run where the network is available"
 
@@ -118,8 +145,10 @@ def load_cifar10(
     return CIFAR10(str(root), train=split == "train", transform=transform, download=True)
 
 
-def load_hub_dataset(name: str, split: str | None = None, timeout: float = 3.0, **kwargs: Any):
-    """``datasets.load_dataset(name, split=split, **kwargs)``, failing fast and clearly offline.
+def load_hub_dataset(
+    name: str, split: str | None = None, timeout: float = 3.0, revision: str | None = None, **kwargs: Any
+):
+    """``datasets.load_dataset(name, split=split, revision=..., **kwargs)``, pinned, failing fast and clearly offline.
 
     With ``HF_HUB_OFFLINE=1`` only the local cache is used (fast either way); otherwise
     the Hub must answer a TCP connection within ``timeout`` seconds before
@@ -129,7 +158,9 @@ def load_hub_dataset(name: str, split: str | None = None, timeout: float = 3.0, 
         name: Hub id, e.g. ``"beans"``, ``"cifar10"``, ``"rishitdagli/cppe-5"``.
         split: ``"train"``, ``"validation"``, ``"test"``, slices like ``"train[:10%]"``, or ``None`` for all.
         timeout: seconds to wait for the Hub.
-        **kwargs: passed to ``load_dataset`` (``revision=``, ``cache_dir=``, ...).
+        revision: the commit (or branch) to read; by default the one pinned in
+            :data:`DATASET_REVISIONS`, and ``"main"`` for an id not listed there.
+        **kwargs: passed to ``load_dataset`` (``cache_dir=``, ...).
 
     Returns:
         A ``datasets.Dataset`` (or ``DatasetDict`` when ``split`` is ``None``).
@@ -147,7 +178,7 @@ def load_hub_dataset(name: str, split: str | None = None, timeout: float = 3.0, 
             f"copy, or {_SMOKE_HINT}"
         )
     try:
-        return datasets.load_dataset(name, split=split, **kwargs)
+        return datasets.load_dataset(name, split=split, revision=revision or DATASET_REVISIONS.get(name), **kwargs)
     except OSError:  # datasets' ConnectionError, a missing cache entry
         if not hub_offline():
             raise

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from .standins import IMAGENET_MEAN, IMAGENET_STD, STAND_IN_IMAGE_SIZE
 
 __all__ = [
     "HUB_MODELS",
+    "PLACEHOLDERS",
     "HubModel",
     "HubUnavailableError",
     "Provenance",
@@ -61,6 +63,14 @@ AUTO_CLASSES = {
 }
 
 
+#: What a pinned revision looks like: a commit hash, full (40 hex digits) or short (7 or more).
+#: The Hub resolves a short hash too (huggingface_hub caches it as ``refs/<short>`` -> full hash).
+COMMIT_HASH = re.compile(r"[0-9a-f]{7,40}")
+
+#: The revision written where no commit is known yet: a branch, which moves.
+PLACEHOLDER = "main"
+
+
 class HubUnavailableError(RuntimeError):
     """The Hub weights can't be had here, and the caller asked for them or nothing can stand in."""
 
@@ -71,7 +81,8 @@ class HubModel:
 
     Args:
         hub_id: ``"owner/name"`` on the Hub.
-        revision: the commit to load; ``"main"`` is a placeholder (see :data:`HUB_MODELS`).
+        revision: the commit to load (a hash, :data:`COMMIT_HASH`); :data:`PLACEHOLDER`
+            (``"main"``) only for the ids listed in :data:`PLACEHOLDERS`.
         classes: task → transformers class name; the first task is the default.
         stand_in: builds a tiny config of the same architecture (:mod:`.standins`).
         processor: transformers class loading its pre-processing (``AutoImageProcessor``,
@@ -101,8 +112,8 @@ class HubModel:
 
     @property
     def pinned(self) -> bool:
-        """True when ``revision`` is a commit hash, not the ``"main"`` placeholder."""
-        return self.revision != "main"
+        """True when ``revision`` is a commit hash; a branch (``"main"``) or a tag is not a pin."""
+        return COMMIT_HASH.fullmatch(self.revision) is not None
 
 
 _IMAGENET_VIT = functools.partial(standins.vit_processor, mean=IMAGENET_MEAN, std=IMAGENET_STD)
@@ -120,12 +131,27 @@ def _tiny_imagegpt():
     return tiny_imagegpt_config()
 
 
-# Revisions. The short commit hashes are the ones transformers itself pins for its
-# pipeline defaults (transformers/pipelines/__init__.py, 5.x): google/vit-base-patch16-224
-# "3f49326", openai/clip-vit-base-patch32 "3d74acf", facebook/detr-resnet-50 "1d5f47b".
-# The other revisions are "main", a PLACEHOLDER: this project is built without network
-# access. On a machine that has it, run `python -m vitcourse.hub revisions`, which prints
-# the full hash of every pinned revision and of today's "main", and paste them here.
+# Revisions. Every model is pinned to a commit of its Hub repository, and the comment next to
+# each pin says where the hash was read: this project is built without network access to the
+# Hub, so a hash comes from a public source that ties it to exactly that repository (never
+# guessed). "Public GitHub files" are files found in an index of public GitHub code, which
+# does not name their repository; the quoted form is what they contain.
+#
+# * The three short hashes are the ones transformers itself pins for its pipeline defaults
+#   (transformers/pipelines/__init__.py, 5.x). Their full forms, from the snapshot folders of
+#   public Hugging Face caches (models--<owner>--<name>/snapshots/<full hash>) and, for CLIP,
+#   embeddings-benchmark/mteb mteb/models/model_implementations/clip_models.py, are
+#   google/vit-base-patch16-224 3f49326eb077187dfe1c2a2bb15fbd74e6ab91e3,
+#   openai/clip-vit-base-patch32 3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268 and
+#   facebook/detr-resnet-50 1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b. A short hash is kept
+#   because the Hub resolves it and it is the one the book quotes; offline, the cache finds it
+#   only if it was downloaded under that same short name (refs/<short>).
+# * The full hashes were read off public sources (each comment) and not re-checked against
+#   the Hub from here. On a machine with the network, `python -m vitcourse.hub revisions`
+#   resolves every pin to its full hash and prints today's "main" next to it.
+#
+# A model whose commit is not known yet takes PLACEHOLDER ("main") and is listed in
+# PLACEHOLDERS, so `python -m vitcourse.hub list`, the book's table and the tests say which.
 HUB_MODELS: dict[str, HubModel] = {
     model.hub_id: model
     for model in (
@@ -135,17 +161,23 @@ HUB_MODELS: dict[str, HubModel] = {
             standins.tiny_vit, stand_in_processor=standins.vit_processor, checkpoint="vit_fashion_tiny", ours="vit",
         ),
         HubModel(
-            "facebook/deit-tiny-patch16-224", "main",  # stored on the Hub as a plain ViT
+            # public GitHub files: links to huggingface.co/facebook/deit-tiny-patch16-224/tree/<this hash>,
+            # and MODEL_REVISION next to MODEL_ID = "facebook/deit-tiny-patch16-224" (10 files agree)
+            "facebook/deit-tiny-patch16-224", "b3428f18dcc7b543470d07f14b4a4157815d1880",  # stored as a plain ViT
             {"image-classification": "ViTForImageClassification", "feature-extraction": "ViTModel"},
             standins.tiny_vit, stand_in_processor=_IMAGENET_VIT, checkpoint="vit_fashion_tiny", ours="vit",
         ),
         HubModel(
-            "microsoft/swin-tiny-patch4-window7-224", "main",
+            # public GitHub files: links to huggingface.co/microsoft/swin-tiny-patch4-window7-224/tree/<this hash>
+            # and /blob/<this hash>/preprocessor_config.json; a REVISION next to this MODEL_ID (3 files agree)
+            "microsoft/swin-tiny-patch4-window7-224", "d00d478bfaf1f417d34a1186673ad4b4be264c51",
             {"image-classification": "SwinForImageClassification", "feature-extraction": "SwinModel"},
             standins.tiny_swin, stand_in_processor=_IMAGENET_VIT, ours="swin",
         ),
         HubModel(
-            "apple/mobilevit-small", "main",
+            # one public GitHub file: a Hugging Face cache path
+            # models--apple--mobilevit-small/snapshots/<this hash>, loaded with MobileViTImageProcessor
+            "apple/mobilevit-small", "6c8612545dc98676d27bc518fa521d9e9af23e34",
             {"image-classification": "MobileViTForImageClassification", "feature-extraction": "MobileViTModel"},
             standins.tiny_mobilevit, stand_in_processor=standins.mobilevit_processor,
         ),
@@ -154,7 +186,10 @@ HUB_MODELS: dict[str, HubModel] = {
             standins.tiny_clip, processor="AutoProcessor",
         ),
         HubModel(
-            "openai/clip-vit-large-patch14", "main", {"zero-shot-image-classification": "CLIPModel"},
+            # embeddings-benchmark/mteb, mteb/models/model_implementations/clip_models.py (the ModelMeta of
+            # this name); public GitHub files agree (CLIP_REVISION, models--openai--clip-vit-large-patch14/snapshots/)
+            "openai/clip-vit-large-patch14", "32bd64288804d66eefd0ccbe215aa642df71cc41",
+            {"zero-shot-image-classification": "CLIPModel"},
             standins.tiny_clip, processor="AutoProcessor",
         ),
         HubModel(
@@ -162,25 +197,37 @@ HUB_MODELS: dict[str, HubModel] = {
             standins.tiny_detr, stand_in_processor=standins.detr_processor,
         ),
         HubModel(
-            "IDEA-Research/grounding-dino-tiny", "main",
+            # public GitHub files: huggingface.co/IDEA-Research/grounding-dino-tiny/resolve/<this hash>/<file> for
+            # config.json, model.safetensors and the tokenizer files, and revision= next to this id (10+ files)
+            "IDEA-Research/grounding-dino-tiny", "a2bb814dd30d776dcf7e30523b00659f4f141c71",
             {"zero-shot-object-detection": "GroundingDinoForObjectDetection"},
             standins.tiny_grounding_dino, processor="AutoProcessor", stand_in_image_size=64,
         ),
         HubModel(
-            "facebook/sam-vit-base", "main", {"mask-generation": "SamModel"},
+            # public GitHub files: snapshot_download("facebook/sam-vit-base", revision=<this hash>) for config.json,
+            # preprocessor_config.json and model.safetensors; models--facebook--sam-vit-base/snapshots/<this hash>
+            "facebook/sam-vit-base", "70c1a07f894ebb5b307fd9eaaee97b9dfc16068f", {"mask-generation": "SamModel"},
             standins.tiny_sam, processor="AutoProcessor", stand_in_processor=standins.sam_processor,
             stand_in_image_size=64,
         ),
         HubModel(
-            "facebook/sam2.1-hiera-tiny", "main", {"mask-generation": "Sam2Model"},
+            # public GitHub files: revision next to "facebook/sam2.1-hiera-tiny" for transformers' Sam2Model
+            # (model.safetensors, config.json), models--facebook--sam2.1-hiera-tiny/snapshots/<this hash> (8+ files)
+            "facebook/sam2.1-hiera-tiny", "de431c4043854a71d8101e17995dfe596bf101a5", {"mask-generation": "Sam2Model"},
             standins.tiny_sam2, processor="AutoProcessor", stand_in_image_size=64,
         ),
         HubModel(
-            "facebook/vit-mae-base", "main", {"masked-image-modeling": "ViTMAEForPreTraining"},
+            # public GitHub files: MODEL_REVISION next to MODEL_ID = "facebook/vit-mae-base" (model.safetensors),
+            # models--facebook--vit-mae-base/snapshots/<this hash> (10 files)
+            "facebook/vit-mae-base", "25b184bea5538bf5c4c852c79d221195fdd2778d",
+            {"masked-image-modeling": "ViTMAEForPreTraining"},
             _tiny_mae, ours="mae",
         ),
         HubModel(
-            "openai/imagegpt-small", "main", {"image-generation": "ImageGPTForCausalImageModeling"},
+            # one stored web page, a mirror of the Hub's file view: .../openai/imagegpt-small/blob/<this hash>/README.md
+            # (https://huggingface.proxy.nlp.skieer.com, the commit "Update README.md" c05f236)
+            "openai/imagegpt-small", "c05f2368b490e8529747c135b30e2ba81459a396",
+            {"image-generation": "ImageGPTForCausalImageModeling"},
             _tiny_imagegpt, ours="imagegpt",
         ),
         HubModel(
@@ -190,12 +237,18 @@ HUB_MODELS: dict[str, HubModel] = {
             standins.tiny_donut, processor="AutoProcessor",
         ),
         HubModel(
+            # GPT2_REVISION (vitcourse.hub.gpt): the commit huggingface_hub's own docstring example resolves
+            # "openai-community/gpt2" to (huggingface_hub/_revision.py, resolve_revision; 2.4.0)
             "openai-community/gpt2", GPT2_REVISION,
             {"text-generation": "GPT2LMHeadModel", "feature-extraction": "GPT2Model"},
             tiny_gpt2_config, processor="AutoTokenizer", ours="gpt",
         ),
     )
 }  # fmt: skip
+
+#: Hub ids whose revision is still :data:`PLACEHOLDER`: none; a model added without a known
+#: commit goes here (and the book's table says "pendiente" for it).
+PLACEHOLDERS: frozenset[str] = frozenset()
 
 
 # -- can we reach the Hub? -----------------------------------------------------------
@@ -378,7 +431,9 @@ def _to_ours(model: nn.Module, entry: HubModel | None) -> nn.Module:
                   "imagegpt": imagegpt_from_hf}  # fmt: skip
     if entry is None or entry.ours not in converters:
         known = [m.hub_id for m in HUB_MODELS.values() if m.ours]
-        raise ValueError(f"framework='vitcourse' converts only the ViT and Swin models and GPT-2 {known}; use framework='hf'")
+        raise ValueError(
+            f"framework='vitcourse' converts only the ViT and Swin models and GPT-2 {known}; use framework='hf'"
+        )
     ours = converters[entry.ours](model)
     provenance = getattr(model, "provenance", None)
     return _label(ours, provenance) if provenance is not None else ours

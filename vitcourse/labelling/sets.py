@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import torch
 
+from ..data.remote import DATASET_REVISIONS
+
 __all__ = ["CPPE5_ID", "CPPE5_REVISION", "LabellingSet", "labelling_models", "labelling_set"]
 
 CPPE5_ID = "rishitdagli/cppe-5"
-# The data set's revision; "main" until a full run records the commit it read
-# (`datasets.load_dataset_builder(CPPE5_ID).config` in the notebook's output).
-CPPE5_REVISION = "main"
+CPPE5_REVISION = DATASET_REVISIONS[CPPE5_ID]  # pinned with the other Hub data sets (vitcourse.data.remote)
 CPPE5_CLASSES = ["Coverall", "Face_Shield", "Gloves", "Goggles", "Mask"]
 CPPE5_PHRASES = ["coverall", "face shield", "gloves", "goggles", "mask"]  # Grounding DINO reads English
 SAM2_ID = "facebook/sam2.1-hiera-tiny"

@@ -14,9 +14,10 @@ import torch
 
 __all__ = ["HF_CHECKPOINT", "HF_MODULES", "hf_track", "tiny_hf_config", "tiny_hf_processor"]
 
-#: The smallest released SAM 2.1; ``full`` profile only (the Hub). Pin its revision at
-#: set-up: it cannot be looked up offline, so ``revision=None`` means "main" until then.
-HF_CHECKPOINT = {"name": "facebook/sam2.1-hiera-tiny", "revision": None}
+#: The smallest released SAM 2.1; ``full`` profile only (the Hub). Its revision is the commit pinned
+#: with the other Hub models, ``vitcourse.hub.HUB_MODELS[HF_CHECKPOINT].revision`` (looked up there
+#: when the weights are loaded, so that importing this module doesn't import the hub).
+HF_CHECKPOINT = "facebook/sam2.1-hiera-tiny"
 
 #: Our module (attribute of :class:`~vitcourse.models.sam2.Sam2`) → Hugging Face's
 #: (attribute of ``Sam2VideoModel``), for the same role.
