@@ -231,8 +231,10 @@ HUB_MODELS: dict[str, HubModel] = {
             _tiny_imagegpt, ours="imagegpt",
         ),
         HubModel(
-            # a commit of the repository, read off the Hub's file history (the model card's "How to use")
-            "naver-clova-ix/donut-base", "8036be3f78e3b7cd146467da09bb933f89c4c11b",
+            # public GitHub files (2, by different people): Hugging Face cache paths
+            # models--naver-clova-ix--donut-base/snapshots/<this hash>, one of them in a Donut conversion
+            # script (find_string ids 20671163018, 37584096318). The earlier pin 8036be3 had no source.
+            "naver-clova-ix/donut-base", "a959cf33c20e09215873e338299c900f57047c61",
             {"image-to-text": "VisionEncoderDecoderModel"},
             standins.tiny_donut, processor="AutoProcessor",
         ),
