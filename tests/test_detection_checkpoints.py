@@ -82,3 +82,21 @@ def test_detr_trees_diagnosis_the_chapter_states():
     assert max(e["val"]["AP50"] for e in log) == results["metrics"]["val_AP50"]  # kept by validation
     probe = read_results("detr_trees_probe")["probe"]
     assert probe["val_AUC"] > 0.7 and probe["test_AUC"] < 0.6
+
+
+def test_tree_augmentation_moves_boxes_with_their_crowns():
+    """Every flip/rotation moves the box with the pixels it frames; the colour jitter moves nothing."""
+    from vitcourse.scripts.train_detr import augment
+
+    image = torch.zeros(3, 32, 32)
+    image[:, 4:10, 3:20] = 1.0  # a bright box, x 3..20, y 4..10
+    boxes = torch.tensor([[3.0, 4.0, 20.0, 10.0]])
+    generator = torch.Generator().manual_seed(0)
+    seen = set()
+    for _ in range(64):
+        out, moved = augment(image, boxes, 8, 0.2, generator)
+        ys, xs = torch.nonzero(out[0] > 0.5, as_tuple=True)
+        assert moved.tolist() == [[xs.min().item(), ys.min().item(), xs.max().item() + 1, ys.max().item() + 1]]
+        assert 0 <= out.min() and out.max() <= 1
+        seen.add(tuple(moved[0].tolist()))
+    assert len(seen) == 8  # all eight flips/rotations of a non-square box
