@@ -11,8 +11,8 @@ from vitcourse import checkpoints
 from vitcourse.detection.results import read_results
 
 SHIPPED = {"detr_shapes", "grounding_shapes", "detr_trees"}
-TREES_TEST_AP50_FLOOR = 0.02  # the recorded run: 0.0305 on OSBS_029, chosen by validation
-TREES_MEMORISED_AP50_FLOOR = 0.15  # the recorded run: 0.2127 on its own tiles after the last epoch
+TREES_TEST_AP50_FLOOR = 0.08  # the recorded run: 0.1023 on OSBS_029, chosen by validation
+TREES_FIT_AP50_FLOOR = 0.08  # the recorded run: 0.1121 on its own tiles (the frozen-backbone recipe: 0.0162)
 pytestmark = pytest.mark.skipif(not SHIPPED <= set(checkpoints.available()), reason="detection checkpoints not built")
 
 
@@ -74,14 +74,18 @@ def test_detr_trees_reaches_its_recorded_ap():
 
 
 def test_detr_trees_diagnosis_the_chapter_states():
-    """Issue 14: a limit, not a bug. The long recipe memorises its tiles; the frozen features do not find
-    crowns in another forest (the linear probe), which is what the chapter's prose says."""
+    """Issue 14, as the chapter tells it from these records. With the frozen shapes backbone (the record
+    ``detr_trees_frozen``) the kept model did not fit its own tiles; the backbone taught where crowns are
+    fits them, the kept model is the best on validation, and the probe finds crowns better in its features."""
+    frozen = read_results("detr_trees_frozen")
+    assert frozen["metrics"]["train_AP50"] < 0.05 and frozen["recipe"]["start_from"] == "detr_shapes"
     results = read_results("detr_trees")
     log = [e for e in results["log"] if "val" in e]
-    assert log[-1]["train_AP50"] >= TREES_MEMORISED_AP50_FLOOR
     assert max(e["val"]["AP50"] for e in log) == results["metrics"]["val_AP50"]  # kept by validation
-    probe = read_results("detr_trees_probe")["probe"]
-    assert probe["val_AUC"] > 0.7 and probe["test_AUC"] < 0.6
+    assert results["metrics"]["train_AP50"] >= TREES_FIT_AP50_FLOOR
+    assert results["recipe"]["backbone_pretrain"]["epochs"] > 0
+    probe = read_results("detr_trees_probe")
+    assert probe["trained"]["test_AUC"] > probe["probe"]["test_AUC"]
 
 
 def test_tree_augmentation_moves_boxes_with_their_crowns():

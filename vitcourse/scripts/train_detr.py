@@ -576,6 +576,9 @@ def run(kind: str, root: Path | None = None, epochs: int | None = None, cache_di
     reached = metrics["test_AP50"] >= recipe.target_ap50
     results = {"recipe": asdict(recipe), "metrics": metrics, "test": test, "log": log, "counts": counts,
                "reached_target": reached}  # fmt: skip
+    from .provenance import provenance
+
+    card_provenance = provenance()  # before this run writes its results: the commit is clean if the tree was
     write_results(
         recipe.name, results, started, seeds=[recipe.seed], command=f"python -m vitcourse.scripts.train_detr {kind}"
     )
@@ -584,7 +587,7 @@ def run(kind: str, root: Path | None = None, epochs: int | None = None, cache_di
         checkpoints.register(
             recipe.name, model, recipe.model, config, root=root, description=recipe.description,
             data=recipe.data, recipe={k: v for k, v in asdict(recipe).items() if k not in ("data", "config")},
-            metrics=metrics, build=f"python -m vitcourse.scripts.train_detr {kind}",
+            metrics=metrics, build=f"python -m vitcourse.scripts.train_detr {kind}", provenance=card_provenance,
         )  # fmt: skip
     else:
         logger.warning("test AP50 %.3f below the target %.2f: not registered", metrics["test_AP50"], recipe.target_ap50)
