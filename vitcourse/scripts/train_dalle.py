@@ -220,6 +220,32 @@ def paired_gain(before: torch.Tensor, after: torch.Tensor) -> dict:
             "right_to_wrong": b, "wrong_to_right": c, "n": n}  # fmt: skip
 
 
+@torch.no_grad()
+def widen_decoder(narrow: torch.nn.Module, wide: torch.nn.Module) -> None:
+    """Start a wider decoder as the narrow one, function for function.
+
+    Every convolution of ``wide`` gets ``narrow``'s weights in its old channels; its new
+    channels keep their random initialisation, except the weights from a new input
+    channel into an old output channel, which are zero. The old channels so compute
+    exactly what they did (the residual blocks too: ``x + f(x)`` keeps old channels old),
+    the new ones start as random features the next layer does not read yet, and their
+    gradients are not zero (widening as in Net2Net, Chen et al. 2016, with zero fan-out).
+    """
+    layers = [m for m in wide.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    old_layers = [m for m in narrow.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    if len(layers) != len(old_layers):
+        raise ValueError("the two decoders differ in more than width")
+    for new, old in zip(layers, old_layers):
+        out_dim, in_dim = (1, 0) if isinstance(new, torch.nn.ConvTranspose2d) else (0, 1)
+        n_out, n_in = old.weight.shape[out_dim], old.weight.shape[in_dim]
+        block = [slice(None)] * 4
+        block[out_dim], block[in_dim] = slice(0, n_out), slice(0, n_in)
+        new.weight[tuple(block)] = old.weight
+        block[in_dim] = slice(n_in, None)
+        new.weight[tuple(block)] = 0.0
+        new.bias[:n_out] = old.bias
+
+
 def train_decoder(
     minutes: float,
     init_from: str = "dvae_world",
@@ -231,6 +257,7 @@ def train_decoder(
     val_size: int = VAL_SIZE,
     test_size: int = TEST_SIZE,
     validate_every: float = 2.0,
+    decoder_hidden: int | None = None,
     root: str | None = None,
     force: bool = False,
     command: str = "python -m vitcourse.scripts.train_dalle decoder",
@@ -243,7 +270,10 @@ def train_decoder(
     stage 2's sequences and the reranker, stay valid, bit for bit) and only the decoder
     learns, with the stage's own likelihood: the Gaussian of std ``σ``
     (``Σ (x - μ)² / 2σ²``, per pixel) of ``decode_tokens(tokens(x))`` on the training
-    images. The cosine of :class:`~.train_sam.TimeBudget` ends with ``minutes``.
+    images. The cosine of :class:`~.train_sam.TimeBudget` ends with ``minutes``. With
+    ``decoder_hidden`` wider than the base's, the decoder is a wider one
+    (:class:`~vitcourse.models.dvae.DVAEConfig`) that starts as the base's
+    (:func:`widen_decoder`).
 
     The card records the base (sha256, recipe, metrics, build), the fingerprints of the
     frozen parameters and of the validation images' tokens, and, before and after, the
@@ -262,6 +292,16 @@ def train_decoder(
     seed_everything(seed)
     start = time.perf_counter()
     base, model = info(init_from), load(init_from)  # the shipped one; ``root`` is where the new one goes
+    config = dict(base["config"])
+    if decoder_hidden is not None and decoder_hidden != (config.get("decoder_hidden") or config["hidden"]):
+        config["decoder_hidden"] = decoder_hidden  # a new, wider decoder; the frozen parts copied
+        wide = create_model(base["model"], **config)
+        frozen = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in FROZEN_PARTS}
+        missing, unexpected = wide.load_state_dict(frozen, strict=False)
+        if unexpected or any(k.split(".")[0] in FROZEN_PARTS for k in missing):
+            raise RuntimeError(f"frozen parts did not transfer: {missing}, {unexpected}")
+        widen_decoder(model.decoder, wide.decoder)
+        model = wide
     train = CaptionedShapes("train", train_size).float_images()
     val = CaptionedShapes("val", val_size, exclude_held_out=False)
     test = CaptionedShapes("test", test_size, exclude_held_out=False)
@@ -329,7 +369,8 @@ def train_decoder(
         "init_from": init_from,
         "base": {k: base[k] for k in keys if k in base},
         "frozen": list(FROZEN_PARTS),
-        "trained": "decoder",
+        "trained": "decoder" if config == base["config"] else f"the decoder, widened to decoder_hidden={decoder_hidden} "
+                                                              "(widen_decoder: starts as the base's)",
         "frozen_sha256": frozen_before,
         "val_tokens_sha256": tokens_before,
         "loss": "Gaussian log-likelihood of the dVAE (sigma = config.sigma): sum (x - decode_tokens(tokens(x)))^2 / "
@@ -345,7 +386,7 @@ def train_decoder(
         "dvae_world",
         model,
         base["model"],
-        base["config"],
+        config,
         root=root,
         description="tiny dVAE: 32x32 world images -> 8x8 tokens of 128 codes; encoder and codebook trained "
                     "with the Gumbel-softmax (stage 1a), decoder trained again on the argmax tokens (stage 1b)",
@@ -948,6 +989,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--caption-dropout", type=float, default=0.0,
                         help="transformer: probability of the empty caption (classifier-free guidance)")  # fmt: skip
+    parser.add_argument("--decoder-hidden", type=int, default=None,
+                        help="decoder: a new decoder of this width instead of fine-tuning the base's")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="transformer, decoder: register even without improvement")  # fmt: skip
     args = parser.parse_args(argv)
@@ -962,7 +1005,7 @@ def main(argv: list[str] | None = None) -> int:
         train_dvae(args.epochs or 8)
     elif args.stage == "decoder":
         train_decoder(args.max_minutes or 30.0, init_from=args.init_from or "dvae_world", epochs=args.epochs or 1000,
-                      lr=args.lr or 1e-3, seed=args.seed, force=args.force,
+                      lr=args.lr or 1e-3, seed=args.seed, force=args.force, decoder_hidden=args.decoder_hidden,
                       command=command)  # fmt: skip
     elif args.stage == "colors":
         train_colors(args.epochs or 15)
