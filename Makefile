@@ -105,7 +105,7 @@ test: setup  ## every check: unit tests, the book, compared outputs, the TPs, no
 	$(call stage,browser,test-browser)
 	@$(BIN)/python benchmarks/test_times.py --stages-only
 
-test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells); a test file per core at a time (pytest-xdist)
+test-unit: setup  ## unit tests of the package and the repository (pairs in sync, set-up cells, ruff's lint); a test file per core at a time (pytest-xdist)
 	@mkdir -p $(TIMES)
 	$(BIN)/python -m pytest tests -q -m "not browser" -n $(JOBS) --dist loadfile --durations=10 \
 		--junitxml=$(TIMES)/unit.xml

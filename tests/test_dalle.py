@@ -314,3 +314,62 @@ def test_continued_training_records_its_base_and_stops_at_its_budget(tmp_path):
         assert card["recipe"]["total_epochs"] < total_epochs(base) + 1
     finally:
         torch.set_num_threads(threads)
+
+
+@shipped("dvae_world")
+def test_dvae_decoder_stage_freezes_the_tokens_and_gates_registration(tmp_path):
+    """Stage 1b trains the decoder only: the new checkpoint's tokens are the base's, bit
+    for bit; a run that cannot improve (learning rate 0) is not registered."""
+    from vitcourse import checkpoints
+    from vitcourse.scripts.train_dalle import FROZEN_PARTS, frozen_fingerprint, train_decoder
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        small = {"train_size": 256, "val_size": 32, "test_size": 32, "batch_size": 64, "root": tmp_path}
+        assert train_decoder(1e-3, lr=0.0, **small) is None
+        assert not (tmp_path / "dvae_world.json").exists()
+        card = train_decoder(0.02, epochs=1, force=True, **small)
+    finally:
+        torch.set_num_threads(threads)
+    base, new = checkpoints.load("dvae_world"), checkpoints.load("dvae_world", root=tmp_path)
+    images = CaptionedShapes("val", 64, exclude_held_out=False).float_images()
+    assert torch.equal(base.tokens(images), new.tokens(images))  # the encoder was frozen
+    for name, tensor in base.state_dict().items():
+        if name.split(".")[0] in FROZEN_PARTS:
+            assert torch.equal(tensor, new.state_dict()[name]), name
+    assert any(not torch.equal(p, new.decoder.state_dict()[k]) for k, p in base.decoder.state_dict().items())
+    recipe = card["recipe"]
+    assert recipe["base"]["sha256"] == checkpoints.info("dvae_world")["sha256"] and recipe["trained"] == "decoder"
+    assert recipe["frozen_sha256"] == frozen_fingerprint(base) == frozen_fingerprint(new)
+    assert card["metrics"]["before"]["val"]["n"] == 32 and "held_out" in card["metrics"]["val"]
+
+
+@shipped("dvae_world")
+def test_dvae_card_reevaluated():
+    """The shipped dVAE's card: its frozen parts and tokens are the ones it records, and
+    the hard-token error and the judges' reading of its rebuildings of the real test
+    images (seen and held-out pairs apart) are what its weights give."""
+    from vitcourse import checkpoints
+    from vitcourse.scripts.train_dalle import frozen_fingerprint, rebuild_readings, tokens_fingerprint
+
+    card, model = checkpoints.info("dvae_world"), checkpoints.load("dvae_world")
+    test = CaptionedShapes("test", card["data"].get("test_size", 2000), exclude_held_out=False)
+    found = rebuild_readings(model, test) if "before" in card["metrics"] else None
+    recorded = card["metrics"]["test"]
+    if found is None:  # a stage-1a card records the hard-token error only
+        from vitcourse.scripts.train_dalle import dvae_metrics
+
+        found = dvae_metrics(model, test.float_images())
+        assert found["mse_hard_tokens"] == pytest.approx(recorded["mse_hard_tokens"], rel=1e-3)
+        return
+    recipe = card["recipe"]
+    assert recipe["frozen"] == ["encoder", "codebook"] and frozen_fingerprint(model) == recipe["frozen_sha256"]
+    val = CaptionedShapes("val", card["data"]["val_size"], exclude_held_out=False)
+    assert tokens_fingerprint(model, val.float_images()) == recipe["val_tokens_sha256"]
+    assert found["mse_hard_tokens"] == pytest.approx(recorded["mse_hard_tokens"], rel=1e-3)
+    for key in (None, "seen", "held_out"):
+        got, expected = (found, recorded) if key is None else (found[key], recorded[key])
+        assert got["n"] == expected["n"]
+        for what in ("shape", "color", "both"):
+            assert got[what] == pytest.approx(expected[what], abs=1e-3), (key, what)

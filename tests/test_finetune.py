@@ -12,8 +12,7 @@ datasets = pytest.importorskip("datasets")
 pytest.importorskip("transformers")
 
 from vitcourse import finetune as ft  # noqa: E402
-from vitcourse.data import DataUnavailableError  # noqa: E402
-from vitcourse.data import FASHION_MEAN  # noqa: E402
+from vitcourse.data import FASHION_MEAN, DataUnavailableError  # noqa: E402
 from vitcourse.hub import load_processor  # noqa: E402
 from vitcourse.train import classification_metrics  # noqa: E402
 

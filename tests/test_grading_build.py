@@ -6,7 +6,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from grading_demo import ASSIGNMENT, DEMO
 
 from vitcourse.grading.build import (
     ANSWER_PLACEHOLDER,
@@ -19,6 +18,8 @@ from vitcourse.grading.build import (
 )
 from vitcourse.grading.stubs import StubError, stub_cell
 from vitcourse.grading.tpdir import load_tp
+
+from grading_demo import ASSIGNMENT, DEMO
 
 ROOT = Path(__file__).resolve().parents[1]
 TP_FOLDERS = sorted(path.parent for path in (ROOT / "exercises").glob("*/tp.yml"))

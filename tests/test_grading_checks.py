@@ -1,11 +1,12 @@
 """Instant feedback: check(...) in a student's notebook, on the demo TP's parts."""
 
 import torch
-from grading_demo import ASSIGNMENT, reference
 from torch import nn
 
 from vitcourse.grading import check, evaluate, get_part, load_private_tests
 from vitcourse.grading.results import MIME_TYPE
+
+from grading_demo import ASSIGNMENT, reference
 
 
 def _statuses(result):

@@ -17,9 +17,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import grading_demo as demo
 import nbformat
 import pytest
+
+from vitcourse.cli import main as cli_main
+from vitcourse.grading import grader, isolation
+from vitcourse.grading.grader import GradeOptions, SubmissionResult, grade, student_ids
+from vitcourse.grading.isolation import Limits
+from vitcourse.grading.verify import solution_problems, student_problems
+
+import grading_demo as demo
 from grading_demo import (
     ASSIGNMENT,
     COUNTS_OK,
@@ -35,12 +42,6 @@ from grading_demo import (
     submission,
     write,
 )
-
-from vitcourse.cli import main as cli_main
-from vitcourse.grading import grader, isolation
-from vitcourse.grading.grader import GradeOptions, SubmissionResult, grade, student_ids
-from vitcourse.grading.isolation import Limits
-from vitcourse.grading.verify import solution_problems, student_problems
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebook]
 

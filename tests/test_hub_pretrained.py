@@ -22,9 +22,9 @@ from vitcourse.hub import (  # noqa: E402
     HubUnavailableError,
     load_pretrained,
     load_processor,
+    pretrained,  # noqa: E402
     vit_from_hf,
 )
-from vitcourse.hub import pretrained  # noqa: E402
 from vitcourse.models import ViT, create_model  # noqa: E402
 
 SECONDS = 5.0  # the longest an offline answer may take, once transformers' model code is imported (warm)

@@ -5,8 +5,15 @@ import torch
 
 from vitcourse.hub import ConversionError
 from vitcourse.models import (
-    MAE, MAEConfig, ViT, ViTConfig, count_parameters, create_model, mae_loss, random_masking,
-)  # fmt: skip
+    MAE,
+    MAEConfig,
+    ViT,
+    ViTConfig,
+    count_parameters,
+    create_model,
+    mae_loss,
+    random_masking,
+)
 
 ODD = dict(
     img_size=30, patch_size=3, in_chans=3, embed_dim=36, depth=2, num_heads=3, mlp_ratio=2.0,

@@ -197,7 +197,9 @@ def test_nested_click_trains_part_and_whole_on_two_different_masks():
     assert torch.equal(alternative[0, 0], whole) and torch.equal(alternative[0, 1], whole)
 
     # three masks all fitting the part: the pair loss makes one of them learn the whole
-    as_logits = lambda m: m.float() * 20 - 10
+    def as_logits(m):
+        return m.float() * 20 - 10
+
     logits = torch.stack([as_logits(part)] * 3)[None, None].expand(1, 2, 3, 8, 8).clone().requires_grad_()
     iou_pred = torch.ones(1, 2, 3, requires_grad=True)
     single, _ = sam_loss(logits, iou_pred, targets.float())

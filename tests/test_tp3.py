@@ -9,10 +9,10 @@ import pytest
 pytest.importorskip("datasets")
 pytest.importorskip("transformers")
 
-from solved_tp import SolvedTP, by_test
-
 from vitcourse.grading import evaluate, get_assignment
 from vitcourse.grading.tp3 import reference_results
+
+from solved_tp import SolvedTP, by_test
 
 PRELUDE = "import torch\nfrom torch import nn\nfrom datasets import DatasetDict\n"
 # The definitions; the last solution cell fills `results` from the notebook's models.

@@ -17,8 +17,6 @@ pytest.importorskip("transformers")
 pytest.importorskip("sklearn")
 pytest.importorskip("mlflow")
 
-from solved_tp import SolvedTP, by_test
-
 from vitcourse.grading import evaluate, get_assignment
 from vitcourse.grading.build import read_source
 from vitcourse.grading.tp4 import (
@@ -28,6 +26,8 @@ from vitcourse.grading.tp4 import (
     reference_metrics,
     reference_tracking,
 )
+
+from solved_tp import SolvedTP, by_test
 
 PRELUDE = """
 import copy

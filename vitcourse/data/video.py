@@ -159,7 +159,7 @@ def _draw(rng: np.random.Generator, config: VideoConfig) -> Video | None:
     placed[-1] = occluder
     t_occ = int(rng.integers(int(config.occlusion_frame[0] * T), int(config.occlusion_frame[1] * T) + 1))
     paths = []
-    for k, shape in enumerate(placed):
+    for shape in placed:
         r = shape.radius
         velocity = _velocity(rng, config)
         if shape is occluder:

@@ -122,8 +122,8 @@ def load_grounding_dino(profile: str = "auto", words: Sequence[str] = (), verbos
     Returns:
         ``(model, processor)``; ``model.provenance`` says what it is.
     """
-    from .pretrained import HUB_MODELS, Provenance, _label, _say, _why_not_the_hub, load_pretrained, load_processor
     from ..runtime import resolve_profile
+    from .pretrained import HUB_MODELS, Provenance, _label, _say, _why_not_the_hub, load_pretrained, load_processor
 
     profile = resolve_profile(profile)
     if profile == "full":

@@ -39,7 +39,7 @@ def _rules(levels: Sequence[int]) -> list[Rule]:
         return lambda m: f"aifi.{levels[int(m.group(1))]}.layers.{m.group(2)}.{rest.format(*m.groups()[2:])}"
 
     rules = [
-        Rule(rf"encoder_input_proj\.(\d+)\.0\.weight", r"input_proj.\1.conv.weight"),
+        Rule(r"encoder_input_proj\.(\d+)\.0\.weight", r"input_proj.\1.conv.weight"),
         Rule(rf"encoder_input_proj\.(\d+)\.1\.{_BN}", r"input_proj.\1.norm.\2"),
         *[Rule(rf"{aifi}\.self_attn\.{p}_proj\.{_WB}", ours("self_attn.qkv.{0}"), part=i)
           for i, p in enumerate("qkv")],

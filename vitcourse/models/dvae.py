@@ -62,6 +62,8 @@ class DVAEConfig:
         codebook_dim: dimension of each code's embedding in the decoder.
         sigma: standard deviation of the decoder's Gaussian likelihood, in ``[0, 1]``
             pixel units.
+        decoder_hidden: the decoder's ``hidden`` (its channels: twice this on the token
+            grid, this at half resolution); None: the encoder's ``hidden``.
     """
 
     img_size: int = 32
@@ -70,6 +72,7 @@ class DVAEConfig:
     num_tokens: int = 128
     codebook_dim: int = 64
     sigma: float = 0.1
+    decoder_hidden: int | None = None
 
     def __post_init__(self) -> None:
         if self.img_size % 4:
@@ -134,13 +137,14 @@ class DVAE(nn.Module):
             nn.Conv2d(2 * h, K, 1),  # (B, K, H/4, W/4): logits of q(z | x)
         )
         self.codebook = nn.Embedding(K, c.codebook_dim)
+        d = c.decoder_hidden or h
         self.decoder = nn.Sequential(
-            nn.Conv2d(c.codebook_dim, 2 * h, 3, padding=1),
-            ResBlock(2 * h),
+            nn.Conv2d(c.codebook_dim, 2 * d, 3, padding=1),
+            ResBlock(2 * d),
             nn.ReLU(),
-            nn.ConvTranspose2d(2 * h, h, 4, stride=2, padding=1),  # (B, h, H/2, W/2)
+            nn.ConvTranspose2d(2 * d, d, 4, stride=2, padding=1),  # (B, d, H/2, W/2)
             nn.ReLU(),
-            nn.ConvTranspose2d(h, c.in_chans, 4, stride=2, padding=1),  # (B, C, H, W)
+            nn.ConvTranspose2d(d, c.in_chans, 4, stride=2, padding=1),  # (B, C, H, W)
         )
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:

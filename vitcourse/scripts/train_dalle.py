@@ -1,7 +1,9 @@
 """Train DALL-E's two stages on the generated world, the colour classifier that judges it
 and the mini-CLIP that reranks its drawings.
 
-    python -m vitcourse.scripts.train_dalle dvae         # stage 1: the dVAE  -> dvae_world
+    python -m vitcourse.scripts.train_dalle dvae         # stage 1a: the dVAE -> dvae_world
+    python -m vitcourse.scripts.train_dalle decoder --init-from dvae_world --max-minutes 30
+                                                         # stage 1b: its decoder on hard tokens
     python -m vitcourse.scripts.train_dalle colors       # the judge of colour -> resnet_colors
     python -m vitcourse.scripts.train_dalle transformer  # stage 2: the GPT   -> dalle_world
     python -m vitcourse.scripts.train_dalle reranker     # the reranker       -> clip_dalle_world
@@ -42,6 +44,7 @@ N up to 32 (``--best-of``) at the scale chosen on the seen pairs.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import math
 import sys
@@ -149,6 +152,254 @@ def train_dvae(epochs: int, batch_size: int = 128, lr: float = 2e-3, seed: int =
         build="python -m vitcourse.scripts.train_dalle dvae",
     )  # fmt: skip
     print("dvae_world:", metrics["test"])
+
+
+# -- stage 1b: the decoder again, on the hard tokens that generation decodes ----------
+
+FROZEN_PARTS = ("encoder", "codebook")
+"""The dVAE's parts :func:`train_decoder` keeps: what makes the tokens and embeds them."""
+
+
+def frozen_fingerprint(dvae) -> str:
+    """sha256 of the frozen parameters (:data:`FROZEN_PARTS`), name and bytes of each."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(dvae.state_dict().items()):
+        if name.split(".")[0] in FROZEN_PARTS:
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@torch.no_grad()
+def tokens_fingerprint(dvae, images: torch.Tensor) -> str:
+    """sha256 of the argmax tokens of ``images`` (int64, raster order)."""
+    return hashlib.sha256(dvae.tokens(images).to(torch.int64).numpy().tobytes()).hexdigest()
+
+
+def _held_out_mask(data: CaptionedShapes) -> torch.Tensor:
+    return torch.tensor([(SHAPE_NAMES[s], COLOR_NAMES[c]) in HELD_OUT
+                         for s, c in zip(data.shapes.tolist(), data.colors.tolist())])  # fmt: skip
+
+
+@torch.no_grad()
+def rebuild_readings(dvae, data: CaptionedShapes) -> dict:
+    """What the judges read in the dVAE's rebuildings (:func:`rebuild`) of ``data``'s images.
+
+    Returns:
+        ``mse_hard_tokens`` and the :func:`judge` rates over all images, and the rates for
+        the images of seen pairs (``seen``) and of held-out pairs (``held_out``).
+    """
+    images = data.float_images()
+    rebuilt = rebuild(dvae, images)
+    held = _held_out_mask(data)
+    out = {"mse_hard_tokens": float(F.mse_loss(rebuilt, images)), **judge(rebuilt, data.shapes, data.colors)}
+    for key, mask in (("seen", ~held), ("held_out", held)):
+        out[key] = judge(rebuilt[mask], data.shapes[mask], data.colors[mask]) if mask.any() else {"n": 0}
+    return out
+
+
+@torch.no_grad()
+def _both_ok(dvae, data: CaptionedShapes) -> torch.Tensor:
+    """``(N,)`` bool: the judges read shape and colour in the rebuilding of each image."""
+    rebuilt = _standardise(rebuild(dvae, data.float_images()))
+    shape_ok = load("vit_shapes")(rebuilt).argmax(1) == data.shapes
+    return shape_ok & (load("resnet_colors")(rebuilt).argmax(1) == data.colors)
+
+
+def paired_gain(before: torch.Tensor, after: torch.Tensor) -> dict:
+    """The change of a rate measured on the same items twice, with its standard error.
+
+    ``gain = (c - b) / n`` where ``b`` items went right → wrong and ``c`` wrong → right;
+    ``standard_error = sqrt(b + c - (c - b)² / n) / n`` (McNemar's paired difference).
+    """
+    n = len(before)
+    b = int((before & ~after).sum())
+    c = int((~before & after).sum())
+    gain = (c - b) / n
+    return {"gain": gain, "standard_error": math.sqrt(max(b + c - (c - b) ** 2 / n, 0.0)) / n,
+            "right_to_wrong": b, "wrong_to_right": c, "n": n}  # fmt: skip
+
+
+@torch.no_grad()
+def widen_decoder(narrow: torch.nn.Module, wide: torch.nn.Module) -> None:
+    """Start a wider decoder as the narrow one, function for function.
+
+    Every convolution of ``wide`` gets ``narrow``'s weights in its old channels; its new
+    channels keep their random initialisation, except the weights from a new input
+    channel into an old output channel, which are zero. The old channels so compute
+    exactly what they did (the residual blocks too: ``x + f(x)`` keeps old channels old),
+    the new ones start as random features the next layer does not read yet, and their
+    gradients are not zero (widening as in Net2Net, Chen et al. 2016, with zero fan-out).
+    """
+    layers = [m for m in wide.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    old_layers = [m for m in narrow.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d))]
+    if len(layers) != len(old_layers):
+        raise ValueError("the two decoders differ in more than width")
+    for new, old in zip(layers, old_layers):
+        out_dim, in_dim = (1, 0) if isinstance(new, torch.nn.ConvTranspose2d) else (0, 1)
+        n_out, n_in = old.weight.shape[out_dim], old.weight.shape[in_dim]
+        block = [slice(None)] * 4
+        block[out_dim], block[in_dim] = slice(0, n_out), slice(0, n_in)
+        new.weight[tuple(block)] = old.weight
+        block[in_dim] = slice(n_in, None)
+        new.weight[tuple(block)] = 0.0
+        new.bias[:n_out] = old.bias
+
+
+def train_decoder(
+    minutes: float,
+    init_from: str = "dvae_world",
+    epochs: int = 1000,
+    batch_size: int = 128,
+    lr: float = 1e-3,
+    seed: int = 0,
+    train_size: int = TRAIN_SIZE,
+    val_size: int = VAL_SIZE,
+    test_size: int = TEST_SIZE,
+    validate_every: float = 2.0,
+    decoder_hidden: int | None = None,
+    root: str | None = None,
+    force: bool = False,
+    command: str = "python -m vitcourse.scripts.train_dalle decoder",
+) -> dict | None:
+    """Stage 1b: train the dVAE's decoder again on the *hard* tokens generation decodes.
+
+    Stage 1 (:func:`train_dvae`) trains the decoder on Gumbel-softmax samples; generation
+    decodes each cell's argmax code (:meth:`~vitcourse.models.dvae.DVAE.decode_tokens`).
+    Here the encoder and the codebook stay frozen (:data:`FROZEN_PARTS`: the tokens, so
+    stage 2's sequences and the reranker, stay valid, bit for bit) and only the decoder
+    learns, with the stage's own likelihood: the Gaussian of std ``σ``
+    (``Σ (x - μ)² / 2σ²``, per pixel) of ``decode_tokens(tokens(x))`` on the training
+    images. The cosine of :class:`~.train_sam.TimeBudget` ends with ``minutes``. With
+    ``decoder_hidden`` wider than the base's, the decoder is a wider one
+    (:class:`~vitcourse.models.dvae.DVAEConfig`) that starts as the base's
+    (:func:`widen_decoder`).
+
+    The card records the base (sha256, recipe, metrics, build), the fingerprints of the
+    frozen parameters and of the validation images' tokens, and, before and after, the
+    hard-token error and the judges' reading of the rebuildings of the real validation
+    and test images (:func:`rebuild_readings`, seen and held-out pairs apart). It is
+    registered only if the judges read shape and colour in the validation rebuildings
+    more often by more than two paired standard errors (:func:`paired_gain`), unless
+    ``force``.
+
+    Returns:
+        The card written, or None when the decoder did not improve.
+    """
+    from .provenance import provenance
+    from .train_sam import TimeBudget
+
+    seed_everything(seed)
+    start = time.perf_counter()
+    base, model = info(init_from), load(init_from)  # the shipped one; ``root`` is where the new one goes
+    config = dict(base["config"])
+    if decoder_hidden is not None and decoder_hidden != (config.get("decoder_hidden") or config["hidden"]):
+        config["decoder_hidden"] = decoder_hidden  # a new, wider decoder; the frozen parts copied
+        wide = create_model(base["model"], **config)
+        frozen = {k: v for k, v in model.state_dict().items() if k.split(".")[0] in FROZEN_PARTS}
+        missing, unexpected = wide.load_state_dict(frozen, strict=False)
+        if unexpected or any(k.split(".")[0] in FROZEN_PARTS for k in missing):
+            raise RuntimeError(f"frozen parts did not transfer: {missing}, {unexpected}")
+        widen_decoder(model.decoder, wide.decoder)
+        model = wide
+    train = CaptionedShapes("train", train_size).float_images()
+    val = CaptionedShapes("val", val_size, exclude_held_out=False)
+    test = CaptionedShapes("test", test_size, exclude_held_out=False)
+    val_images = val.float_images()
+    frozen_before, tokens_before = frozen_fingerprint(model), tokens_fingerprint(model, val_images)
+    before = {"val": rebuild_readings(model, val), "test": rebuild_readings(model, test)}
+    val_ok_before = _both_ok(model, val)
+    for part in FROZEN_PARTS:
+        getattr(model, part).requires_grad_(False)
+    with torch.no_grad():
+        tokens = torch.cat([model.tokens(train[i : i + 500]) for i in range(0, len(train), 500)])
+    optimizer = torch.optim.AdamW(param_groups(model.decoder, 1e-4), lr=lr)
+    steps_per_epoch = len(train) // batch_size
+    budget = TimeBudget(epochs * steps_per_epoch, minutes, warmup=steps_per_epoch // 2)
+    generator = torch.Generator().manual_seed(seed)
+    sigma = model.config.sigma
+    prep_seconds = time.perf_counter() - start
+    history: list[dict] = []
+
+    def validate(step: int) -> None:
+        model.eval()
+        reading = rebuild_readings(model, val)
+        history.append({"epoch": round(step / steps_per_epoch, 2), "minutes": round(budget.elapsed() / 60, 2),
+                        "val_mse_hard_tokens": reading["mse_hard_tokens"], "val_shape": reading["shape"],
+                        "val_color": reading["color"], "val_both": reading["both"]})  # fmt: skip
+        logger.info("decoder: %s", history[-1])
+        model.train()
+
+    step, last = 0, 0.0
+    model.train()
+    budget.start()
+    while budget.progress(step) < 1:
+        order = torch.randperm(len(train), generator=generator)
+        for i in range(steps_per_epoch):
+            if budget.progress(step) >= 1:
+                break
+            for group in optimizer.param_groups:
+                group["lr"] = lr * budget.lr_factor(step)
+            index = order[i * batch_size : (i + 1) * batch_size]
+            images = train[index]
+            recon = model.decode_tokens(tokens[index])
+            loss = (((images - recon) ** 2).flatten(1).sum(1) / (2 * sigma**2)).mean() / images[0].numel()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if budget.elapsed() - last >= validate_every * 60:
+                last = budget.elapsed()
+                validate(step)
+    train_seconds = budget.elapsed()
+    validate(step)
+    model.eval()
+    if frozen_fingerprint(model) != frozen_before or tokens_fingerprint(model, val_images) != tokens_before:
+        raise RuntimeError("the encoder or the codebook changed: the tokens are no longer the base's")
+    gain = paired_gain(val_ok_before, _both_ok(model, val))
+    after = {split: {**dvae_metrics(model, data.float_images()), **rebuild_readings(model, data)}
+             for split, data in (("val", val), ("test", test))}  # fmt: skip
+    if gain["gain"] <= 2 * gain["standard_error"] and not force:
+        logger.warning("not registered: validation reading gain %s", gain)
+        print("decoder not registered:", gain, {k: after[k]["both"] for k in after})
+        return None
+    keys = ("sha256", "recipe", "metrics", "build", "date", "provenance")
+    recipe = {
+        "stage": "1b: the decoder again, on the argmax tokens generation decodes",
+        "init_from": init_from,
+        "base": {k: base[k] for k in keys if k in base},
+        "frozen": list(FROZEN_PARTS),
+        "trained": "decoder" if config == base["config"] else f"the decoder, widened to decoder_hidden={decoder_hidden} "
+                                                              "(widen_decoder: starts as the base's)",
+        "frozen_sha256": frozen_before,
+        "val_tokens_sha256": tokens_before,
+        "loss": "Gaussian log-likelihood of the dVAE (sigma = config.sigma): sum (x - decode_tokens(tokens(x)))^2 / "
+                "2 sigma^2 per pixel",
+        "epochs": round(step / steps_per_epoch, 2), "steps": step, "max_minutes": minutes, "batch_size": batch_size,
+        "lr": lr, "warmup_steps": steps_per_epoch // 2, "schedule": "linear warm-up, cosine to 0 over the minutes",
+        "weight_decay": 1e-4, "seed": seed,
+    }  # fmt: skip
+    metrics = {**after, "before": before, "val_both_gain": gain, "history": history,
+               "train_seconds": round(train_seconds, 1),
+               "total_train_seconds": round(train_seconds + base["metrics"]["train_seconds"], 1)}  # fmt: skip
+    card = register(
+        "dvae_world",
+        model,
+        base["model"],
+        config,
+        root=root,
+        description="tiny dVAE: 32x32 world images -> 8x8 tokens of 128 codes; encoder and codebook trained "
+                    "with the Gumbel-softmax (stage 1a), decoder trained again on the argmax tokens (stage 1b)",
+        data={**base["data"], "val_size": val_size, "test_size": test_size,
+              "evaluated_on": "val and test with every pair (held-out pairs apart)"},
+        recipe=recipe,
+        metrics=metrics,
+        provenance=provenance(start, prep_seconds=round(prep_seconds, 1), command=command,
+                              threads=torch.get_num_threads()),
+        build=command,
+    )  # fmt: skip
+    print("dvae_world:", {k: (after[k]["mse_hard_tokens"], after[k]["both"]) for k in after}, gain)
+    return card
 
 
 # -- the colour judge -----------------------------------------------------------------
@@ -717,7 +968,7 @@ def json_summary(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stage", choices=["dvae", "colors", "transformer", "reranker", "evaluate"])
+    parser.add_argument("stage", choices=["dvae", "decoder", "colors", "transformer", "reranker", "evaluate"])
     parser.add_argument("--epochs", type=int, default=None, help="transformer: the most epochs of this run")
     parser.add_argument("--steps", type=int, default=None, help="reranker: optimisation steps")
     parser.add_argument("--threads", type=int, default=1)
@@ -729,15 +980,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-root", default=None, help="evaluate: write the results here (explorations)")
     parser.add_argument("--guidance-scales", type=lambda text: tuple(float(s) for s in text.split(",")),
                         default=GUIDANCE_SCALES, help="evaluate: classifier-free guidance scales, e.g. 1,2,3")  # fmt: skip
-    parser.add_argument("--init-from", default=None, help="transformer: continue this checkpoint (dalle_world)")
+    parser.add_argument("--init-from", default=None,
+                        help="transformer: continue this checkpoint (dalle_world); decoder: its dVAE (dvae_world)")  # fmt: skip
     parser.add_argument("--max-minutes", type=float, default=None,
-                        help="transformer: wall-time budget; the cosine ends at it")  # fmt: skip
-    parser.add_argument("--lr", type=float, default=2e-3)
+                        help="transformer, decoder: wall-time budget; the cosine ends at it")  # fmt: skip
+    parser.add_argument("--lr", type=float, default=None, help="transformer: 2e-3; decoder: 1e-3")
     parser.add_argument("--warmup-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--caption-dropout", type=float, default=0.0,
                         help="transformer: probability of the empty caption (classifier-free guidance)")  # fmt: skip
-    parser.add_argument("--force", action="store_true", help="transformer: register even without improvement")
+    parser.add_argument("--decoder-hidden", type=int, default=None,
+                        help="decoder: a new decoder of this width instead of fine-tuning the base's")  # fmt: skip
+    parser.add_argument("--force", action="store_true",
+                        help="transformer, decoder: register even without improvement")  # fmt: skip
     args = parser.parse_args(argv)
     if args.max_minutes is not None and args.max_minutes <= 0:
         parser.error(f"--max-minutes must be positive, got {args.max_minutes}")
@@ -748,12 +1003,16 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.stage == "dvae":
         train_dvae(args.epochs or 8)
+    elif args.stage == "decoder":
+        train_decoder(args.max_minutes or 30.0, init_from=args.init_from or "dvae_world", epochs=args.epochs or 1000,
+                      lr=args.lr or 1e-3, seed=args.seed, force=args.force, decoder_hidden=args.decoder_hidden,
+                      command=command)  # fmt: skip
     elif args.stage == "colors":
         train_colors(args.epochs or 15)
     elif args.stage == "reranker":
         train_reranker(args.steps or RERANKER_STEPS, seed=args.seed, command=command)
     elif args.stage == "transformer":
-        train_transformer(args.epochs or 5, lr=args.lr, seed=args.seed, init_from=args.init_from,
+        train_transformer(args.epochs or 5, lr=args.lr or 2e-3, seed=args.seed, init_from=args.init_from,
                           max_minutes=args.max_minutes, warmup_steps=args.warmup_steps,
                           caption_dropout=args.caption_dropout, force=args.force, command=command)  # fmt: skip
     else:

@@ -15,8 +15,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import math
+import sys
 import time
 
 import torch

@@ -61,7 +61,7 @@ def tracking_slider(
     figure = go.Figure()
     for t in range(T):
         panels = []
-        for (name, m), colour in zip(masks.items(), COLOURS):
+        for m, colour in zip(masks.values(), COLOURS):
             panels += [_upscale(overlay(frames[t], m[t], colour), zoom), gap]
         strip = np.ones((S * zoom, max(len(b) for b in banks) * (thumb + 2) + 2, 3), dtype=np.float32)
         for i, f in enumerate(banks[t]):
