@@ -64,13 +64,8 @@ CACHE_DIR = Path.home() / ".cache" / "vitcourse" / "detr_features"
 class DetrRecipe:
     """Everything that decides a shipped DETR's weights.
 
-    ``backbone_lr`` None: the backbone stays frozen and its features are cached (an
-    epoch costs the transformer only). A number: the backbone is trained too, end to
-    end, at that learning rate (DETR: 1e-5, ten times below the transformer's), on
-    images augmented afresh at every step (``data["flips"]`` random flips/rotations,
-    ``data["jitter"]`` brightness/contrast/saturation).
-
-    ``backbone_pretrain`` (``{"epochs", "lr", "batch_size", "pos_weight"}``): before DETR
+    DETR's backbone stays frozen while the rest trains, on cached features (an epoch
+    costs the transformer only). ``backbone_pretrain`` (``{"epochs", "lr", "batch_size", "pos_weight"}``): before DETR
     trains on cached features, the backbone learns where objects are with a dense task
     (:func:`pretrain_backbone`), standing in for the ImageNet pretraining DETR's backbone has.
     """
@@ -88,7 +83,6 @@ class DetrRecipe:
     weight_decay: float = 1e-4
     clip: float = 0.1
     eos_coef: float = 0.1
-    backbone_lr: float | None = None
     backbone_pretrain: dict[str, Any] | None = None
     eval_every: int = 5
     max_minutes: float | None = None
@@ -312,75 +306,6 @@ def augment(image: torch.Tensor, boxes: torch.Tensor, flips: int, jitter: float,
     return image.clamp(0, 1), boxes
 
 
-def evaluate_images(model, items, num_classes: int, image_size: int) -> dict[str, Any]:
-    """:func:`evaluate_cached` on images: the current backbone's features, then the head."""
-    return evaluate_cached(model, cache_features(model, items), num_classes, image_size)
-
-
-def train_end_to_end(model, recipe: DetrRecipe, train: list, val: list, num_classes: int, image_size: int,
-                     log: list) -> tuple[torch.nn.Module, dict]:  # fmt: skip
-    """Train the whole DETR, backbone included, on freshly augmented images; keep the best validation AP50.
-
-    The backbone's parameters learn at ``recipe.backbone_lr``, the rest at ``recipe.lr``
-    (both on one one-cycle schedule). At each evaluation the log records validation's
-    COCO table and ``train_AP50``, the AP50 on the training tiles as cut (not augmented),
-    to tell a model that cannot fit its data from one that does not generalise. Past
-    ``recipe.max_minutes`` the training stops early (the log says so).
-    """
-    criterion = SetCriterion(num_classes, eos_coef=recipe.eos_coef)
-    for p in model.backbone.parameters():
-        p.requires_grad_(True)
-    head = [p for n, p in model.named_parameters() if p.requires_grad and not n.startswith("backbone.")]
-    body = [p for p in model.backbone.parameters() if p.requires_grad]
-    groups = [{"params": head, "lr": recipe.lr}, {"params": body, "lr": recipe.backbone_lr}]
-    optimizer = torch.optim.AdamW(groups, weight_decay=recipe.weight_decay)
-    n, d = len(train), recipe.data
-    steps = max(n // recipe.batch_size, 1)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[recipe.lr, recipe.backbone_lr], total_steps=recipe.epochs * steps, pct_start=0.05
-    )
-    generator = torch.Generator().manual_seed(recipe.seed)
-    best, best_state = {"AP50": -1.0}, None
-    start = time.perf_counter()
-    for epoch in range(recipe.epochs):
-        model.train()
-        order, total = torch.randperm(n, generator=generator), 0.0
-        for step in range(steps):
-            batch = [train[i] for i in order[step * recipe.batch_size : (step + 1) * recipe.batch_size]]
-            pairs = [
-                augment(image, t["boxes"], d.get("flips", 1), d.get("jitter", 0.0), generator) for image, t in batch
-            ]
-            images = torch.stack([image for image, _ in pairs])
-            targets = [detr_targets({**t, "boxes": boxes}, tuple(images.shape[-2:]))
-                       for (_, t), (_, boxes) in zip(batch, pairs)]  # fmt: skip
-            losses = criterion(model(images), targets)
-            optimizer.zero_grad()
-            losses["loss"].backward()
-            torch.nn.utils.clip_grad_norm_(head + body, recipe.clip)
-            optimizer.step()
-            schedule.step()
-            total += losses["loss"].item()
-        entry = {"epoch": epoch + 1, "loss": round(total / steps, 4), "seconds": round(time.perf_counter() - start)}
-        if (epoch + 1) % recipe.eval_every == 0 or epoch + 1 == recipe.epochs:
-            metrics = evaluate_images(model, val, num_classes, image_size)["pycocotools"]
-            entry["val"] = {k: round(v, 4) for k, v in metrics.items()}
-            entry["train_AP50"] = round(
-                evaluate_images(model, train, num_classes, image_size)["pycocotools"]["AP50"], 4
-            )
-            if metrics["AP50"] > best["AP50"]:
-                best, best_state = {**metrics, "epoch": epoch + 1}, copy.deepcopy(model.state_dict())
-        log.append(entry)
-        logger.info(json.dumps(entry))
-        if recipe.max_minutes is not None and time.perf_counter() - start > 60 * recipe.max_minutes and "val" in entry:
-            log.append({"stopped": f"time budget of {recipe.max_minutes} minutes spent after epoch {epoch + 1}"})
-            logger.warning(log[-1]["stopped"])
-            break
-    model.load_state_dict(best_state)
-    for p in model.backbone.parameters():
-        p.requires_grad_(False)
-    return model, best
-
-
 def pretrain_backbone(model, recipe: DetrRecipe, train: list, log: list) -> None:
     """Teach the backbone where the objects are, in place: is an object's centre in this cell?
 
@@ -502,11 +427,11 @@ def probe(kind: str, cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
     """
     started = time.perf_counter()
     recipe = RECIPES[kind]
-    frozen = DetrRecipe(**{**asdict(recipe), "backbone_lr": None, "backbone_pretrain": None})
+    frozen = DetrRecipe(**{**asdict(recipe), "backbone_pretrain": None})
     model = _build(frozen)
     caches = recipe_caches(kind, frozen, model, cache_dir)
     results = {"recipe": recipe.name, "probe": feature_probe(caches, _unflipped(kind, frozen, caches["train"]))}
-    if (recipe.backbone_lr is not None or recipe.backbone_pretrain) and recipe.name in checkpoints.available():
+    if recipe.backbone_pretrain and recipe.name in checkpoints.available():
         shipped = checkpoints.load(recipe.name)
         trained = {s: cache_features(shipped, items) for s, items in tree_splits(recipe).items()}
         results["trained"] = feature_probe(trained, _unflipped(kind, recipe, trained["train"]))
@@ -546,24 +471,15 @@ def run(kind: str, root: Path | None = None, epochs: int | None = None, cache_di
     else:
         image_size, num_classes = recipe.data["size"], 1
     log: list = []
-    if recipe.backbone_lr is None and recipe.backbone_pretrain:  # taught, then frozen: features of this run
+    if recipe.backbone_pretrain:  # taught, then frozen: the features of this run's backbone
         pretrain_backbone(model, recipe, tree_splits(recipe, expand=False)["train"], log)
         caches = {s: cache_features(model, items) for s, items in tree_splits(recipe).items()}
-        unflipped = _unflipped(kind, recipe, caches["train"])
-        model, best = train_cached(
-            model, recipe, caches["train"], caches["val"], num_classes, image_size, log, unflipped
-        )
-    elif recipe.backbone_lr is None:  # frozen backbone: train the rest on cached features
+    else:  # the starting backbone's features, cached across runs
         caches = recipe_caches(kind, recipe, model, cache_dir)
-        unflipped = _unflipped(kind, recipe, caches["train"]) if kind == "trees" else None
-        model, best = train_cached(
-            model, recipe, caches["train"], caches["val"], num_classes, image_size, log, unflipped
-        )
-    else:  # end to end, on images (trees only)
-        splits = tree_splits(recipe, expand=False)
-        model, best = train_end_to_end(model, recipe, splits["train"], splits["val"], num_classes, image_size, log)
-        caches = {s: cache_features(model, items) for s, items in splits.items()}  # the kept model's features
-        unflipped = caches["train"]
+    unflipped = _unflipped(kind, recipe, caches["train"]) if kind == "trees" else None
+    model, best = train_cached(
+        model, recipe, caches["train"], caches["val"], num_classes, image_size, log, unflipped
+    )
     test = evaluate_cached(model, caches["test"], num_classes, image_size)
     counts = {s: {"images": len(c["targets"]), "boxes": sum(len(t["labels"]) for t in c["targets"])}
               for s, c in caches.items()}  # fmt: skip
