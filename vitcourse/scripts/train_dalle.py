@@ -201,9 +201,8 @@ def rebuild_readings(dvae, data: CaptionedShapes) -> dict:
 @torch.no_grad()
 def _both_ok(dvae, data: CaptionedShapes) -> torch.Tensor:
     """``(N,)`` bool: the judges read shape and colour in the rebuilding of each image."""
-    rebuilt = _standardise(rebuild(dvae, data.float_images()))
-    shape_ok = load("vit_shapes")(rebuilt).argmax(1) == data.shapes
-    return shape_ok & (load("resnet_colors")(rebuilt).argmax(1) == data.colors)
+    shape_ok, color_ok = judged(rebuild(dvae, data.float_images()), data.shapes, data.colors)
+    return shape_ok & color_ok
 
 
 def paired_gain(before: torch.Tensor, after: torch.Tensor) -> dict:
@@ -653,12 +652,15 @@ def train_transformer(
 
 
 @torch.no_grad()
+def judged(images: torch.Tensor, shapes: torch.Tensor, colors: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, ``(N,)`` bools: ``vit_shapes`` sees the asked shape; ``resnet_colors`` the asked colour."""
+    x = _standardise(images)
+    return load("vit_shapes")(x).argmax(1) == shapes, load("resnet_colors")(x).argmax(1) == colors
+
+
 def judge(images: torch.Tensor, shapes: torch.Tensor, colors: torch.Tensor) -> dict:
     """Rates at which ``vit_shapes`` sees the asked shape and ``resnet_colors`` the asked colour."""
-    shape_model, color_model = load("vit_shapes"), load("resnet_colors")
-    x = _standardise(images)
-    shape_ok = shape_model(x).argmax(1) == shapes
-    color_ok = color_model(x).argmax(1) == colors
+    shape_ok, color_ok = judged(images, shapes, colors)
     return {
         "shape": float(shape_ok.float().mean()),
         "color": float(color_ok.float().mean()),
