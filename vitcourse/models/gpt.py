@@ -219,7 +219,9 @@ def sample_next_token(
         logits: ``(B, V)``.
         temperature: ≥ 0.
         top_k: keep this many candidates (None: all).
-        generator: random generator, for reproducible samples.
+        generator: random generator, for reproducible samples. A CPU generator also
+            serves logits on the GPU: the draw happens on the generator's device, so a
+            seed gives the same tokens on either.
 
     Returns:
         ``(B, 1)`` token ids.
@@ -233,6 +235,10 @@ def sample_next_token(
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = logits.softmax(dim=-1)  # (B, V)
+    if generator is not None and generator.device != probs.device:
+        # a CPU generator with a model on the GPU (Colab): draw where the generator
+        # lives, so the same seed gives the same tokens on either device
+        return torch.multinomial(probs.to(generator.device), 1, generator=generator).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator)
 
 

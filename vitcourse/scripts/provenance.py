@@ -28,7 +28,9 @@ RESULTS_DIR = Path(__file__).resolve().parent.parent / "results"
 
 
 def _commit() -> str:
-    """The repository's commit (with ``+dirty`` if files differ from it), or ``"unknown"``."""
+    """The repository's commit (with ``+dirty`` if files differ from it); in a copy without
+    git (a GPU machine gets the tree, not ``.git``), ``VITCOURSE_COMMIT`` if the caller
+    set it, else ``"unknown"``."""
     root = Path(__file__).resolve().parents[2]
     try:
         head = subprocess.run(
@@ -41,7 +43,7 @@ def _commit() -> str:
             check=True,
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return os.environ.get("VITCOURSE_COMMIT", "unknown")
     return head + ("+dirty" if dirty else "")
 
 

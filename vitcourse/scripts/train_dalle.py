@@ -481,7 +481,7 @@ def drop_captions(
         ``(sequences, captioned)``: a copy with the dropped captions, ``(B,)`` bool, True
         where the caption was kept.
     """
-    captioned = torch.rand(len(sequences), generator=generator) >= p
+    captioned = (torch.rand(len(sequences), generator=generator) >= p).to(sequences.device)
     out = sequences.clone()
     out[~captioned, 1 : 1 + text_len] = null_caption(int((~captioned).sum()), text_len).to(out)
     return out, captioned
@@ -506,6 +506,8 @@ def train_transformer(
     val_size: int = VAL_SIZE,
     root: str | None = None,
     force: bool = False,
+    preset: str = "dalle_tiny",
+    device: str = "cpu",
     command: str = "python -m vitcourse.scripts.train_dalle transformer",
 ) -> dict | None:
     """Train stage 2 from scratch or, with ``init_from``, continue a shipped checkpoint.
@@ -526,6 +528,11 @@ def train_transformer(
     (:func:`~vitcourse.models.dalle.generate_images` with ``guidance_scale``). The
     validation losses always read the real captions.
 
+    ``preset`` names the model a run from scratch builds (``dalle_tiny``, or
+    ``dalle_small`` for a GPU); a continued run keeps its base's. ``device`` is where it
+    trains (``"cuda"`` on a GPU); the data and the random streams stay on the CPU, so
+    only the arithmetic moves.
+
     Returns:
         The card written, or None when a continued run did not improve.
     """
@@ -536,15 +543,16 @@ def train_transformer(
     start = time.perf_counter()
     dvae = load("dvae_world")
     tokenizer, layout = CaptionTokenizer(), world_layout()
-    train = encode_dataset(CaptionedShapes("train", train_size), dvae, tokenizer, layout)
-    val = encode_dataset(CaptionedShapes("val", val_size), dvae, tokenizer, layout)
+    train = encode_dataset(CaptionedShapes("train", train_size), dvae, tokenizer, layout).to(device)
+    val = encode_dataset(CaptionedShapes("val", val_size), dvae, tokenizer, layout).to(device)
     base = None
     if init_from is not None:
         base = info(init_from)
-        model = load(init_from).train()
+        preset, model = base["model"], load(init_from).train()
         logger.info("continuing %s (%s epochs so far)", init_from, total_epochs(base))
     else:
-        model = create_model("dalle_tiny")
+        model = create_model(preset)
+    model.to(device)
     optimizer = torch.optim.AdamW(param_groups(model, 0.01), lr=lr, betas=(0.9, 0.95))
     steps_per_epoch = len(train) // batch_size
     max_steps = epochs * steps_per_epoch
@@ -589,7 +597,7 @@ def train_transformer(
                 break
             for group in optimizer.param_groups:
                 group["lr"] = lr * budget.lr_factor(step)
-            batch, captioned = train[order[i * batch_size : (i + 1) * batch_size]], None
+            batch, captioned = train[order[i * batch_size : (i + 1) * batch_size].to(device)], None
             if caption_dropout > 0:
                 batch, captioned = drop_captions(batch, layout.text_len, caption_dropout, dropout_generator)
             loss, _, _ = sequence_loss(model, batch, layout.text_len, captioned)
@@ -601,7 +609,7 @@ def train_transformer(
         if step > epoch_start:
             validate(step)
     train_seconds = budget.elapsed()
-    model.eval()
+    model.eval().cpu()
     final = history[-1]
     if base is not None and final["val_image_nll"] >= at_start and not force:
         logger.warning("not registered: val image NLL %.4f, the base's %.4f", final["val_image_nll"], at_start)
@@ -611,7 +619,8 @@ def train_transformer(
               "max_epochs": epochs, "max_minutes": max_minutes, "batch_size": batch_size, "lr": lr,
               "warmup_steps": warmup, "schedule": "linear warm-up, cosine to 0 over steps or minutes",
               "weight_decay": 0.01, "betas": [0.9, 0.95], "grad_clip": 1.0,
-              "loss_weights": {"text": TEXT_WEIGHT, "image": IMAGE_WEIGHT}, "seed": seed}  # fmt: skip
+              "loss_weights": {"text": TEXT_WEIGHT, "image": IMAGE_WEIGHT}, "seed": seed,
+              "device": str(device)}  # fmt: skip
     if caption_dropout > 0:
         recipe["caption_dropout"] = {
             "p": caption_dropout,
@@ -630,13 +639,15 @@ def train_transformer(
         metrics["val_image_nll_at_start"] = at_start
         metrics["total_train_seconds"] = round(train_seconds + base["metrics"].get(
             "total_train_seconds", base["metrics"]["train_seconds"]), 1)  # fmt: skip
+    c = model.config
     card = register(
         "dalle_world",
         model,
-        "dalle_tiny",
+        preset,
         {},
         root=root,
-        description="tiny DALL-E transformer: Spanish caption + 64 dVAE tokens (dvae_world), D=96, 4 blocks",
+        description=f"DALL-E transformer ({preset}): Spanish caption + 64 dVAE tokens (dvae_world), "
+                    f"D={c.embed_dim}, {c.depth} blocks",
         data={"name": "world_captions", "world": "DALLE_WORLD", "train_size": train_size, "val_size": val_size,
               "held_out_excluded": [list(p) for p in HELD_OUT], "tokenizer": "dvae_world (argmax tokens)"},
         recipe=recipe,
@@ -805,13 +816,18 @@ BEST_OF = (1, 2, 4, 8, 16, 32)
 
 def draw(transformer, dvae, layout, ids: torch.Tensor, samples: int, generator: torch.Generator,
          **sampling) -> torch.Tensor:  # fmt: skip
-    """``samples`` drawings of every caption: ``(samples, B, 3, H, W)``, round ``r`` of
-    every caption before round ``r + 1`` (``sampling``: temperature, top_k, guidance_scale)."""
+    """``samples`` drawings of every caption: ``(samples, B, 3, H, W)`` on the CPU, round
+    ``r`` of every caption before round ``r + 1`` (``sampling``: temperature, top_k,
+    guidance_scale). The models draw on their own device; ``generator`` (CPU) picks the
+    tokens, so a seed gives the same drawings up to float rounding on either device."""
     from ..models.dalle import generate_images
 
+    device = next(transformer.parameters()).device
+    ids = ids.to(device)
     rounds = []
     for _ in range(samples):
-        batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], generator=generator, **sampling)[0]
+        batches = [generate_images(transformer, dvae, layout, ids[i : i + 100], generator=generator,
+                                   **sampling)[0].cpu()
                    for i in range(0, len(ids), 100)]  # fmt: skip
         rounds.append(torch.cat(batches))
     return torch.stack(rounds)
@@ -834,7 +850,7 @@ def best_of(clip, clip_tokenizer, draws: torch.Tensor, captions: list[str], shap
 def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, temperature: float = 1.0,
                          top_k: int | None = None, seed: int = 0, samples: int = 8,
                          guidance_scales: tuple[float, ...] = GUIDANCE_SCALES, best_of_n: tuple[int, ...] = BEST_OF,
-                         root: str | None = None,
+                         root: str | None = None, device: str = "cpu",
                          command: str = "python -m vitcourse.scripts.train_dalle evaluate") -> dict:  # fmt: skip
     """Judge plain samples and DALL-E's best-of-N reranked by a mini-CLIP.
 
@@ -848,6 +864,10 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     drawings of seen pairs are best (:func:`best_scale`), ``max(best_of_n)`` new rounds
     (seed + 1) give the reranker's best of N for every N of ``best_of_n``
     (``results["best_of_n"]``, over disjoint groups of rounds: :func:`best_of`).
+
+    ``device`` is where the transformer and the dVAE draw (``"cuda"`` for a quick
+    reading of a candidate on a GPU); the judges, the rerankers and the random streams
+    stay on the CPU. The shipped results are read on the CPU.
 
     Returns:
         The results written to ``results/dalle_world.json`` (under ``root`` if given).
@@ -877,6 +897,7 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     groups = {"seen": caption_grid(seen, per_pair_seen, seed),
               "held_out": caption_grid(list(HELD_OUT), per_pair_held_out, seed)}  # fmt: skip
     sampling = {"temperature": temperature, "top_k": top_k}
+    transformer.to(device), dvae.to(device)
     sweep = []
     for scale in guidance_scales:
         scale_start = time.perf_counter()
@@ -920,6 +941,7 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
         curve["rows"].append(row)
     curve["seconds"] = round(time.perf_counter() - curve_start, 1)
     results["best_of_n"] = curve
+    transformer.cpu(), dvae.cpu()
     torch.manual_seed(seed)
     batch = real_images[:64]
     terms = bound_terms(transformer, dvae, layout, batch, tokenizer.encode(real.captions[:64]),
@@ -927,7 +949,7 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     results["bound_terms_nats_per_image"] = {k: float(v.mean()) for k, v in terms.items()}
     results["sampling"] = {"temperature": temperature, "top_k": top_k, "seed": seed, "guidance_scales": list(guidance_scales),
                            "per_pair_seen": per_pair_seen, "per_pair_held_out": per_pair_held_out,
-                           "samples_per_caption": samples, "best_of_n": list(best_of_n),
+                           "samples_per_caption": samples, "best_of_n": list(best_of_n), "device": str(device),
                            "generated": "every drawing of every caption judged (samples per caption)",
                            "reranked": f"per caption, the drawing {RERANKER} scores highest",
                            "reranked_other": f"per caption, the drawing {OTHER_RERANKER} scores highest"}  # fmt: skip
@@ -993,6 +1015,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="transformer: probability of the empty caption (classifier-free guidance)")  # fmt: skip
     parser.add_argument("--decoder-hidden", type=int, default=None,
                         help="decoder: a new decoder of this width instead of fine-tuning the base's")  # fmt: skip
+    parser.add_argument("--preset", default="dalle_tiny", choices=["dalle_tiny", "dalle_small"],
+                        help="transformer: the model a run from scratch builds")  # fmt: skip
+    parser.add_argument("--train-size", type=int, default=TRAIN_SIZE,
+                        help="transformer: training images (the first 20 000 are the reranker's pairs)")  # fmt: skip
+    parser.add_argument("--batch-size", type=int, default=64, help="transformer: sequences per step")
+    parser.add_argument("--device", default="cpu", help="transformer, evaluate: cpu or cuda")
     parser.add_argument("--force", action="store_true",
                         help="transformer, decoder: register even without improvement")  # fmt: skip
     args = parser.parse_args(argv)
@@ -1000,6 +1028,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--max-minutes must be positive, got {args.max_minutes}")
     if args.epochs is not None and args.epochs < 1:
         parser.error(f"--epochs must be at least 1, got {args.epochs}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error(f"--device {args.device} needs a GPU, and torch sees none here: use --device cpu")
+    if not 0 < args.batch_size <= args.train_size:
+        parser.error(f"--batch-size must be between 1 and --train-size ({args.train_size}), got {args.batch_size}")
     command = " ".join(["python -m vitcourse.scripts.train_dalle", *(sys.argv[1:] if argv is None else argv)])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(args.threads)
@@ -1016,11 +1048,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.stage == "transformer":
         train_transformer(args.epochs or 5, lr=args.lr or 2e-3, seed=args.seed, init_from=args.init_from,
                           max_minutes=args.max_minutes, warmup_steps=args.warmup_steps,
-                          caption_dropout=args.caption_dropout, force=args.force, command=command)  # fmt: skip
+                          caption_dropout=args.caption_dropout, force=args.force, preset=args.preset,
+                          train_size=args.train_size, batch_size=args.batch_size, device=args.device,
+                          command=command)  # fmt: skip
     else:
         evaluate_generations(temperature=args.temperature, top_k=args.top_k, samples=args.samples,
                              guidance_scales=args.guidance_scales, best_of_n=args.best_of,
-                             root=args.results_root, command=command)  # fmt: skip
+                             root=args.results_root, device=args.device, command=command)  # fmt: skip
     return 0
 
 
