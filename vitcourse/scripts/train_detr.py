@@ -123,7 +123,7 @@ RECIPES = {
         batch_size=16,
         lr=1e-3,
         eval_every=3,
-        max_minutes=12,
+        max_minutes=30,
         target_ap50=0.0,
     ),
 }  # fmt: skip
