@@ -118,7 +118,7 @@ RECIPES = {
               "test": ["OSBS_029"], "val_fraction": 0.1, "flips": 8, "jitter": 0.2},
         backbone_checkpoint="resnet_shapes",
         start_from="detr_shapes",
-        backbone_pretrain={"epochs": 24, "lr": 5e-4, "batch_size": 8, "pos_weight": 10.0},
+        backbone_pretrain={"epochs": 12, "lr": 5e-4, "batch_size": 8, "pos_weight": 10.0},
         epochs=60,
         batch_size=16,
         lr=1e-3,
