@@ -65,7 +65,7 @@ from ..models.dalle import HELD_OUT, CaptionedShapes, CaptionTokenizer, caption_
 from ..models.dvae import elbo_terms, kl_to_uniform
 from ..runtime import seed_everything
 from ..train.loop import param_groups
-from ..train.schedule import warmup_cosine_scheduler
+from ..train.schedule import TimeBudget, warmup_cosine_scheduler
 from .provenance import write_results
 
 __all__ = ["main"]
@@ -270,7 +270,7 @@ def train_decoder(
     stage 2's sequences and the reranker, stay valid, bit for bit) and only the decoder
     learns, with the stage's own likelihood: the Gaussian of std ``σ``
     (``Σ (x - μ)² / 2σ²``, per pixel) of ``decode_tokens(tokens(x))`` on the training
-    images. The cosine of :class:`~.train_sam.TimeBudget` ends with ``minutes``. With
+    images. The cosine of :class:`~vitcourse.train.schedule.TimeBudget` ends with ``minutes``. With
     ``decoder_hidden`` wider than the base's, the decoder is a wider one
     (:class:`~vitcourse.models.dvae.DVAEConfig`) that starts as the base's
     (:func:`widen_decoder`).
@@ -287,7 +287,6 @@ def train_decoder(
         The card written, or None when the decoder did not improve.
     """
     from .provenance import provenance
-    from .train_sam import TimeBudget
 
     seed_everything(seed)
     start = time.perf_counter()
@@ -514,7 +513,7 @@ def train_transformer(
     """Train stage 2 from scratch or, with ``init_from``, continue a shipped checkpoint.
 
     Without ``max_minutes`` the learning rate follows a warm-up and a cosine over
-    ``epochs`` (the shipped recipe). With it, :class:`~.train_sam.TimeBudget` runs the
+    ``epochs`` (the shipped recipe). With it, :class:`~vitcourse.train.schedule.TimeBudget` runs the
     cosine over steps or wall time, whichever is further along, so a run that hits the
     budget still ends at a learning rate of zero (possibly inside an epoch; the card
     counts fractional epochs). A continued run starts a new schedule and a new AdamW
@@ -538,7 +537,6 @@ def train_transformer(
         The card written, or None when a continued run did not improve.
     """
     from .provenance import provenance
-    from .train_sam import TimeBudget
 
     seed_everything(seed)
     start = time.perf_counter()
