@@ -302,9 +302,9 @@ def test_continued_training_records_its_base_and_stops_at_its_budget(tmp_path):
         recipe, metrics = card["recipe"], card["metrics"]
         assert recipe["base"]["sha256"] == base["sha256"] and recipe["init_from"] == "dalle_world"
         assert recipe["steps"] == 8 and recipe["epochs"] == 2
-        assert recipe["total_epochs"] == total_epochs(card) == total_epochs(base) + 2
+        assert recipe["total_epochs"] == total_epochs(card) == pytest.approx(total_epochs(base) + 2)
         assert metrics["history"][: len(base["metrics"]["history"])] == base["metrics"]["history"]
-        assert [h["epoch"] for h in metrics["history"][-2:]] == [total_epochs(base) + 1, total_epochs(base) + 2]
+        assert [h["epoch"] for h in metrics["history"][-2:]] == pytest.approx([total_epochs(base) + 1, total_epochs(base) + 2])
         assert metrics["total_train_seconds"] > base["metrics"]["train_seconds"]
         assert checkpoints.info("dalle_world", root=tmp_path)["sha256"] == card["sha256"] != base["sha256"]
         checkpoints.load("dalle_world", root=tmp_path)
@@ -373,3 +373,71 @@ def test_dvae_card_reevaluated():
         assert got["n"] == expected["n"]
         for what in ("shape", "color", "both"):
             assert got[what] == pytest.approx(expected[what], abs=1e-3), (key, what)
+
+
+@shipped("dvae_world")
+def test_a_run_from_scratch_builds_its_preset_and_records_its_device(tmp_path):
+    """``--preset dalle_small`` builds the wider model, its card names it and it loads
+    back; the card says where it trained."""
+    from vitcourse import checkpoints
+    from vitcourse.models import create_model
+    from vitcourse.scripts.train_dalle import train_transformer
+
+    tiny, wide = create_model("dalle_tiny"), create_model("dalle_small")
+    assert (wide.config.embed_dim, wide.config.depth, wide.config.num_heads) == (192, 6, 6)
+    assert wide.config.vocab_size == tiny.config.vocab_size and wide.config.max_seq_len == tiny.config.max_seq_len
+    assert 5 < sum(p.numel() for p in wide.parameters()) / sum(p.numel() for p in tiny.parameters()) < 7
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        card = train_transformer(1, batch_size=32, train_size=64, val_size=32, root=tmp_path, preset="dalle_small",
+                                 caption_dropout=0.15)  # fmt: skip
+        assert card["model"] == "dalle_small" and card["recipe"]["device"] == "cpu"
+        assert card["recipe"]["steps"] == 2 and "D=192, 6 blocks" in card["description"]
+        assert checkpoints.load("dalle_world", root=tmp_path).config.embed_dim == 192
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["transformer", "--device", "cuda"], "needs a GPU"),
+        (["transformer", "--train-size", "100", "--batch-size", "128"], "--batch-size must be between 1 and"),
+    ],
+)
+def test_transformer_options_refused_with_what_to_do(argv, says, capsys, monkeypatch):
+    from vitcourse.scripts.train_dalle import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert says in capsys.readouterr().err
+
+
+def test_a_cpu_generator_draws_the_same_tokens_for_logits_elsewhere(monkeypatch):
+    """``sample_next_token`` draws on the generator's device when the logits live on
+    another one (a model on CUDA, a seed on the CPU). With no GPU here, the probabilities
+    claim another device: the draw must move them to the generator's and give the same
+    tokens as an all-CPU draw."""
+    from vitcourse.models.gpt import sample_next_token
+
+    logits = torch.randn(4, 50)
+    expected = sample_next_token(logits, generator=torch.Generator().manual_seed(3))
+    elsewhere = torch.device("cuda")
+    real_device, real_to = torch.Tensor.device, torch.Tensor.to
+    moves = []
+
+    def device(self):  # the (4, 50) logits and probabilities claim to be on the GPU
+        return elsewhere if self.shape == (4, 50) else real_device.__get__(self)
+
+    def to(self, target, *args, **kwargs):
+        moves.append(target)
+        return self if target in (elsewhere, torch.device("cpu")) else real_to(self, target, *args, **kwargs)
+
+    monkeypatch.setattr(torch.Tensor, "device", property(device))
+    monkeypatch.setattr(torch.Tensor, "to", to)
+    drawn = sample_next_token(logits, generator=torch.Generator().manual_seed(3))
+    monkeypatch.undo()
+    assert moves == [torch.device("cpu"), elsewhere]  # to the generator, and back
+    assert torch.equal(drawn, expected)

@@ -294,3 +294,21 @@ def test_fit_saves_checkpoint_and_tracks_with_mlflow(tmp_path):
     assert [m.step for m in curve] == [1, 2] and [m.value for m in curve] == pytest.approx(history["val_loss"])
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"history.json", "best.safetensors", "best.json", "a.log"} <= artifacts
+
+
+def test_time_budget_ends_the_cosine_at_steps_or_minutes_whichever_first(monkeypatch):
+    import vitcourse.train.schedule as schedule
+    from vitcourse.train import TimeBudget
+
+    clock = [1000.0]
+    monkeypatch.setattr(schedule.time, "time", lambda: clock[0])
+    budget = TimeBudget(steps=100, minutes=1.0, warmup=10)
+    budget.start()
+    assert budget.lr_factor(0) == pytest.approx(0.1) and budget.lr_factor(9) == pytest.approx(1.0)
+    assert budget.progress(50) == pytest.approx(0.5)  # by steps: half way, 0 s elapsed
+    assert budget.lr_factor(50) == pytest.approx(0.5)
+    clock[0] += 45  # three quarters of the minute: time is further along than 50 steps
+    assert budget.progress(50) == pytest.approx(0.75)
+    assert budget.lr_factor(50) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.75)))
+    clock[0] += 30  # past the budget: progress saturates, the learning rate is zero
+    assert budget.progress(60) >= 1 and budget.lr_factor(60) == pytest.approx(0.0)

@@ -374,8 +374,9 @@ def bound_terms(
         log_q = logits.log_softmax(dim=1).flatten(2)  # (B, K, h·w)
         probs = log_q.exp().transpose(1, 2)  # (B, h·w, K)
         B, L, K = probs.shape
-        z = torch.multinomial(probs.reshape(B * L, K), 1, generator=generator)
-        z = z.view(B, L)
+        where = probs.device if generator is None else generator.device  # a CPU seed
+        z = torch.multinomial(probs.reshape(B * L, K).to(where), 1, generator=generator)
+        z = z.view(B, L).to(probs.device)
         recon = dvae.decode_tokens(z)
         reconstruction = gaussian_log_likelihood(images, recon, dvae.config.sigma)
         entropy = -(log_q.exp() * log_q).sum(dim=(1, 2))  # (B,)

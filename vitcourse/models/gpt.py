@@ -238,7 +238,8 @@ def sample_next_token(
     if generator is not None and generator.device != probs.device:
         # a CPU generator with a model on the GPU (Colab): draw where the generator
         # lives, so the same seed gives the same tokens on either device
-        return torch.multinomial(probs.to(generator.device), 1, generator=generator).to(probs.device)
+        drawn = torch.multinomial(probs.to(generator.device), 1, generator=generator)
+        return drawn.to(probs.device)
     return torch.multinomial(probs, 1, generator=generator)
 
 

@@ -9,13 +9,14 @@ and the mini-CLIP that reranks its drawings.
     python -m vitcourse.scripts.train_dalle reranker     # the reranker       -> clip_dalle_world
     python -m vitcourse.scripts.train_dalle evaluate     # generations judged -> results/dalle_world.json
 
+    # the shipped stage 2: from scratch on a GPU, 100 000 training images, caption
+    # dropout for classifier-free guidance; the cosine ends with the 4.2-minute budget
+    # (14.2 epochs on one H200; on a CPU, --epochs 14 without --max-minutes takes hours)
+    python -m vitcourse.scripts.train_dalle transformer --device cuda --threads 2 --epochs 400 \
+        --caption-dropout 0.15 --seed 0 --preset dalle_tiny --train-size 100000 --lr 2e-3 --max-minutes 4.2
+
     # continue the shipped stage 2 for at most 35 minutes (the cosine ends with the budget)
     python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 30 --max-minutes 35
-
-    # the same, with caption dropout, for classifier-free guidance (the shipped runs:
-    # this one, then again with --max-minutes 29 --seed 3; the card records each)
-    python -m vitcourse.scripts.train_dalle transformer --init-from dalle_world --epochs 40 \
-        --max-minutes 34 --lr 1e-3 --seed 2 --caption-dropout 0.15
 
 Stage 1 trains the dVAE (:mod:`vitcourse.models.dvae`) on the world's images with the
 Gumbel-softmax relaxation: the temperature falls from 1 to 1/16 and the KL weight β
@@ -64,7 +65,7 @@ from ..models.dalle import HELD_OUT, CaptionedShapes, CaptionTokenizer, caption_
 from ..models.dvae import elbo_terms, kl_to_uniform
 from ..runtime import seed_everything
 from ..train.loop import param_groups
-from ..train.schedule import warmup_cosine_scheduler
+from ..train.schedule import TimeBudget, warmup_cosine_scheduler
 from .provenance import write_results
 
 __all__ = ["main"]
@@ -269,7 +270,7 @@ def train_decoder(
     stage 2's sequences and the reranker, stay valid, bit for bit) and only the decoder
     learns, with the stage's own likelihood: the Gaussian of std ``σ``
     (``Σ (x - μ)² / 2σ²``, per pixel) of ``decode_tokens(tokens(x))`` on the training
-    images. The cosine of :class:`~.train_sam.TimeBudget` ends with ``minutes``. With
+    images. The cosine of :class:`~vitcourse.train.schedule.TimeBudget` ends with ``minutes``. With
     ``decoder_hidden`` wider than the base's, the decoder is a wider one
     (:class:`~vitcourse.models.dvae.DVAEConfig`) that starts as the base's
     (:func:`widen_decoder`).
@@ -286,7 +287,6 @@ def train_decoder(
         The card written, or None when the decoder did not improve.
     """
     from .provenance import provenance
-    from .train_sam import TimeBudget
 
     seed_everything(seed)
     start = time.perf_counter()
@@ -513,7 +513,7 @@ def train_transformer(
     """Train stage 2 from scratch or, with ``init_from``, continue a shipped checkpoint.
 
     Without ``max_minutes`` the learning rate follows a warm-up and a cosine over
-    ``epochs`` (the shipped recipe). With it, :class:`~.train_sam.TimeBudget` runs the
+    ``epochs`` (the shipped recipe). With it, :class:`~vitcourse.train.schedule.TimeBudget` runs the
     cosine over steps or wall time, whichever is further along, so a run that hits the
     budget still ends at a learning rate of zero (possibly inside an epoch; the card
     counts fractional epochs). A continued run starts a new schedule and a new AdamW
@@ -537,7 +537,6 @@ def train_transformer(
         The card written, or None when a continued run did not improve.
     """
     from .provenance import provenance
-    from .train_sam import TimeBudget
 
     seed_everything(seed)
     start = time.perf_counter()
@@ -709,6 +708,16 @@ OTHER_RERANKER = "clip_world_tiny"
 def rebuild(dvae, images: torch.Tensor) -> torch.Tensor:
     """``(N, 3, H, W)`` images in ``[0, 1]`` as the dVAE rebuilds them from their tokens."""
     return torch.cat([dvae.decode_tokens(dvae.tokens(images[i : i + 500])) for i in range(0, len(images), 500)])
+
+
+def reranker_trained_on() -> str:
+    """Which of stage 2's training pairs the shipped reranker saw, from the two cards
+    (``CaptionedShapes("train", n)`` draws every sample from its index, so a smaller
+    ``n`` gives the first ``n`` of a larger set)."""
+    seen, stage2 = info(RERANKER)["data"]["train_size"], info("dalle_world")["data"]["train_size"]
+    if seen >= stage2:
+        return f"dalle_world's {stage2} stage-2 training pairs (no held-out pair)"
+    return f"the first {seen} of dalle_world's {stage2} stage-2 training pairs (no held-out pair)"
 
 
 def reranker_pairs(size: int = TRAIN_SIZE) -> Pairs:
@@ -957,7 +966,7 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     results["reranker"] = {
         "name": RERANKER,
         "sha256": info(RERANKER)["sha256"],
-        "trained_on": "dalle_world's stage-2 training pairs (no held-out pair)",
+        "trained_on": reranker_trained_on(),
         "judges": ["vit_shapes", "resnet_colors"],
     }
     results["other_reranker"] = {

@@ -45,7 +45,6 @@ provenance: commit, seeds, wall time, machine).
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import subprocess
 import time
@@ -67,6 +66,7 @@ from ..models.sam.training import (
     sam_loss,
     sample_prompts,
 )
+from ..train.schedule import TimeBudget
 
 NAME = "sam_mini_world"
 MODEL = "sam_mini"
@@ -85,34 +85,6 @@ def head_commit() -> str:
     except OSError:
         return "unknown"
 
-
-
-class TimeBudget:
-    """Linear warm-up, then a cosine over steps or wall time, whichever is further along.
-
-    Shared by the SAM and SAM 2 trainers: a run stops at ``steps`` or after ``minutes``
-    of training, and the learning rate reaches zero at that end either way. Call
-    :meth:`start` right before the first step.
-    """
-
-    def __init__(self, steps: int, minutes: float, warmup: int):
-        self.steps, self.seconds, self.warmup = steps, minutes * 60, warmup
-        self.started = time.time()
-
-    def start(self) -> None:
-        self.started = time.time()
-
-    def elapsed(self) -> float:
-        return time.time() - self.started
-
-    def progress(self, step: int) -> float:
-        """How far training is, 0 to 1: by steps or by time, whichever is further."""
-        return max(step / self.steps, self.elapsed() / self.seconds)
-
-    def lr_factor(self, step: int) -> float:
-        if step < self.warmup:
-            return (step + 1) / self.warmup
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress(step))))
 
 
 def card_provenance(commit: str, train_seconds: float, start: float) -> dict:

@@ -64,8 +64,9 @@ from ..models.sam2.training import (
     training_window,
     unroll,
 )
+from ..train.schedule import TimeBudget
 from .provenance import write_results
-from .train_sam import TimeBudget, card_provenance, head_commit
+from .train_sam import card_provenance, head_commit
 
 NAME = "sam2_mini_world"
 MODEL = "sam2_mini"

@@ -22,7 +22,7 @@ from .metrics import (
     precision_recall_f1,
     predict,
 )
-from .schedule import warmup_cosine, warmup_cosine_scheduler
+from .schedule import TimeBudget, warmup_cosine, warmup_cosine_scheduler
 
 __all__ = [
     "CachedTeacher",
@@ -30,6 +30,7 @@ __all__ = [
     "DistillationWrapper",
     "History",
     "Predictions",
+    "TimeBudget",
     "accuracy",
     "classification_metrics",
     "confusion_matrix",

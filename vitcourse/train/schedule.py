@@ -20,10 +20,11 @@ step, not per epoch.
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
-__all__ = ["warmup_cosine", "warmup_cosine_scheduler"]
+__all__ = ["TimeBudget", "warmup_cosine", "warmup_cosine_scheduler"]
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.0) -> float:
@@ -58,3 +59,32 @@ def warmup_cosine_scheduler(
     return torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: warmup_cosine(step, total_steps, warmup_steps, min_lr_ratio)
     )
+
+
+class TimeBudget:
+    """Linear warm-up, then a cosine over steps or wall time, whichever is further along.
+
+    Shared by the scripts that train to a wall-time budget (SAM, SAM 2, DALL-E's
+    stages): a run stops at ``steps`` or after ``minutes`` of training, and the learning
+    rate reaches zero at that end either way. Call :meth:`start` right before the first
+    step.
+    """
+
+    def __init__(self, steps: int, minutes: float, warmup: int):
+        self.steps, self.seconds, self.warmup = steps, minutes * 60, warmup
+        self.started = time.time()
+
+    def start(self) -> None:
+        self.started = time.time()
+
+    def elapsed(self) -> float:
+        return time.time() - self.started
+
+    def progress(self, step: int) -> float:
+        """How far training is, 0 to 1: by steps or by time, whichever is further."""
+        return max(step / self.steps, self.elapsed() / self.seconds)
+
+    def lr_factor(self, step: int) -> float:
+        if step < self.warmup:
+            return (step + 1) / self.warmup
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, self.progress(step))))
