@@ -34,7 +34,7 @@ from ..data.captions import POSITIONS_ES, SIZES, describe_shape
 from ..data.shapes import SHAPE_NAMES
 from ..data.world import WorldConfig, generate
 from .dvae import DVAE, gaussian_log_likelihood
-from .gpt import GPT, GPTConfig
+from .gpt import GPT, GPTConfig, draw_categorical
 from .registry import register_model
 
 __all__ = [
@@ -374,9 +374,7 @@ def bound_terms(
         log_q = logits.log_softmax(dim=1).flatten(2)  # (B, K, h·w)
         probs = log_q.exp().transpose(1, 2)  # (B, h·w, K)
         B, L, K = probs.shape
-        where = probs.device if generator is None else generator.device  # a CPU seed
-        z = torch.multinomial(probs.reshape(B * L, K).to(where), 1, generator=generator)
-        z = z.view(B, L).to(probs.device)
+        z = draw_categorical(probs.reshape(B * L, K), generator).view(B, L)
         recon = dvae.decode_tokens(z)
         reconstruction = gaussian_log_likelihood(images, recon, dvae.config.sigma)
         entropy = -(log_q.exp() * log_q).sum(dim=(1, 2))  # (B,)

@@ -38,7 +38,7 @@ from ..layers import (
 )
 from .registry import register_model
 
-__all__ = ["GPT", "GPTConfig", "lm_loss", "parameter_formula", "sample_next_token"]
+__all__ = ["GPT", "GPTConfig", "draw_categorical", "lm_loss", "parameter_formula", "sample_next_token"]
 
 _LM_HEADS = ("tied", "untied", "none")
 
@@ -235,12 +235,20 @@ def sample_next_token(
         kth = logits.topk(top_k, dim=-1).values[:, -1:]  # (B, 1): the k-th largest
         logits = logits.masked_fill(logits < kth, float("-inf"))
     probs = logits.softmax(dim=-1)  # (B, V)
-    if generator is not None and generator.device != probs.device:
-        # a CPU generator with a model on the GPU (Colab): draw where the generator
-        # lives, so the same seed gives the same tokens on either device
-        drawn = torch.multinomial(probs.to(generator.device), 1, generator=generator)
-        return drawn.to(probs.device)
-    return torch.multinomial(probs, 1, generator=generator)
+    return draw_categorical(probs, generator)
+
+
+def draw_categorical(
+    probs: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """One index per row of ``probs`` ``(N, K)``, as ``(N, 1)``: ``torch.multinomial``
+    run on the generator's device and the result moved back. A CPU generator (a
+    chapter's seed) thus serves probabilities on the GPU (a model on Colab), and a seed
+    gives the same draws on either device."""
+    if generator is None or generator.device == probs.device:
+        return torch.multinomial(probs, 1, generator=generator)
+    drawn = torch.multinomial(probs.to(generator.device), 1, generator=generator)
+    return drawn.to(probs.device)
 
 
 class GPT(nn.Module):

@@ -11,7 +11,8 @@ and the mini-CLIP that reranks its drawings.
 
     # the shipped stage 2: from scratch on a GPU, 100 000 training images, caption
     # dropout for classifier-free guidance; the cosine ends with the 4.2-minute budget
-    # (14.2 epochs on one H200; on a CPU, --epochs 14 without --max-minutes takes hours)
+    # (14.2 epochs on one H200; on a CPU, --epochs 14 without --max-minutes takes hours;
+    # in a copy without .git, the card's commit is VITCOURSE_COMMIT when set)
     python -m vitcourse.scripts.train_dalle transformer --device cuda --threads 2 --epochs 400 \
         --caption-dropout 0.15 --seed 0 --preset dalle_tiny --train-size 100000 --lr 2e-3 --max-minutes 4.2
 
@@ -906,7 +907,8 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
     groups = {"seen": caption_grid(seen, per_pair_seen, seed),
               "held_out": caption_grid(list(HELD_OUT), per_pair_held_out, seed)}  # fmt: skip
     sampling = {"temperature": temperature, "top_k": top_k}
-    transformer.to(device), dvae.to(device)
+    transformer.to(device)
+    dvae.to(device)
     sweep = []
     for scale in guidance_scales:
         scale_start = time.perf_counter()
@@ -950,7 +952,8 @@ def evaluate_generations(per_pair_seen: int = 5, per_pair_held_out: int = 20, te
         curve["rows"].append(row)
     curve["seconds"] = round(time.perf_counter() - curve_start, 1)
     results["best_of_n"] = curve
-    transformer.cpu(), dvae.cpu()
+    transformer.cpu()
+    dvae.cpu()
     torch.manual_seed(seed)
     batch = real_images[:64]
     terms = bound_terms(transformer, dvae, layout, batch, tokenizer.encode(real.captions[:64]),
